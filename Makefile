@@ -1,0 +1,61 @@
+# Everything a fresh machine needs is installed by these targets: Python deps into .venv,
+# the control-plane binaries into a per-version cache outside the repo (hack/tools/build.sh).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv tools crds lint unit e2e bench-smoke test cluster-up cluster-down demo bench clean
+
+help:
+	@echo "make test   - lint, unit, e2e (local cluster) and a tiny benchmark run"
+	@echo "make demo   - start the local cluster and run bulkhead's examples on it"
+	@echo "make bench  - the benchmark (BENCH_N=1000 by default)"
+	@echo "make cluster-up / cluster-down - the local control plane (eval the output of cluster-up)"
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+tools:
+	@hack/tools/build.sh >/dev/null
+
+crds: $(STAMP)
+	$(PY) -m bulkhead.crdgen crds
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check operator tests hack bench
+	$(VENV)/bin/ruff format --check operator tests hack bench
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q tests/unit
+
+e2e: $(STAMP) tools
+	$(VENV)/bin/pytest -q tests/e2e
+
+bench-smoke: $(STAMP) tools
+	BENCH_N=20 BENCH_REST_N=40 BENCH_OUT=$(CURDIR)/.bench-smoke $(PY) bench/run.py
+
+test: lint unit e2e bench-smoke
+
+cluster-up: tools
+	@python3 hack/cluster.py up
+
+cluster-down:
+	@python3 hack/cluster.py down
+
+demo: $(STAMP) tools
+	@hack/demo.sh
+
+bench: $(STAMP) tools
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .bench-smoke .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,161 @@
+"""Pure: who may start now, given the dependencies, what is held and what waits.
+
+Rules:
+- All-or-nothing: a BatchJob starts only when every dependency it uses has room for it, so
+  nothing ever holds part of what it needs, and two BatchJobs that need the same two
+  dependencies cannot deadlock.
+- Order: priority (higher first), then creation time, then namespace/name.
+- No starvation: a waiting BatchJob reserves what is left of each dependency it is blocked on,
+  so a later (or lower-priority) small request cannot overtake it there and a large request
+  starts as soon as enough units are free. A request larger than the capacity itself can never
+  fit; it waits with that reason and reserves nothing.
+- Windows and maxStartsPerMinute gate new starts only; running work is never stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bulkhead.models import DependencySpec, Window
+
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+RATE_PERIOD = timedelta(minutes=1)
+
+Key = tuple[str, str]  # namespace, name
+
+
+@dataclass(frozen=True)
+class Candidate:
+    key: Key
+    priority: int
+    created: str  # RFC 3339; sorts chronologically as text
+    uses: tuple[tuple[str, int], ...]  # (dependency, units)
+
+
+@dataclass(frozen=True)
+class Holding:
+    key: Key
+    units: int
+
+
+@dataclass
+class DependencyState:
+    spec: DependencySpec
+    holders: list[Holding] = field(default_factory=list)
+    recent_starts: list[datetime] = field(default_factory=list)  # Job creations
+
+    @property
+    def in_use(self) -> int:
+        return sum(h.units for h in self.holders)
+
+
+@dataclass(frozen=True)
+class Wait:
+    reason: str  # WaitingForDependency | WaitingForWindow
+    dependency: str
+    position: int
+    message: str
+
+
+@dataclass
+class Decision:
+    admitted: list[Key] = field(default_factory=list)
+    waiting: dict[Key, Wait] = field(default_factory=dict)
+    retry_at: datetime | None = None  # when a rate limit lets the next start through
+
+
+def order(candidates: list[Candidate]) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: (-c.priority, c.created, c.key))
+
+
+def window_open(window: Window, now: datetime) -> bool:
+    """Wall-clock time in the window's zone, so it holds across daylight-saving changes.
+
+    A window whose end is before its start runs overnight; its days name the day it opens.
+    """
+    local = now.astimezone(ZoneInfo(window.time_zone))
+    hhmm = local.strftime("%H:%M")
+    days = window.days or DAYS
+    today = DAYS[local.weekday()]
+    yesterday = DAYS[(local.weekday() - 1) % 7]
+    if window.start < window.end:
+        return today in days and window.start <= hhmm < window.end
+    return (today in days and hhmm >= window.start) or (yesterday in days and hhmm < window.end)
+
+
+def windows_open(spec: DependencySpec, now: datetime) -> bool:
+    return not spec.windows or any(window_open(w, now) for w in spec.windows)
+
+
+def _holders_text(state: DependencyState) -> str:
+    names = [f"{h.key[0]}/{h.key[1]}" for h in state.holders[:5]]
+    more = len(state.holders) - len(names)
+    return ", ".join(names) + (f" and {more} more" if more > 0 else "")
+
+
+def admit(
+    candidates: list[Candidate], dependencies: dict[str, DependencyState], now: datetime
+) -> Decision:
+    """Every candidate must use only dependencies present in `dependencies`."""
+    decision = Decision()
+    free = {name: s.spec.capacity - s.in_use for name, s in dependencies.items()}
+    starts = {
+        name: sorted(t for t in s.recent_starts if now - t < RATE_PERIOD)
+        for name, s in dependencies.items()
+    }
+    is_open = {name: windows_open(s.spec, now) for name, s in dependencies.items()}
+    queued: dict[str, int] = dict.fromkeys(dependencies, 0)
+
+    for candidate in order(candidates):
+        # dependency, reason, message, and whether it is capacity (not time) that blocks
+        blocked: list[tuple[str, str, str, bool]] = []
+        for name, units in candidate.uses:
+            state = dependencies[name]
+            capacity = state.spec.capacity
+            limit = state.spec.max_starts_per_minute
+            if not is_open[name]:
+                blocked.append((name, "WaitingForWindow", f"{name} is outside its windows", False))
+            elif units > capacity:
+                blocked.append(
+                    (
+                        name,
+                        "WaitingForDependency",
+                        f"needs {units} units of {name}, more than its capacity {capacity}",
+                        False,
+                    )
+                )
+            elif units > free[name]:
+                held = f"{state.in_use} of {capacity} units held"
+                by = f" by {_holders_text(state)}" if state.holders else ""
+                blocked.append((name, "WaitingForDependency", f"{name}: {held}{by}", True))
+            elif limit is not None and len(starts[name]) >= limit:
+                retry = starts[name][-limit] + RATE_PERIOD
+                decision.retry_at = min(decision.retry_at or retry, retry)
+                blocked.append(
+                    (
+                        name,
+                        "WaitingForDependency",
+                        f"{name} allows {limit} starts per minute",
+                        False,
+                    )
+                )
+        if not blocked:
+            decision.admitted.append(candidate.key)
+            for name, units in candidate.uses:
+                free[name] -= units
+                starts[name].append(now)
+            continue
+        for name, _ in candidate.uses:
+            queued[name] += 1
+        if all(by_capacity for *_, by_capacity in blocked):
+            # Blocked by capacity alone: reserve, so nobody behind it takes these units.
+            for name, units in candidate.uses:
+                free[name] = min(free[name], 0) if units > free[name] else free[name] - units
+        name, reason, message, _ = blocked[0]
+        position = queued[name]
+        decision.waiting[candidate.key] = Wait(
+            reason, name, position, f"waiting for {message}; position {position}"
+        )
+    return decision

@@ -1,0 +1,157 @@
+"""Pure: a BatchJob -> the batch/v1 Job that runs it.
+
+The pod is locked down so that it passes Pod Security Admission `restricted` as it is: a batch
+run gets exactly the privileges a restricted namespace allows, wherever it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from bulkhead.models import API_VERSION, BatchJobSpec, Use
+
+LABEL_BATCHJOB = "bulkhead.dev/batchjob"
+LABEL_BATCHJOB_UID = "bulkhead.dev/batchjob-uid"
+ANNOTATION_USES = "bulkhead.dev/uses"
+CONTAINER = "main"
+TMP_VOLUME = "bulkhead-tmp"
+SECURITY_PROFILE = {"type": "RuntimeDefault"}
+
+
+def job_name(name: str, uid: str) -> str:
+    """Deterministic: a repeated create of the same run collides (409) instead of duplicating.
+
+    The uid part keeps a re-created BatchJob of the same name from adopting its predecessor's Job.
+    """
+    return f"{name}-{hashlib.sha256(uid.encode()).hexdigest()[:8]}"
+
+
+def uses_annotation(uses: list[Use] | None) -> str:
+    return json.dumps([u.wire() for u in uses or []], separators=(",", ":"), sort_keys=True)
+
+
+def parse_uses_annotation(text: str | None) -> list[Use]:
+    if not text:
+        return []
+    return [Use.model_validate(u) for u in json.loads(text)]
+
+
+def _container(spec: BatchJobSpec) -> dict[str, Any]:
+    limits = spec.resources.limits.wire()
+    requests = {**limits, **(spec.resources.requests.wire() if spec.resources.requests else {})}
+    mounts = [m.wire() for m in spec.volume_mounts or []]
+    if not any(m["mountPath"] == "/tmp" for m in mounts):
+        mounts.append({"name": TMP_VOLUME, "mountPath": "/tmp"})
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": spec.image,
+        "resources": {"limits": limits, "requests": requests},
+        "volumeMounts": mounts,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "seccompProfile": SECURITY_PROFILE,
+        },
+        # A failed run's reason lands on the pod, where `kubectl describe` shows it.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    for key, value in (
+        ("command", spec.command),
+        ("args", spec.args),
+        ("env", [e.wire() for e in spec.env or []]),
+        ("envFrom", [e.wire() for e in spec.env_from or []]),
+    ):
+        if value:
+            container[key] = value
+    return container
+
+
+def _pod_spec(spec: BatchJobSpec) -> dict[str, Any]:
+    volumes = [v.wire() for v in spec.volumes or []]
+    volumes.append({"name": TMP_VOLUME, "emptyDir": {}})
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [_container(spec)],
+        "volumes": volumes,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": SECURITY_PROFILE},
+        "automountServiceAccountToken": bool(spec.service_account_name),
+        "enableServiceLinks": False,
+    }
+    if spec.service_account_name:
+        pod["serviceAccountName"] = spec.service_account_name
+    if spec.node_selector:
+        pod["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod["tolerations"] = [t.wire() for t in spec.tolerations]
+    if spec.priority_class_name:
+        pod["priorityClassName"] = spec.priority_class_name
+    return pod
+
+
+def _pod_failure_policy(spec: BatchJobSpec) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = []
+    if spec.non_retryable_exit_codes:
+        rules.append(
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": CONTAINER,
+                    "operator": "In",
+                    "values": sorted(set(spec.non_retryable_exit_codes)),
+                },
+            }
+        )
+    # A node drained or a pod preempted is not the run's fault: do not count it as a retry.
+    rules.append({"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]})
+    return {"rules": rules}
+
+
+def build_job(*, name: str, namespace: str, uid: str, spec: BatchJobSpec) -> dict[str, Any]:
+    """The Job for one run of the BatchJob `namespace/name` (uid `uid`)."""
+    links = {LABEL_BATCHJOB: name, LABEL_BATCHJOB_UID: uid}
+    pod_meta = spec.pod_metadata
+    pod_labels = {**(pod_meta.labels if pod_meta and pod_meta.labels else {}), **links}
+    pod_annotations = dict(pod_meta.annotations) if pod_meta and pod_meta.annotations else {}
+    job_spec: dict[str, Any] = {
+        "parallelism": spec.parallelism,
+        "completions": spec.completions,
+        "backoffLimit": spec.backoff_limit,
+        "podFailurePolicy": _pod_failure_policy(spec),
+        "template": {
+            "metadata": {"labels": pod_labels, "annotations": pod_annotations},
+            "spec": _pod_spec(spec),
+        },
+    }
+    if spec.completions > 1:
+        job_spec["completionMode"] = "Indexed"
+    if spec.active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
+    if spec.ttl_seconds_after_finished is not None:
+        job_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(name, uid),
+            "namespace": namespace,
+            "labels": links,
+            "annotations": {
+                ANNOTATION_USES: uses_annotation(spec.uses),
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "BatchJob",
+                    "name": name,
+                    "uid": uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": job_spec,
+    }

@@ -1,0 +1,635 @@
+"""The reconciler: level-triggered, one BatchJob key at a time, everything read from the cluster.
+
+kopf's indexes hold what the watches saw (BatchJobs, their Jobs, Dependencies, namespaces);
+the handlers only enqueue keys. A worker takes a key, recomputes what should be true from the
+indexes with the pure functions, and writes the difference: a Job create (deterministic name,
+so a repeat is a harmless 409) or one status patch. Nothing here must survive a restart: the
+caches below only remember our own writes until the watch shows them back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from bulkhead import admission, status
+from bulkhead.build import LABEL_BATCHJOB_UID, build_job, job_name, parse_uses_annotation
+from bulkhead.kube import Conflict, Invalid, Kube, now
+from bulkhead.metrics import Metrics
+from bulkhead.models import (
+    API_VERSION,
+    BatchJobSpec,
+    BatchJobStatus,
+    DependencySpec,
+    DependencyStatus,
+    QueuePosition,
+)
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+WORKERS = 16
+# Count-only changes (pods started, shards done) are written at most this often per BatchJob;
+# phase and reason changes are written at once.
+PROGRESS_INTERVAL = 5.0
+DEPENDENCY_STATUS_INTERVAL = 1.0
+WINDOW_RECHECK = 15.0
+
+
+@dataclass(frozen=True)
+class BatchJobView:
+    """What the index keeps of a BatchJob."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: str
+    spec: dict[str, Any]
+    status: dict[str, Any] | None
+    deleting: bool
+
+    @classmethod
+    def from_body(cls, body: Any) -> BatchJobView:
+        meta = body["metadata"]
+        return cls(
+            namespace=meta["namespace"],
+            name=meta["name"],
+            uid=meta["uid"],
+            generation=meta.get("generation", 1),
+            created=meta.get("creationTimestamp", ""),
+            spec=dict(body.get("spec") or {}),
+            status=dict(body["status"]) if body.get("status") else None,
+            deleting=bool(meta.get("deletionTimestamp")),
+        )
+
+    @property
+    def key(self) -> Key:
+        return (self.namespace, self.name)
+
+    def ref(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "BatchJob",
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+        }
+
+
+@dataclass(frozen=True)
+class DependencyView:
+    name: str
+    uid: str
+    generation: int
+    spec: dict[str, Any]
+    status: dict[str, Any] | None
+
+    @classmethod
+    def from_body(cls, body: Any) -> DependencyView:
+        meta = body["metadata"]
+        return cls(
+            name=meta["name"],
+            uid=meta["uid"],
+            generation=meta.get("generation", 1),
+            spec=dict(body.get("spec") or {}),
+            status=dict(body["status"]) if body.get("status") else None,
+        )
+
+
+@dataclass(frozen=True)
+class HoldingView:
+    """One dependency use by an unfinished Job."""
+
+    key: Key
+    job: str
+    units: int
+    created: str
+
+
+class Views:
+    """Read access to kopf's live indexes (Mapping[key, Collection[value]])."""
+
+    def __init__(self, batchjobs: Any, jobs: Any, holders: Any, dependencies: Any, namespaces: Any):
+        self._batchjobs, self._jobs, self._holders = batchjobs, jobs, holders
+        self._dependencies, self._namespaces = dependencies, namespaces
+
+    @staticmethod
+    def _one(index: Any, key: Any) -> Any:
+        return next(iter(index.get(key, ())), None)
+
+    def batchjob(self, key: Key) -> BatchJobView | None:
+        view: BatchJobView | None = self._one(self._batchjobs, key)
+        return view
+
+    def all_batchjobs(self) -> Iterable[BatchJobView]:
+        for store in self._batchjobs.values():
+            yield from store
+
+    def jobs(self, key: Key) -> list[status.JobView]:
+        return list(self._jobs.get(key, ()))
+
+    def holders(self, dependency: str) -> list[HoldingView]:
+        return list(self._holders.get(dependency, ()))
+
+    def dependency(self, name: str) -> DependencyView | None:
+        view: DependencyView | None = self._one(self._dependencies, name)
+        return view
+
+    def all_dependencies(self) -> list[DependencyView]:
+        return [v for store in self._dependencies.values() for v in store]
+
+    def namespace_labels(self, namespace: str) -> dict[str, str]:
+        labels: dict[str, str] | None = self._one(self._namespaces, namespace)
+        return labels or {}
+
+
+class WorkQueue:
+    """Each key is worked on by one worker at a time; a key changed meanwhile is redone once."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._queued: set[Key] = set()
+        self._active: set[Key] = set()
+        self._dirty: set[Key] = set()
+
+    def add(self, key: Key) -> None:
+        if key in self._active:
+            self._dirty.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def add_after(self, key: Key, delay: float) -> None:
+        asyncio.get_running_loop().call_later(delay, self.add, key)
+
+    async def get(self) -> Key:
+        key = await self._queue.get()
+        self._queued.discard(key)
+        self._active.add(key)
+        return key
+
+    def done(self, key: Key) -> None:
+        self._active.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.add(key)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def explain(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"])
+        parts.append(f"spec.{where}: {item['msg']}" if where else item["msg"])
+    return "; ".join(parts)
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """metav1.LabelSelector semantics; no selector allows everyone."""
+    if not selector:
+        return True
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        ok = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+class Controller:
+    def __init__(
+        self,
+        kube: Kube,
+        metrics: Metrics,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.kube = kube
+        self.metrics = metrics
+        self.clock = clock
+        self.views: Views | None = None
+        self.queue = WorkQueue()
+        # Our own writes, until the watch shows them back (then the index is the truth again).
+        self._written: dict[str, BatchJobStatus] = {}
+        self._last_write: dict[Key, float] = {}
+        # Admission state: who waits, what was admitted but is not in the index yet.
+        self._waiting: dict[Key, admission.Candidate] = {}
+        self._decided: dict[Key, admission.Wait] = {}
+        self._admitted: dict[Key, admission.Candidate] = {}
+        self._admission_wanted = asyncio.Event()
+        self._dependency_written: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def bind(self, views: Views) -> None:
+        if self.views is None:
+            self.views = views
+            self.metrics.bind(self)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._worker()) for _ in range(WORKERS)]
+        self._tasks.append(asyncio.create_task(self._admission_loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def poke_admission(self) -> None:
+        self._admission_wanted.set()
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            try:
+                await self.reconcile(key)
+            except Exception:
+                log.exception("reconcile of %s/%s failed; retrying in 5s", *key)
+                self.queue.add_after(key, 5.0)
+            finally:
+                self.queue.done(key)
+
+    # --- one BatchJob --------------------------------------------------------------------
+
+    def _current(self, bj: BatchJobView) -> BatchJobStatus | None:
+        seen = BatchJobStatus.model_validate(bj.status) if bj.status else None
+        written = self._written.get(bj.uid)
+        if written is None:
+            return seen
+        if seen == written:
+            del self._written[bj.uid]
+        return written
+
+    async def reconcile(self, key: Key) -> None:
+        assert self.views is not None
+        bj = self.views.batchjob(key)
+        if bj is None or bj.deleting:
+            self._forget(key)
+            return
+        current = self._current(bj)
+        try:
+            spec = BatchJobSpec.model_validate(bj.spec)
+        except ValidationError as error:
+            self._forget(key)
+            await self._write(bj, current, status.invalid_outcome(explain(error)))
+            return
+        name = job_name(bj.name, bj.uid)
+        job = next((j for j in self.views.jobs(key) if j.name == name), None)
+        if job is None and current and current.job_name == name:
+            if status.is_terminal(current):  # its Job is gone after ttlSecondsAfterFinished
+                await self._write(bj, current, _unchanged(current))
+                return
+            found = await self.kube.get_job(bj.namespace, name)  # the index may lag a create
+            if found is None:
+                self._forget(key)
+                await self._write(bj, current, status.job_deleted_outcome(name))
+                return
+            job = status.JobView.from_job(found)
+        if job is not None:
+            self._forget(key)
+            await self._write(bj, current, await self._job_outcome(bj, job, spec, current))
+            return
+        if spec.schedule:
+            await self._write(
+                bj,
+                current,
+                status.invalid_outcome(
+                    "spec.schedule is not supported by this version of bulkhead yet; "
+                    "remove it to run the BatchJob once"
+                ),
+            )
+            return
+        if spec.service_account_name and not await self.kube.get_service_account(
+            bj.namespace, spec.service_account_name
+        ):
+            await self._write(
+                bj,
+                current,
+                status.invalid_outcome(
+                    f"serviceAccountName {spec.service_account_name} does not exist in namespace "
+                    f"{bj.namespace}"
+                ),
+            )
+            return
+        if spec.uses and key not in self._admitted:
+            await self._wait_for_admission(bj, spec, current)
+            return
+        await self._start(bj, spec, current)
+
+    def _forget(self, key: Key) -> None:
+        self._waiting.pop(key, None)
+        self._decided.pop(key, None)
+
+    async def _job_outcome(
+        self,
+        bj: BatchJobView,
+        job: status.JobView,
+        spec: BatchJobSpec,
+        current: BatchJobStatus | None,
+    ) -> status.Outcome:
+        exit_code = None
+        failed = job.condition("Failed")
+        if failed and failed[2] == status.BACKOFF_LIMIT and not status.is_terminal(current):
+            exit_code = await self._last_exit_code(bj)
+        return status.job_outcome(job, spec, exit_code)
+
+    async def _last_exit_code(self, bj: BatchJobView) -> int | None:
+        pods = await self.kube.list_pods(bj.namespace, f"{LABEL_BATCHJOB_UID}={bj.uid}")
+        finished = []
+        for pod in pods:
+            for container in (pod.get("status") or {}).get("containerStatuses") or []:
+                terminated = (container.get("state") or {}).get("terminated")
+                if terminated and terminated.get("exitCode"):
+                    finished.append((terminated.get("finishedAt") or "", terminated["exitCode"]))
+        return max(finished)[1] if finished else None
+
+    async def _start(
+        self, bj: BatchJobView, spec: BatchJobSpec, current: BatchJobStatus | None
+    ) -> None:
+        body = build_job(name=bj.name, namespace=bj.namespace, uid=bj.uid, spec=spec)
+        try:
+            created = await self.kube.create_job(body)
+        except Conflict:
+            found = await self.kube.get_job(bj.namespace, body["metadata"]["name"])
+            if found is None:  # deleted between the two calls: look again from the top
+                self.queue.add(bj.key)
+                return
+            created = found
+        except Invalid as error:
+            self._admitted.pop(bj.key, None)
+            await self._write(
+                bj, current, status.invalid_outcome(f"the API server refused the Job: {error}")
+            )
+            return
+        self.metrics.observe_start(bj.created, self.clock())
+        job = status.JobView.from_job(created)
+        await self._write(bj, current, status.job_outcome(job, spec))
+
+    async def _write(
+        self, bj: BatchJobView, current: BatchJobStatus | None, outcome: status.Outcome
+    ) -> None:
+        new = status.to_status(outcome, generation=bj.generation, previous=current, now=now())
+        if new == current:
+            return
+        if status.progress_only(current, new):
+            wait = self._last_write.get(bj.key, 0.0) + PROGRESS_INTERVAL - time.monotonic()
+            if wait > 0:
+                self.queue.add_after(bj.key, wait)
+                return
+        old = current.wire() if current else {}
+        patch: dict[str, Any] = new.wire()
+        patch.update({k: None for k in old if k not in patch})
+        if await self.kube.patch_batchjob_status(bj.namespace, bj.name, patch) is None:
+            return
+        self._written[bj.uid] = new
+        self._last_write[bj.key] = time.monotonic()
+        if current is None or (current.phase, current.reason) != (new.phase, new.reason):
+            warning = new.phase == "Failed" or outcome.reason in status.STALLED_REASONS
+            await self.kube.post_event(
+                bj.ref(), "Warning" if warning else "Normal", outcome.reason, outcome.message
+            )
+
+    # --- admission -----------------------------------------------------------------------
+
+    async def _wait_for_admission(
+        self, bj: BatchJobView, spec: BatchJobSpec, current: BatchJobStatus | None
+    ) -> None:
+        assert self.views is not None and spec.uses
+        labels = self.views.namespace_labels(bj.namespace)
+        for use in spec.uses:
+            dependency = self.views.dependency(use.dependency)
+            if dependency is None:
+                self._forget(bj.key)
+                await self._write(
+                    bj,
+                    current,
+                    status.Outcome(
+                        "Pending",
+                        "DependencyNotFound",
+                        f"dependency {use.dependency} does not exist; nothing starts until it does",
+                    ),
+                )
+                return
+            if not selector_matches(dependency.spec.get("allowedNamespaces"), labels):
+                self._forget(bj.key)
+                await self._write(
+                    bj,
+                    current,
+                    status.Outcome(
+                        "Pending",
+                        "NamespaceNotAllowed",
+                        f"namespace {bj.namespace} may not use dependency {use.dependency} "
+                        f"(see its spec.allowedNamespaces)",
+                    ),
+                )
+                return
+        self._waiting[bj.key] = admission.Candidate(
+            key=bj.key,
+            priority=spec.priority,
+            created=bj.created,
+            uses=tuple((u.dependency, u.units) for u in spec.uses),
+        )
+        wait = self._decided.get(bj.key)
+        if wait is None:
+            outcome = status.waiting_outcome(status.QUEUED, "queued for admission", None)
+        else:
+            outcome = status.waiting_outcome(
+                wait.reason,
+                wait.message,
+                QueuePosition(dependency=wait.dependency, position=wait.position),
+            )
+        self.poke_admission()
+        await self._write(bj, current, outcome)
+
+    async def _admission_loop(self) -> None:
+        while True:
+            await self._admission_wanted.wait()
+            self._admission_wanted.clear()
+            try:
+                retry = self.admit()
+            except Exception:
+                log.exception("admission pass failed; retrying in 1s")
+                retry = 1.0
+            if retry is not None:
+                asyncio.get_running_loop().call_later(retry, self.poke_admission)
+
+    def _dependency_states(self) -> dict[str, admission.DependencyState]:
+        assert self.views is not None
+        states: dict[str, admission.DependencyState] = {}
+        now_ = self.clock()
+        for dep in self.views.all_dependencies():
+            try:
+                spec = DependencySpec.model_validate(dep.spec)
+            except ValidationError:
+                continue
+            holders = self.views.holders(dep.name)
+            states[dep.name] = admission.DependencyState(
+                spec=spec,
+                holders=[admission.Holding(h.key, h.units) for h in holders],
+                recent_starts=[
+                    t
+                    for h in holders
+                    if h.created and now_ - (t := parse_time(h.created)) < admission.RATE_PERIOD
+                ],
+            )
+        # Admitted but not yet seen in the index: they hold their units already.
+        for key, candidate in list(self._admitted.items()):
+            bj = self.views.batchjob(key)
+            if bj is None or any(j.name == job_name(bj.name, bj.uid) for j in self.views.jobs(key)):
+                del self._admitted[key]
+                continue
+            for name, units in candidate.uses:
+                if name in states:
+                    states[name].holders.append(admission.Holding(key, units))
+                    states[name].recent_starts.append(now_)
+        return states
+
+    def admit(self) -> float | None:
+        """One admission pass; returns seconds until the next pass is needed by the clock."""
+        assert self.views is not None
+        states = self._dependency_states()
+        candidates = [
+            c for c in self._waiting.values() if all(name in states for name, _ in c.uses)
+        ]
+        now_ = self.clock()
+        decision = admission.admit(candidates, states, now_)
+        for key in decision.admitted:
+            candidate = self._waiting.pop(key)
+            self._decided.pop(key, None)
+            self._admitted[key] = candidate
+            for name, units in candidate.uses:
+                states[name].holders.append(admission.Holding(key, units))
+            self.queue.add(key)
+        for key, wait in decision.waiting.items():
+            if self._decided.get(key) != wait:
+                self._decided[key] = wait
+                self.queue.add(key)
+        self._publish_dependencies(states, decision)
+        retry = None
+        if decision.retry_at is not None:
+            retry = max((decision.retry_at - now_).total_seconds(), 0.05)
+        if any(w.reason == status.WAITING_FOR_WINDOW for w in decision.waiting.values()):
+            retry = min(retry or WINDOW_RECHECK, WINDOW_RECHECK)
+        return retry
+
+    def _publish_dependencies(
+        self, states: dict[str, admission.DependencyState], decision: admission.Decision
+    ) -> None:
+        assert self.views is not None
+        waiting: dict[str, int] = dict.fromkeys(states, 0)
+        for key in decision.waiting:
+            for name, _ in self._waiting[key].uses:
+                waiting[name] += 1
+        now_ = self.clock()
+        for name, state in states.items():
+            self.metrics.dependency(name, state.in_use, state.spec.capacity, waiting[name])
+            dep = self.views.dependency(name)
+            if dep is None:
+                continue
+            closed = not admission.windows_open(state.spec, now_)
+            new = _dependency_status(dep, state, waiting[name], closed)
+            asyncio.get_running_loop().create_task(self._write_dependency(dep, new))
+
+    async def _write_dependency(self, dep: DependencyView, new: dict[str, Any]) -> None:
+        """At most one write per DEPENDENCY_STATUS_INTERVAL; the last state always lands."""
+        written_at, last = self._dependency_written.get(dep.name, (0.0, dep.status or {}))
+        if last == new:
+            return
+        wait = written_at + DEPENDENCY_STATUS_INTERVAL - time.monotonic()
+        self._dependency_written[dep.name] = (time.monotonic() + max(wait, 0), new)
+        if wait > 0:
+            await asyncio.sleep(wait)
+            if self._dependency_written[dep.name][1] is not new:  # a newer one is coming
+                return
+        patch = {**new, **{k: None for k in last if k not in new}}
+        await self.kube.patch_dependency_status(dep.name, patch)
+
+
+def _unchanged(current: BatchJobStatus) -> status.Outcome:
+    """A finished BatchJob keeps its result; only observedGeneration follows the spec."""
+    kept = current.wire()
+    for k in ("observedGeneration", "phase", "conditions", "reason", "message"):
+        kept.pop(k, None)
+    return status.Outcome(
+        current.phase or "Pending", current.reason or "", current.message or "", kept
+    )
+
+
+def _dependency_status(
+    dep: DependencyView, state: admission.DependencyState, waiting: int, closed: bool
+) -> dict[str, Any]:
+    old = {c["type"]: c for c in (dep.status or {}).get("conditions") or []}
+    stamp = now()
+
+    def condition(kind: str, ok: bool, reason: str, message: str) -> dict[str, Any]:
+        value = "True" if ok else "False"
+        before = old.get(kind)
+        return {
+            "type": kind,
+            "status": value,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": before["lastTransitionTime"]
+            if before and before.get("status") == value
+            else stamp,
+            "observedGeneration": dep.generation,
+        }
+
+    full = state.in_use >= state.spec.capacity
+    return DependencyStatus.model_validate(
+        {
+            "observedGeneration": dep.generation,
+            "inUse": state.in_use,
+            "holders": [
+                {"namespace": h.key[0], "name": h.key[1], "units": h.units}
+                for h in sorted(state.holders, key=lambda h: h.key)[:1000]
+            ],
+            "waiting": waiting,
+            "conditions": [
+                condition(
+                    "Ready",
+                    True,
+                    "Full" if full else "Available",
+                    f"{state.in_use} of {state.spec.capacity} units in use, {waiting} waiting",
+                ),
+                condition(
+                    "WindowClosed",
+                    closed,
+                    "OutsideWindows" if closed else "InsideWindow",
+                    "no new starts until a window opens" if closed else "new starts allowed",
+                ),
+            ],
+        }
+    ).wire()
+
+
+def holdings(job: status.JobView, namespace: str, batchjob: str) -> dict[str, HoldingView]:
+    """The units an unfinished Job holds, by dependency (the holders index)."""
+    if job.finished:
+        return {}
+    return {
+        use.dependency: HoldingView((namespace, batchjob), job.name, use.units, job.created)
+        for use in parse_uses_annotation(job.uses)
+    }

@@ -1,0 +1,207 @@
+"""Generates the CRDs in crds/ from the pydantic models.
+
+`python -m bulkhead.crdgen crds/` writes them; tests/unit/test_crd_drift.py fails when the
+committed files differ from what the models say.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from bulkhead.models import (
+    GROUP,
+    IMMUTABLE_RUN_RULE,
+    NAME_LENGTH_RULE,
+    VERSION,
+    BatchJobSpec,
+    BatchJobStatus,
+    DependencySpec,
+    DependencyStatus,
+)
+
+# JSON-schema keywords that a structural OpenAPI v3 schema keeps as they are.
+_KEPT = {
+    "type",
+    "format",
+    "pattern",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "maxProperties",
+    "enum",
+    "default",
+    "description",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-validations",
+}
+
+
+def openapi(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema, made structural: refs inlined, nullables dropped, no titles."""
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    defs = schema.pop("$defs", {})
+    return _convert(schema, defs)
+
+
+def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in node:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _convert(merged, defs)
+    if node.get("x-kubernetes-int-or-string"):
+        return {k: v for k, v in node.items() if k in _KEPT or k == "anyOf"}
+    if "anyOf" in node:
+        # Optional[X] arrives as anyOf [X, null]: absence is how the API says "not set".
+        options = [o for o in node["anyOf"] if o.get("type") != "null"]
+        if len(options) != 1:
+            raise ValueError(f"cannot express a union in a structural schema: {node}")
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        rest.pop("default", None)
+        return _convert({**options[0], **rest}, defs)
+    out: dict[str, Any] = {k: v for k, v in node.items() if k in _KEPT}
+    if "const" in node:
+        out["enum"] = [node["const"]]
+    if "enum" in out and "type" not in out:
+        out["type"] = "string"
+    if "default" in out and out["default"] is None:
+        del out["default"]
+    if node.get("type") == "object" or "properties" in node:
+        out["type"] = "object"
+        if "properties" in node:
+            out["properties"] = {k: _convert(v, defs) for k, v in node["properties"].items()}
+            if node.get("required"):
+                out["required"] = sorted(node["required"])
+        elif isinstance(node.get("additionalProperties"), dict):
+            out["additionalProperties"] = _convert(node["additionalProperties"], defs)
+    if node.get("type") == "array":
+        out["items"] = _convert(node["items"], defs)
+    return out
+
+
+def crd(
+    *,
+    kind: str,
+    plural: str,
+    short: str,
+    scope: str,
+    spec: type[BaseModel],
+    status: type[BaseModel],
+    columns: list[dict[str, Any]],
+    root_rules: list[dict[str, str]],
+) -> dict[str, Any]:
+    root: dict[str, Any] = {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": openapi(spec),
+            "status": openapi(status),
+        },
+    }
+    if root_rules:
+        root["x-kubernetes-validations"] = root_rules
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": [short],
+                "categories": ["bulkhead", "all"] if scope == "Namespaced" else ["bulkhead"],
+            },
+            "scope": scope,
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
+        },
+    }
+
+
+def _column(name: str, path: str, kind: str = "string", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": kind, "jsonPath": path, **extra}
+
+
+def batchjob_crd() -> dict[str, Any]:
+    return crd(
+        kind="BatchJob",
+        plural="batchjobs",
+        short="bj",
+        scope="Namespaced",
+        spec=BatchJobSpec,
+        status=BatchJobStatus,
+        columns=[
+            _column("Phase", ".status.phase"),
+            _column("Job", ".status.jobName"),
+            _column("Active", ".status.active", "integer"),
+            _column("Succeeded", ".status.succeeded", "integer"),
+            _column("Failed", ".status.failed", "integer"),
+            _column("Waiting-For", ".status.queue.dependency"),
+            _column("Reason", ".status.reason"),
+            _column("Age", ".metadata.creationTimestamp", "date"),
+            _column("Message", ".status.message", priority=1),
+        ],
+        root_rules=[NAME_LENGTH_RULE, IMMUTABLE_RUN_RULE],
+    )
+
+
+def dependency_crd() -> dict[str, Any]:
+    return crd(
+        kind="Dependency",
+        plural="dependencies",
+        short="dep",
+        scope="Cluster",
+        spec=DependencySpec,
+        status=DependencyStatus,
+        columns=[
+            _column("Capacity", ".spec.capacity", "integer"),
+            _column("In-Use", ".status.inUse", "integer"),
+            _column("Waiting", ".status.waiting", "integer"),
+            _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+            _column("Window-Closed", '.status.conditions[?(@.type=="WindowClosed")].status'),
+            _column("Age", ".metadata.creationTimestamp", "date"),
+        ],
+        root_rules=[],
+    )
+
+
+def rendered() -> dict[str, str]:
+    """File name -> YAML text, exactly as committed."""
+    header = "# Generated by `make crds` from operator/bulkhead/models.py. Do not edit.\n"
+    return {
+        "bulkhead.dev_batchjobs.yaml": header + yaml.safe_dump(batchjob_crd(), sort_keys=False),
+        "bulkhead.dev_dependencies.yaml": header
+        + yaml.safe_dump(dependency_crd(), sort_keys=False),
+    }
+
+
+def main(argv: list[str]) -> None:
+    out = Path(argv[1] if len(argv) > 1 else "crds")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered().items():
+        (out / name).write_text(text)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,185 @@
+"""The only module that talks to the Kubernetes API (kopf's watches aside).
+
+The official client is synchronous; calls run in a small thread pool so the event loop keeps
+serving watches. Bodies go out as plain dicts and come back as parsed JSON, skipping the
+client's model classes, which cost more CPU than the request itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import kubernetes
+
+from bulkhead import __version__
+from bulkhead.models import GROUP, VERSION
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"bulkhead/{__version__}"
+REPORTING_COMPONENT = "bulkhead"
+POOL_SIZE = 16
+
+
+class ApiError(Exception):
+    """The API server answered with an error status."""
+
+
+class NotFound(ApiError):
+    """No such object."""
+
+
+class Conflict(ApiError):
+    """The object exists already (a repeated create of a deterministic name)."""
+
+
+class Invalid(ApiError):
+    """The API server refused the object; the message names the field."""
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def load_config() -> kubernetes.client.Configuration:
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+    config = kubernetes.client.Configuration.get_default_copy()
+    config.connection_pool_maxsize = POOL_SIZE
+    return config
+
+
+class Kube:
+    def __init__(self, config: kubernetes.client.Configuration | None = None) -> None:
+        self._client = kubernetes.client.ApiClient(config or load_config())
+        self._client.user_agent = USER_AGENT
+        self._pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="kube")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        request = self._client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._client.call_api(*request)
+        data = response.read()
+        if response.status == 404:
+            raise NotFound(path)
+        if response.status == 409:
+            raise Conflict(path)
+        if response.status == 422:
+            raise Invalid(_api_message(data))
+        if response.status >= 400:
+            raise ApiError(f"{method} {path}: {response.status} {_api_message(data)}")
+        return json.loads(data) if data else None
+
+    async def _run(self, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: self._call(*args, **kwargs))
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await self._run("GET", path)
+        except NotFound:
+            return None
+        return result
+
+    async def list_items(self, path: str, label_selector: str) -> list[dict[str, Any]]:
+        result = await self._run("GET", path, query=[("labelSelector", label_selector)])
+        return list(result.get("items") or [])
+
+    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._run("POST", path, body)
+        return result
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await self._run(
+                "PATCH", path, patch, content_type="application/merge-patch+json"
+            )
+        except NotFound:  # deleted meanwhile: nothing left to report on
+            return None
+        return result
+
+    # --- the objects bulkhead touches ------------------------------------------------------
+
+    async def create_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        return await self.create(
+            f"/apis/batch/v1/namespaces/{job['metadata']['namespace']}/jobs", job
+        )
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")
+
+    async def get_service_account(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}")
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        return await self.list_items(f"/api/v1/namespaces/{namespace}/pods", label_selector)
+
+    async def patch_batchjob_status(
+        self, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/batchjobs/{name}/status"
+        return await self.merge_patch(path, {"status": patch})
+
+    async def patch_dependency_status(
+        self, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        return await self.merge_patch(
+            f"/apis/{GROUP}/{VERSION}/dependencies/{name}/status", {"status": patch}
+        )
+
+    async def post_event(
+        self, involved: dict[str, Any], kind: str, reason: str, message: str
+    ) -> None:
+        """A core/v1 Event on `involved`; losing one must never fail a reconcile."""
+        namespace = involved.get("namespace") or "default"
+        stamp = now()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{involved['name']}.", "namespace": namespace},
+            "involvedObject": involved,
+            "type": kind,
+            "reason": reason,
+            "message": message[:1024],
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+            "source": {"component": REPORTING_COMPONENT},
+            "reportingComponent": REPORTING_COMPONENT,
+            "reportingInstance": REPORTING_COMPONENT,
+        }
+        try:
+            await self.create(f"/api/v1/namespaces/{namespace}/events", event)
+        except Exception as error:
+            log.warning("could not post event %s on %s: %s", reason, involved.get("name"), error)
+
+
+def _api_message(data: bytes) -> str:
+    try:
+        return str(json.loads(data or b"{}").get("message") or data.decode(errors="replace"))
+    except ValueError:
+        return data.decode(errors="replace")

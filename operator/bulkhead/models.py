@@ -1,0 +1,546 @@
+"""The public API as pydantic models: BatchJob and Dependency, spec and status.
+
+The CRDs in crds/ are generated from these models (`bulkhead.crdgen`), so bounds, defaults and
+CEL rules are written here once, next to the field they guard. Field names mirror corev1 where a
+field has a corev1 twin, so a user's muscle memory works.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from kubernetes.utils.quantity import parse_quantity
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+GROUP = "bulkhead.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# Kubernetes' quantity grammar (k8s.io/apimachinery/pkg/api/resource) without the sign:
+# a negative limit or size is never what anyone means.
+QUANTITY_PATTERN = (
+    r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=DNS_LABEL)]
+ShortText = Annotated[str, StringConstraints(max_length=253)]
+Text = Annotated[str, StringConstraints(max_length=4096)]
+Arg = Annotated[str, StringConstraints(max_length=32768)]
+Path = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+StringMap = Annotated[dict[ShortText, Text], Field(max_length=64)]
+
+
+def _quantity_schema(schema: dict[str, Any]) -> None:
+    schema.clear()
+    schema.update(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "x-kubernetes-int-or-string": True,
+            "pattern": QUANTITY_PATTERN,
+        }
+    )
+
+
+QUANTITY_RE = re.compile(QUANTITY_PATTERN)
+
+
+def _check_quantity(value: str | int) -> str:
+    text = str(value)
+    if not QUANTITY_RE.match(text):
+        raise ValueError(f"{text!r} is not a Kubernetes quantity (e.g. 500m, 1, 2Gi)")
+    return text
+
+
+Quantity = Annotated[str | int, Field(json_schema_extra=_quantity_schema)]
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
+    """One x-kubernetes-validations entry."""
+    entry: dict[str, Any] = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+class Model(BaseModel):
+    """camelCase on the wire, unknown fields refused (the CRD prunes them server-side too)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+# --- the main container ------------------------------------------------------------------
+
+
+class KeyRef(Model):
+    name: Name
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    optional: bool | None = None
+
+
+class FieldRef(Model):
+    field_path: ShortText
+    api_version: ShortText | None = None
+
+
+class EnvVarSource(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "[has(self.secretKeyRef), has(self.configMapKeyRef), has(self.fieldRef)]"
+                    ".filter(x, x).size() == 1",
+                    "exactly one of secretKeyRef, configMapKeyRef, fieldRef must be set",
+                )
+            ]
+        }
+    )
+    secret_key_ref: KeyRef | None = None
+    config_map_key_ref: KeyRef | None = None
+    field_ref: FieldRef | None = None
+
+
+class EnvVar(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!(has(self.value) && has(self.valueFrom))",
+                    "value and valueFrom are mutually exclusive",
+                )
+            ]
+        }
+    )
+    name: Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=ENV_NAME)]
+    value: Arg | None = None
+    value_from: EnvVarSource | None = None
+
+
+class LocalRef(Model):
+    name: Name
+    optional: bool | None = None
+
+
+class EnvFromSource(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "has(self.secretRef) != has(self.configMapRef)",
+                    "exactly one of secretRef, configMapRef must be set",
+                )
+            ]
+        }
+    )
+    prefix: Annotated[str, StringConstraints(max_length=253)] | None = None
+    secret_ref: LocalRef | None = None
+    config_map_ref: LocalRef | None = None
+
+
+class CpuMemory(Model):
+    cpu: Quantity
+    memory: Quantity
+
+    @field_validator("cpu", "memory", mode="before")
+    @classmethod
+    def _quantity(cls, value: str | int) -> str:
+        return _check_quantity(value)
+
+
+class OptionalCpuMemory(Model):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+    @field_validator("cpu", "memory", mode="before")
+    @classmethod
+    def _quantity(cls, value: str | int | None) -> str | None:
+        return None if value is None else _check_quantity(value)
+
+
+def _not_above_limit(resource: str) -> dict[str, Any]:
+    return cel(
+        f"!has(self.requests) || !has(self.requests.{resource}) || "
+        f"quantity(string(self.requests.{resource}))"
+        f".compareTo(quantity(string(self.limits.{resource}))) <= 0",
+        f"requests.{resource} must be less than or equal to limits.{resource}",
+        f".requests.{resource}",
+    )
+
+
+class Resources(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [_not_above_limit("cpu"), _not_above_limit("memory")]
+        }
+    )
+    limits: CpuMemory
+    requests: OptionalCpuMemory | None = None
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        for resource in ("cpu", "memory"):
+            request = getattr(self.requests, resource, None) if self.requests else None
+            limit = getattr(self.limits, resource)
+            if request is not None and parse_quantity(request) > parse_quantity(limit):
+                raise ValueError(
+                    f"requests.{resource} must be less than or equal to limits.{resource}"
+                )
+        return self
+
+
+class KeyToPath(Model):
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    path: Path
+    mode: Annotated[int, Field(ge=0, le=0o777)] | None = None
+
+
+Items = Annotated[list[KeyToPath], Field(max_length=64)]
+Mode = Annotated[int, Field(ge=0, le=0o777)]
+
+
+class ConfigMapVolume(Model):
+    name: Name
+    items: Items | None = None
+    default_mode: Mode | None = None
+    optional: bool | None = None
+
+
+class SecretVolume(Model):
+    secret_name: Name
+    items: Items | None = None
+    default_mode: Mode | None = None
+    optional: bool | None = None
+
+
+class EmptyDirVolume(Model):
+    medium: Literal["", "Memory"] | None = None
+    size_limit: Quantity | None = None
+
+
+class PersistentVolumeClaimVolume(Model):
+    claim_name: Name
+    read_only: bool | None = None
+
+
+class ResourceFieldRef(Model):
+    resource: ShortText
+    container_name: ShortText | None = None
+    divisor: Quantity | None = None
+
+
+class DownwardAPIFile(Model):
+    path: Path
+    field_ref: FieldRef | None = None
+    resource_field_ref: ResourceFieldRef | None = None
+    mode: Mode | None = None
+
+
+class DownwardAPIVolume(Model):
+    items: Annotated[list[DownwardAPIFile], Field(max_length=64)] | None = None
+    default_mode: Mode | None = None
+
+
+class ProjectedKeys(Model):
+    name: Name
+    items: Items | None = None
+    optional: bool | None = None
+
+
+class ServiceAccountTokenProjection(Model):
+    path: Path
+    audience: ShortText | None = None
+    expiration_seconds: Annotated[int, Field(ge=600)] | None = None
+
+
+class ProjectedSource(Model):
+    config_map: ProjectedKeys | None = None
+    secret: ProjectedKeys | None = None
+    downward_api: DownwardAPIVolume | None = Field(default=None, alias="downwardAPI")
+    service_account_token: ServiceAccountTokenProjection | None = None
+
+
+class ProjectedVolume(Model):
+    sources: Annotated[list[ProjectedSource], Field(max_length=32)]
+    default_mode: Mode | None = None
+
+
+VOLUME_SOURCES = (
+    "configMap",
+    "secret",
+    "emptyDir",
+    "persistentVolumeClaim",
+    "projected",
+    "downwardAPI",
+)
+
+
+class Volume(Model):
+    """Only the volume types that keep a batch pod inside its namespace's data."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "[" + ", ".join(f"has(self.{s})" for s in VOLUME_SOURCES) + "]"
+                    ".filter(x, x).size() == 1",
+                    "exactly one volume source must be set, one of: " + ", ".join(VOLUME_SOURCES),
+                )
+            ]
+        }
+    )
+    name: Label
+    config_map: ConfigMapVolume | None = None
+    secret: SecretVolume | None = None
+    empty_dir: EmptyDirVolume | None = None
+    persistent_volume_claim: PersistentVolumeClaimVolume | None = None
+    projected: ProjectedVolume | None = None
+    downward_api: DownwardAPIVolume | None = Field(default=None, alias="downwardAPI")
+
+
+class VolumeMount(Model):
+    name: Label
+    mount_path: Path
+    sub_path: Path | None = None
+    read_only: bool | None = None
+
+
+class PodMetadata(Model):
+    labels: StringMap | None = None
+    annotations: StringMap | None = None
+
+
+class Toleration(Model):
+    key: ShortText | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: ShortText | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class Use(Model):
+    dependency: Name
+    units: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+
+
+ExitCode = Annotated[int, Field(ge=1, le=255)]
+
+# Fields that define what a run does. They cannot change once a Job exists: the Job would no
+# longer be what the BatchJob says. Scheduled BatchJobs build a new Job per run, so they may.
+RUN_FIELDS = (
+    "image",
+    "command",
+    "args",
+    "env",
+    "envFrom",
+    "resources",
+    "volumes",
+    "volumeMounts",
+    "podMetadata",
+    "serviceAccountName",
+    "parallelism",
+    "completions",
+    "backoffLimit",
+    "nonRetryableExitCodes",
+    "activeDeadlineSeconds",
+    "nodeSelector",
+    "tolerations",
+    "priorityClassName",
+    "uses",
+)
+
+# Like a CronJob's: the Job's name adds a suffix and must stay a 63-character label value.
+MAX_NAME_LENGTH = 52
+NAME_LENGTH_RULE = cel(
+    f"size(self.metadata.name) <= {MAX_NAME_LENGTH}",
+    f"metadata.name must be at most {MAX_NAME_LENGTH} characters: the Job's name adds a suffix",
+    ".metadata.name",
+)
+
+IMMUTABLE_RUN_RULE = cel(
+    "!has(oldSelf.status) || !has(oldSelf.status.jobName) || has(self.spec.schedule) || ("
+    + " && ".join(f"self.spec.?{f} == oldSelf.spec.?{f}" for f in RUN_FIELDS)
+    + ")",
+    "the run spec (" + ", ".join(RUN_FIELDS) + ") cannot change once a Job exists "
+    "(status.jobName is set); delete and re-create the BatchJob to run it again",
+    ".spec",
+)
+
+
+class BatchJobSpec(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.parallelism) || !has(self.completions) || "
+                    "self.parallelism <= self.completions",
+                    "parallelism must not exceed completions",
+                    ".parallelism",
+                ),
+                cel(
+                    "!has(self.volumeMounts) || self.volumeMounts.all(m, has(self.volumes) && "
+                    "self.volumes.exists(v, v.name == m.name))",
+                    "every volumeMounts[].name must name an entry of volumes",
+                    ".volumeMounts",
+                ),
+            ]
+        }
+    )
+
+    image: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    command: Annotated[list[Arg], Field(max_length=256)] | None = None
+    args: Annotated[list[Arg], Field(max_length=256)] | None = None
+    env: Annotated[list[EnvVar], Field(max_length=128)] | None = None
+    env_from: Annotated[list[EnvFromSource], Field(max_length=32)] | None = None
+    resources: Resources
+    volumes: Annotated[list[Volume], Field(max_length=32)] | None = None
+    volume_mounts: Annotated[list[VolumeMount], Field(max_length=32)] | None = None
+    pod_metadata: PodMetadata | None = None
+    service_account_name: Annotated[str, StringConstraints(max_length=253)] | None = None
+
+    parallelism: Annotated[int, Field(ge=1, le=10_000)] = 1
+    completions: Annotated[int, Field(ge=1, le=100_000)] = 1
+    backoff_limit: Annotated[int, Field(ge=0, le=1_000)] = 3
+    non_retryable_exit_codes: Annotated[list[ExitCode], Field(max_length=64)] | None = None
+    active_deadline_seconds: Annotated[int, Field(ge=1)] | None = None
+    ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = None
+    node_selector: StringMap | None = None
+    tolerations: Annotated[list[Toleration], Field(max_length=32)] | None = None
+    priority_class_name: Annotated[str, StringConstraints(max_length=253)] | None = None
+
+    uses: Annotated[list[Use], Field(max_length=16)] | None = None
+    priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
+
+    # Scheduling is a later piece of work; the fields are reserved so manifests can carry them.
+    schedule: Annotated[str, StringConstraints(max_length=128)] | None = None
+    time_zone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    suspend: bool = False
+
+
+# --- status ------------------------------------------------------------------------------
+
+
+class Condition(Model):
+    """metav1.Condition."""
+
+    type: Annotated[str, StringConstraints(max_length=316)]
+    status: Literal["True", "False", "Unknown"]
+    reason: Annotated[str, StringConstraints(max_length=1024)]
+    message: Annotated[str, StringConstraints(max_length=32768)] = ""
+    last_transition_time: str
+    observed_generation: int | None = None
+
+
+Conditions = Annotated[list[Condition], Field(max_length=16)]
+
+
+class QueuePosition(Model):
+    dependency: Name
+    position: int
+
+
+Phase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended", "Scheduled"]
+
+
+class BatchJobStatus(Model):
+    observed_generation: int | None = None
+    phase: Phase | None = None
+    conditions: Conditions | None = None
+    job_name: ShortText | None = None
+    start_time: str | None = None
+    completion_time: str | None = None
+    active: int | None = None
+    succeeded: int | None = None
+    failed: int | None = None
+    reason: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    message: Annotated[str, StringConstraints(max_length=32768)] | None = None
+    queue: QueuePosition | None = None
+
+
+class BatchJob(Model):
+    """The whole object as the operator reads it (metadata kept as a plain dict)."""
+
+    model_config = ConfigDict(extra="ignore")
+    api_version: str = API_VERSION
+    kind: str = "BatchJob"
+    metadata: dict[str, Any]
+    spec: BatchJobSpec
+    status: BatchJobStatus | None = None
+
+
+# --- Dependency --------------------------------------------------------------------------
+
+Day = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class Window(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("self.start != self.end", "a window's start and end must differ")
+            ]
+        }
+    )
+    days: Annotated[list[Day], Field(max_length=7)] | None = None
+    start: ClockTime
+    end: ClockTime
+    time_zone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+
+
+class LabelSelectorRequirement(Model):
+    key: ShortText
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: Annotated[list[ShortText], Field(max_length=64)] | None = None
+
+
+class LabelSelector(Model):
+    match_labels: StringMap | None = None
+    match_expressions: Annotated[list[LabelSelectorRequirement], Field(max_length=16)] | None = None
+
+
+class DependencySpec(Model):
+    capacity: Annotated[int, Field(ge=0, le=1_000_000)]
+    max_starts_per_minute: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    windows: Annotated[list[Window], Field(max_length=16)] | None = None
+    allowed_namespaces: LabelSelector | None = None
+
+
+class Holder(Model):
+    namespace: ShortText
+    name: ShortText
+    units: int
+
+
+class DependencyStatus(Model):
+    observed_generation: int | None = None
+    in_use: int | None = None
+    holders: Annotated[list[Holder], Field(max_length=1000)] | None = None
+    waiting: int | None = None
+    conditions: Conditions | None = None
+
+
+class Dependency(Model):
+    model_config = ConfigDict(extra="ignore")
+    api_version: str = API_VERSION
+    kind: str = "Dependency"
+    metadata: dict[str, Any]
+    spec: DependencySpec
+    status: DependencyStatus | None = None

@@ -1,0 +1,244 @@
+"""Pure: what the cluster shows -> the BatchJob status, per DESIGN.md's status contract.
+
+Every status is built by `_status` from a phase, a reason and a message, so the condition set
+is the same everywhere: kstatus reads Reconciling/Stalled, people read phase/reason/message,
+`kubectl wait` reads Succeeded. Reconciling and Stalled are never True together.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bulkhead.build import ANNOTATION_USES, CONTAINER
+from bulkhead.models import BatchJobSpec, BatchJobStatus, Condition, Phase, QueuePosition
+
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+# Reasons (searchable in Events and conditions).
+STARTED = "Running"
+RETRYING = "Retrying"
+SUCCEEDED = "Succeeded"
+INVALID_SPEC = "InvalidSpec"
+JOB_DELETED = "JobDeleted"
+BACKOFF_LIMIT = "BackoffLimitExceeded"
+DEADLINE = "DeadlineExceeded"
+NON_RETRYABLE = "NonRetryableExitCode"
+QUEUED = "Queued"
+WAITING_FOR_DEPENDENCY = "WaitingForDependency"
+WAITING_FOR_WINDOW = "WaitingForWindow"
+
+
+@dataclass(frozen=True)
+class JobView:
+    """The part of a batch/v1 Job that status is computed from (kept small: it is indexed)."""
+
+    name: str
+    uid: str = ""
+    owner_uid: str = ""
+    active: int = 0
+    ready: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    start_time: str | None = None
+    completion_time: str | None = None
+    conditions: tuple[tuple[str, str, str, str, str], ...] = ()  # type, status, reason, msg, t
+    uses: str = ""
+    created: str = ""
+    deleting: bool = False
+
+    @classmethod
+    def from_job(cls, job: dict[str, Any]) -> JobView:
+        meta = job.get("metadata", {})
+        status = job.get("status") or {}
+        owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller")]
+        return cls(
+            name=meta.get("name", ""),
+            uid=meta.get("uid", ""),
+            owner_uid=owners[0]["uid"] if owners else "",
+            active=status.get("active", 0),
+            ready=status.get("ready", 0),
+            succeeded=status.get("succeeded", 0),
+            failed=status.get("failed", 0),
+            start_time=status.get("startTime"),
+            completion_time=status.get("completionTime"),
+            conditions=tuple(
+                (
+                    c.get("type", ""),
+                    c.get("status", ""),
+                    c.get("reason", ""),
+                    c.get("message", ""),
+                    c.get("lastTransitionTime", ""),
+                )
+                for c in status.get("conditions") or []
+                if c.get("status") == "True"
+            ),
+            uses=(meta.get("annotations") or {}).get(ANNOTATION_USES, ""),
+            created=meta.get("creationTimestamp", ""),
+            deleting=bool(meta.get("deletionTimestamp")),
+        )
+
+    def condition(self, kind: str) -> tuple[str, str, str, str, str] | None:
+        return next((c for c in self.conditions if c[0] == kind), None)
+
+    @property
+    def finished(self) -> bool:
+        return self.condition("Complete") is not None or self.condition("Failed") is not None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """phase + reason + message: everything else in the status follows from these."""
+
+    phase: Phase
+    reason: str
+    message: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _conditions(outcome: Outcome) -> dict[str, tuple[str, str]]:
+    """type -> (status, reason)."""
+    reason = outcome.reason
+    if outcome.phase == "Succeeded":
+        return {
+            "Ready": ("True", reason),
+            "Reconciling": ("False", reason),
+            "Stalled": ("False", reason),
+            "Succeeded": ("True", reason),
+        }
+    stalled = outcome.phase == "Failed" or reason in STALLED_REASONS
+    return {
+        "Ready": ("False", reason),
+        "Reconciling": ("False" if stalled else "True", reason),
+        "Stalled": ("True" if stalled else "False", reason),
+        "Succeeded": ("False", reason),
+    }
+
+
+# Reasons that need a person even though nothing has failed yet.
+STALLED_REASONS = {INVALID_SPEC, JOB_DELETED, "DependencyNotFound", "NamespaceNotAllowed"}
+
+
+def to_status(
+    outcome: Outcome, *, generation: int, previous: BatchJobStatus | None, now: str
+) -> BatchJobStatus:
+    """The full status; lastTransitionTime moves only when a condition's status changes."""
+    before = {c.type: c for c in (previous.conditions or [])} if previous else {}
+    conditions = []
+    for kind, (state, reason) in _conditions(outcome).items():
+        old = before.get(kind)
+        conditions.append(
+            Condition(
+                type=kind,
+                status=state,
+                reason=reason,
+                message=outcome.message,
+                last_transition_time=old.last_transition_time
+                if old and old.status == state
+                else now,
+                observed_generation=generation,
+            )
+        )
+    return BatchJobStatus.model_validate(
+        {
+            "observedGeneration": generation,
+            "phase": outcome.phase,
+            "conditions": conditions,
+            "reason": outcome.reason,
+            "message": outcome.message,
+            **outcome.extra,
+        }
+    )
+
+
+_EXIT_CODE = re.compile(r"exit code (\d+)")
+
+
+def job_outcome(job: JobView, spec: BatchJobSpec, last_exit_code: int | None = None) -> Outcome:
+    """A Job that exists -> Running, Succeeded or Failed, with a message a person understands."""
+    extra: dict[str, Any] = {
+        "jobName": job.name,
+        "active": job.active,
+        "succeeded": job.succeeded,
+        "failed": job.failed,
+    }
+    if job.start_time:
+        extra["startTime"] = job.start_time
+    of = f"{job.succeeded} of {spec.completions} completions succeeded"
+    if complete := job.condition("Complete"):
+        extra["completionTime"] = job.completion_time or complete[4]
+        return Outcome("Succeeded", SUCCEEDED, f"Job {job.name} succeeded: {of}", extra)
+    if failed := job.condition("Failed"):
+        extra["completionTime"] = failed[4]
+        return Outcome("Failed", *_failure(failed[2], failed[3], job, spec, last_exit_code), extra)
+    if job.failed:
+        retries = f"{job.failed} failed, backoffLimit {spec.backoff_limit}"
+        return Outcome(
+            "Running",
+            RETRYING,
+            f"Job {job.name} retrying: {job.active} active, {of}, {retries}",
+            extra,
+        )
+    return Outcome("Running", STARTED, f"Job {job.name} running: {job.active} active, {of}", extra)
+
+
+def _failure(
+    job_reason: str, job_message: str, job: JobView, spec: BatchJobSpec, exit_code: int | None
+) -> tuple[str, str]:
+    if job_reason == "PodFailurePolicy":
+        found = _EXIT_CODE.search(job_message)
+        code = found.group(1) if found else "?"
+        return NON_RETRYABLE, (
+            f"container {CONTAINER} exited with code {code}, which is listed in "
+            f"nonRetryableExitCodes; the run was not retried"
+        )
+    if job_reason == DEADLINE:
+        return DEADLINE, (
+            f"the run took longer than activeDeadlineSeconds ({spec.active_deadline_seconds}s); "
+            f"its pods were stopped"
+        )
+    if job_reason == BACKOFF_LIMIT:
+        last = f"container {CONTAINER} exited with code {exit_code}; " if exit_code else ""
+        return BACKOFF_LIMIT, (
+            f"{last}{job.failed} pods failed, more than backoffLimit {spec.backoff_limit} allows"
+        )
+    return job_reason or "Failed", f"Job {job.name} failed: {job_message or job_reason}"
+
+
+def job_deleted_outcome(job_name: str) -> Outcome:
+    return Outcome(
+        "Failed",
+        JOB_DELETED,
+        f"Job {job_name} was deleted before it finished; bulkhead does not re-run it on its "
+        f"own. Delete and re-create the BatchJob to run it again",
+        {"jobName": job_name},
+    )
+
+
+def invalid_outcome(problem: str) -> Outcome:
+    return Outcome("Pending", INVALID_SPEC, f"invalid spec, no Job created: {problem}")
+
+
+def waiting_outcome(reason: str, message: str, queue: QueuePosition | None) -> Outcome:
+    extra = {"queue": queue.wire()} if queue else {}
+    return Outcome("Queued", reason, message, extra)
+
+
+def is_terminal(status: BatchJobStatus | None) -> bool:
+    return bool(status and status.phase in TERMINAL_PHASES)
+
+
+def progress_only(old: BatchJobStatus | None, new: BatchJobStatus) -> bool:
+    """True when only counts and the message moved: same phase and reason.
+
+    Such changes are written at a bounded rate, not on every pod transition.
+    """
+    return bool(
+        old
+        and old.phase == new.phase
+        and old.reason == new.reason
+        and old.job_name == new.job_name
+        and old.observed_generation == new.observed_generation
+        and new.phase not in TERMINAL_PHASES
+    )

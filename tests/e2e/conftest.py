@@ -1,0 +1,80 @@
+"""Fixtures for e2e tests against a real local control plane (hack/cluster.py).
+
+* `cluster` (session): starts a cluster of its own named e2e-<pid>, points KUBECONFIG and
+  PATH (kubectl, helm, ...) at it for the session, and stops and deletes it at the end
+  (BULKHEAD_E2E_KEEP=1 keeps it running, e.g. to read its logs; `hack/cluster.py down
+  --name e2e-<pid> --purge` removes it later).
+  Fast local iteration: `eval "$(python3 hack/cluster.py up)"` once, then run pytest with
+  BULKHEAD_E2E_KUBECONFIG=$KUBECONFIG to reuse that cluster (it is left running).
+* `namespace` (function): a fresh namespace for the test, deleted afterwards without waiting.
+
+Every test in this folder is marked `e2e`.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from kube_helpers import get, kubectl, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_cluster_module():
+    spec = importlib.util.spec_from_file_location("bulkhead_hack_cluster",
+                                                  ROOT / "hack" / "cluster.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """The cluster: .kubeconfig (Path), .bin_dir (Path), .name; KUBECONFIG/PATH are set."""
+    cm = _load_cluster_module()
+    reuse = os.environ.get("BULKHEAD_E2E_KUBECONFIG")
+    started = None
+    if reuse:
+        info = SimpleNamespace(name="external", kubeconfig=Path(reuse),
+                               bin_dir=cm.bin_dir_from_build())
+    else:
+        started = cm.Cluster(f"e2e-{os.getpid()}").up()
+        info = started
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KUBECONFIG", str(info.kubeconfig))
+        mp.setenv("PATH", f"{info.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+        try:
+            yield info
+        finally:
+            if started is not None and os.environ.get("BULKHEAD_E2E_KEEP") != "1":
+                started.down(purge=True)
+
+
+@pytest.fixture
+def namespace(cluster, request) -> str:
+    """A new namespace named after the test (label bulkhead.dev/e2e=true), with its default
+    ServiceAccount in place; deleted (without waiting) after the test."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{slug}-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    kubectl("label", "namespace", name, "bulkhead.dev/e2e=true")
+    # pods are refused until the namespace's default ServiceAccount exists
+    wait_for(lambda: get("serviceaccount", "default", name), timeout=30,
+             what=f"ServiceAccount {name}/default")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
