@@ -78,3 +78,29 @@ def namespace(cluster, request) -> str:
              what=f"ServiceAccount {name}/default")
     yield name
     kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture(scope="session")
+def crds(cluster):
+    """bulkhead's generated CRDs, installed and Established."""
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        kubectl("apply", "--server-side", "-f", str(path))
+    kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
+@pytest.fixture(scope="session")
+def operator_process(crds, tmp_path_factory):
+    from operator_process import OperatorProcess
+
+    process = OperatorProcess(tmp_path_factory.mktemp("operator"))
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def operator(operator_process):
+    """The running operator; a test may kill() and start() it. Restarted if a test left it dead."""
+    if operator_process.proc is None or operator_process.proc.poll() is not None:
+        operator_process.start()
+    return operator_process

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# make demo: the local cluster, bulkhead's CRDs, the operator, and the examples in jobs/,
+# shown as `kubectl get bj` while they run. The cluster stays up afterwards (make cluster-down).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(python3 hack/cluster.py up)"
+ns=bulkhead-demo
+log=$(mktemp -t bulkhead-demo-operator.XXXX.log)
+
+kubectl apply --server-side -f crds/ >/dev/null
+kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
+kubectl delete dependency orders-db --ignore-not-found >/dev/null
+kubectl create namespace "$ns" >/dev/null
+kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=restricted >/dev/null
+
+BULKHEAD_METRICS_PORT=0 .venv/bin/python -m bulkhead >"$log" 2>&1 &
+operator=$!
+trap 'kill $operator 2>/dev/null; wait $operator 2>/dev/null || true' EXIT
+echo "operator running (pid $operator, log $log); namespace $ns enforces Pod Security 'restricted'"
+echo
+
+kubectl apply -n "$ns" -f jobs/
+echo
+for _ in $(seq 1 90); do
+  echo "--- $(date +%T) kubectl get bj -n $ns"
+  kubectl get bj -n "$ns"
+  kubectl get dep orders-db --no-headers 2>/dev/null | sed 's/^/    dependency: /'
+  left=$(kubectl get bj -n "$ns" -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' \
+    | grep -cvE '^(Succeeded|Failed)$' || true)
+  [ "$left" = 0 ] && break
+  sleep 3
+done
+echo
+echo "--- why did the failed one fail? (kubectl get bj -o wide shows the message)"
+kubectl get bj -n "$ns" -o wide
+echo
+echo "--- events on invoices-bad-month"
+kubectl get events -n "$ns" --field-selector involvedObject.name=invoices-bad-month \
+  -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message
+echo
+echo "The cluster is still running: eval \"\$(make -s cluster-up)\" to use it, make cluster-down to stop it."

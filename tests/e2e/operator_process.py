@@ -1,0 +1,61 @@
+"""The bulkhead operator as a real process (`python -m bulkhead`), killable with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.request import urlopen
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OperatorProcess:
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.metrics_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.log_dir / f"operator-{self.starts}.log", "wb")  # noqa: SIM115
+        env = {**os.environ, "BULKHEAD_METRICS_PORT": str(self.metrics_port)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bulkhead"], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited {self.proc.returncode}; see {log.name}")
+            try:
+                urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("operator did not serve metrics within 60s")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no last writes, as when a node dies."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def metrics(self) -> str:
+        return urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()

@@ -1,0 +1,210 @@
+"""BatchJobs that run once, against the real API server, Job controller and garbage collector."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kube_helpers import create, get, kubectl, wait_for
+
+DELAY = "pod-complete.stage.kwok.x-k8s.io/delay"
+EXIT_CODE = "local.bulkhead.dev/exit-code"
+
+
+def batchjob(name: str, *, exit_code: int = 0, delay: str = "1s", **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "image": "registry.example/batch:1.0",
+        "command": ["run"],
+        "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
+        "podMetadata": {"annotations": {DELAY: delay, EXIT_CODE: str(exit_code)}},
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "bulkhead.dev/v1alpha1",
+        "kind": "BatchJob",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+def status_of(name: str, namespace: str) -> dict[str, Any]:
+    return (get("batchjob", name, namespace) or {}).get("status") or {}
+
+
+def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c["type"] == kind), {})
+
+
+def wait_phase(name: str, namespace: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        status = status_of(name, namespace)
+        return status if status.get("phase") == phase else None
+
+    result: dict[str, Any] = wait_for(reached, timeout=timeout, what=f"{name} {phase}")
+    return result
+
+
+def jobs_of(name: str, namespace: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = get("jobs", namespace=namespace, selector=f"bulkhead.dev/batchjob={name}")
+    return items
+
+
+def events_of(name: str, namespace: str) -> list[str]:
+    items = get("events", namespace=namespace)
+    return [e["reason"] for e in items if e["involvedObject"].get("name") == name]
+
+
+def test_success_is_reported_and_waitable(operator, namespace):
+    create(batchjob("ok"), namespace)
+    kubectl("wait", "-n", namespace, "--for=condition=Succeeded", "bj/ok", "--timeout=60s")
+    status = status_of("ok", namespace)
+    assert status["phase"] == "Succeeded"
+    assert status["succeeded"] == 1 and status["failed"] == 0
+    assert status["startTime"] and status["completionTime"]
+    assert status["observedGeneration"] == 1
+    assert condition(status, "Ready")["status"] == "True"
+    assert condition(status, "Stalled")["status"] == "False"
+    assert condition(status, "Reconciling")["status"] == "False"
+    [job] = jobs_of("ok", namespace)
+    assert job["metadata"]["name"] == status["jobName"]
+    [owner] = job["metadata"]["ownerReferences"]
+    assert owner["kind"] == "BatchJob" and owner["name"] == "ok" and owner["controller"] is True
+    wait_for(lambda: {"Running", "Succeeded"} <= set(events_of("ok", namespace)), timeout=30,
+             what="events for each transition")
+
+
+def test_non_retryable_exit_code_fails_at_once(operator, namespace):
+    create(batchjob("nonretry", exit_code=2, nonRetryableExitCodes=[2], backoffLimit=3), namespace)
+    status = wait_phase("nonretry", namespace, "Failed")
+    assert status["reason"] == "NonRetryableExitCode"
+    assert "container main exited with code 2" in status["message"]
+    assert "nonRetryableExitCodes" in status["message"]
+    assert condition(status, "Stalled")["status"] == "True"
+    assert condition(status, "Reconciling")["status"] == "False"
+    pods = get("pods", namespace=namespace)
+    assert len(pods) == 1, "a non-retryable exit code must not be retried"
+
+
+def test_retryable_exit_code_uses_the_backoff_limit(operator, namespace):
+    create(batchjob("retry", exit_code=1, backoffLimit=2), namespace)
+    status = wait_phase("retry", namespace, "Failed", timeout=120)
+    assert status["reason"] == "BackoffLimitExceeded"
+    assert "exited with code 1" in status["message"]
+    assert status["failed"] == 3
+    assert len(get("pods", namespace=namespace)) == 3  # backoffLimit + 1
+
+
+def test_deadline_exceeded(operator, namespace):
+    create(batchjob("slow", delay="60s", activeDeadlineSeconds=2), namespace)
+    status = wait_phase("slow", namespace, "Failed")
+    assert status["reason"] == "DeadlineExceeded"
+    assert "activeDeadlineSeconds (2s)" in status["message"]
+
+
+def test_indexed_completions_with_parallelism(operator, namespace):
+    create(batchjob("shards", completions=4, parallelism=2), namespace)
+    status = wait_phase("shards", namespace, "Succeeded")
+    assert status["succeeded"] == 4
+    [job] = jobs_of("shards", namespace)
+    assert job["spec"]["completionMode"] == "Indexed"
+    assert job["spec"]["parallelism"] == 2
+    indexes = {p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+               for p in get("pods", namespace=namespace)}
+    assert indexes == {"0", "1", "2", "3"}
+
+
+def test_delete_cascades_to_job_and_pods(operator, namespace):
+    create(batchjob("doomed", delay="60s"), namespace)
+    wait_for(lambda: get("pods", namespace=namespace), timeout=60, what="a pod")
+    kubectl("delete", "-n", namespace, "bj/doomed", "--wait=true", "--timeout=30s")
+    wait_for(lambda: not jobs_of("doomed", namespace), timeout=60, what="the Job collected")
+    wait_for(lambda: not get("pods", namespace=namespace), timeout=60, what="pods collected")
+
+
+def test_job_deleted_by_hand_is_reported_not_rerun(operator, namespace):
+    create(batchjob("orphaned", delay="60s"), namespace)
+    status = wait_phase("orphaned", namespace, "Running")
+    kubectl("delete", "-n", namespace, "job", status["jobName"], "--wait=true")
+    status = wait_phase("orphaned", namespace, "Failed")
+    assert status["reason"] == "JobDeleted"
+    assert condition(status, "Stalled")["status"] == "True"
+    assert not jobs_of("orphaned", namespace), "a Job deleted by hand must not be re-created"
+
+
+def test_restricted_namespace_runs(operator, namespace):
+    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    create(batchjob("locked"), namespace)
+    wait_phase("locked", namespace, "Succeeded")
+
+
+def test_fifty_at_once_all_succeed(operator, namespace):
+    create([batchjob(f"many-{i}") for i in range(50)], namespace)
+
+    def all_done() -> bool:
+        items = get("batchjobs", namespace=namespace)
+        return sum((i.get("status") or {}).get("phase") == "Succeeded" for i in items) == 50
+
+    wait_for(all_done, timeout=180, what="50 BatchJobs Succeeded")
+    assert len(get("jobs", namespace=namespace)) == 50
+
+
+def test_sigkill_mid_run_gives_no_duplicate_and_right_status(operator, namespace):
+    create([batchjob(f"crash-{i}", delay="3s") for i in range(10)], namespace)
+    wait_for(lambda: len(get("jobs", namespace=namespace)) >= 3, timeout=60, what="some Jobs")
+    operator.kill()
+    operator.start()
+
+    def all_done() -> bool:
+        items = get("batchjobs", namespace=namespace)
+        return all((i.get("status") or {}).get("phase") == "Succeeded" for i in items)
+
+    wait_for(all_done, timeout=120, what="all Succeeded after the restart")
+    jobs = get("jobs", namespace=namespace)
+    owners = [j["metadata"]["labels"]["bulkhead.dev/batchjob"] for j in jobs]
+    assert sorted(owners) == sorted(f"crash-{i}" for i in range(10)), "one Job per BatchJob"
+
+
+def test_api_server_refuses_bad_input_naming_the_field(operator, namespace):
+    unknown = batchjob("typo")
+    unknown["spec"]["paralelism"] = 2
+    result = create(unknown, namespace, check=False)
+    assert result.returncode != 0 and "paralelism" in result.stderr
+
+    greedy = batchjob("greedy")
+    greedy["spec"]["resources"]["requests"] = {"cpu": "2", "memory": "64Mi"}
+    result = create(greedy, namespace, check=False)
+    assert "requests.cpu must be less than or equal to limits.cpu" in result.stderr
+
+    no_limits = batchjob("nolimits")
+    del no_limits["spec"]["resources"]["limits"]["memory"]
+    result = create(no_limits, namespace, check=False)
+    assert "memory" in result.stderr and "Required" in result.stderr
+
+    bad_quantity = batchjob("badq")
+    bad_quantity["spec"]["resources"]["limits"]["cpu"] = "lots"
+    result = create(bad_quantity, namespace, check=False)
+    assert "spec.resources.limits.cpu" in result.stderr
+    assert get("batchjobs", namespace=namespace) == []
+
+
+def test_run_spec_is_immutable_once_a_job_exists(operator, namespace):
+    create(batchjob("fixed", delay="30s"), namespace)
+    wait_phase("fixed", namespace, "Running")
+    result = kubectl("patch", "-n", namespace, "bj/fixed", "--type=merge",
+                     "-p", '{"spec":{"image":"registry.example/other:2"}}', check=False)
+    assert result.returncode != 0
+    assert "cannot change once a Job exists" in result.stderr
+
+
+def test_invalid_spec_left_to_the_operator_stalls_without_a_job(operator, namespace):
+    create(batchjob("nosa", serviceAccountName="missing-sa"), namespace)
+    wait_phase("nosa", namespace, "Pending")
+    wait_for(lambda: status_of("nosa", namespace).get("reason") == "InvalidSpec", timeout=30,
+             what="InvalidSpec")
+    status = status_of("nosa", namespace)
+    assert "serviceAccountName missing-sa does not exist" in status["message"]
+    assert condition(status, "Stalled")["status"] == "True"
+    assert condition(status, "Reconciling")["status"] == "False"
+    assert jobs_of("nosa", namespace) == []
+    # The operator keeps serving the others.
+    create(batchjob("fine"), namespace)
+    wait_phase("fine", namespace, "Succeeded")
