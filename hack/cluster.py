@@ -317,18 +317,23 @@ class Cluster:
 
     def _make_pki(self) -> None:
         d = self.pki
-        if not (d / "ca.crt").exists():
-            _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key", cwd=d)
-            _openssl("req", "-x509", "-new", "-key", "ca.key", "-days", "3650", "-subj",
-                     f"/CN=bulkhead-{self.name}-ca",
+        # ca: every identity and the serving certificate; front-proxy-ca: the aggregation
+        # layer's request-header client (as kubeadm does; also quiets the components' logs)
+        for ca in ("ca", "front-proxy-ca"):
+            if (d / f"{ca}.crt").exists():
+                continue
+            _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{ca}.key",
+                     cwd=d)
+            _openssl("req", "-x509", "-new", "-key", f"{ca}.key", "-days", "3650", "-subj",
+                     f"/CN=bulkhead-{self.name}-{ca}",
                      "-addext", "basicConstraints=critical,CA:TRUE",
                      "-addext", "keyUsage=critical,digitalSignature,keyCertSign,cRLSign",
-                     "-out", "ca.crt", cwd=d)
+                     "-out", f"{ca}.crt", cwd=d)
         if not (d / "sa.key").exists():
             _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
                      "-out", "sa.key", cwd=d)
             _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
-        certs = {
+        certs = {  # name: (subject, extended key usage, subject alt names[, signing CA])
             "apiserver": ("/CN=kube-apiserver", "serverAuth",
                           "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,"
                           "DNS:kubernetes.default,DNS:kubernetes.default.svc,"
@@ -337,8 +342,11 @@ class Cluster:
             "controller-manager": ("/CN=system:kube-controller-manager", "clientAuth", None),
             "scheduler": ("/CN=system:kube-scheduler", "clientAuth", None),
             "kwok": ("/O=system:masters/CN=kwok-controller", "clientAuth", None),
+            "front-proxy-client": ("/CN=front-proxy-client", "clientAuth", None,
+                                   "front-proxy-ca"),
         }
-        for name, (subj, usage, san) in certs.items():
+        for name, (subj, usage, san, *signer) in certs.items():
+            ca = signer[0] if signer else "ca"
             if (d / f"{name}.crt").exists():
                 continue
             ext = d / f"{name}.ext"
@@ -350,7 +358,7 @@ class Cluster:
                      "-out", f"{name}.key", cwd=d)
             _openssl("req", "-new", "-key", f"{name}.key", "-subj", subj,
                      "-out", f"{name}.csr", cwd=d)
-            _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
                      "-CAcreateserial", "-days", "3650", "-extfile", ext.name,
                      "-out", f"{name}.crt", cwd=d)
             (d / f"{name}.csr").unlink()
@@ -418,6 +426,13 @@ class Cluster:
             f"--cert-dir={p}",
             f"--tls-cert-file={p / 'apiserver.crt'}", f"--tls-private-key-file={p / 'apiserver.key'}",
             f"--client-ca-file={p / 'ca.crt'}",
+            f"--requestheader-client-ca-file={p / 'front-proxy-ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={p / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
             f"--service-account-issuer={SA_ISSUER}",
             f"--service-account-key-file={p / 'sa.pub'}",
             f"--service-account-signing-key-file={p / 'sa.key'}",

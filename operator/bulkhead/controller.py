@@ -296,11 +296,13 @@ class Controller:
             await self._write(bj, current, status.invalid_outcome(explain(error)))
             return
         name = job_name(bj.name, bj.uid)
+        if status.is_terminal(current) and current and current.job_name == name:
+            # A finished run keeps its result (its Job may be gone after the TTL).
+            self._forget(key)
+            await self._write(bj, current, _unchanged(current))
+            return
         job = next((j for j in self.views.jobs(key) if j.name == name), None)
         if job is None and current and current.job_name == name:
-            if status.is_terminal(current):  # its Job is gone after ttlSecondsAfterFinished
-                await self._write(bj, current, _unchanged(current))
-                return
             found = await self.kube.get_job(bj.namespace, name)  # the index may lag a create
             if found is None:
                 self._forget(key)
@@ -309,7 +311,7 @@ class Controller:
             job = status.JobView.from_job(found)
         if job is not None:
             self._forget(key)
-            await self._write(bj, current, await self._job_outcome(bj, job, spec, current))
+            await self._write(bj, current, await self._job_outcome(bj, job, spec))
             return
         if spec.schedule:
             await self._write(
@@ -343,15 +345,11 @@ class Controller:
         self._decided.pop(key, None)
 
     async def _job_outcome(
-        self,
-        bj: BatchJobView,
-        job: status.JobView,
-        spec: BatchJobSpec,
-        current: BatchJobStatus | None,
+        self, bj: BatchJobView, job: status.JobView, spec: BatchJobSpec
     ) -> status.Outcome:
         exit_code = None
         failed = job.condition("Failed")
-        if failed and failed[2] == status.BACKOFF_LIMIT and not status.is_terminal(current):
+        if failed and failed[2] == status.BACKOFF_LIMIT:
             exit_code = await self._last_exit_code(bj)
         return status.job_outcome(job, spec, exit_code)
 

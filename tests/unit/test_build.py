@@ -6,10 +6,6 @@ import re
 from typing import Any
 
 import pytest
-from factories import make_spec
-from hypothesis import given
-from hypothesis import strategies as st
-
 from bulkhead.build import (
     ANNOTATION_USES,
     LABEL_BATCHJOB,
@@ -19,6 +15,9 @@ from bulkhead.build import (
     parse_uses_annotation,
 )
 from bulkhead.models import API_VERSION, MAX_NAME_LENGTH, BatchJobSpec
+from factories import make_spec
+from hypothesis import given
+from hypothesis import strategies as st
 
 NAME = "nightly-invoices"
 NAMESPACE = "billing"

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bulkhead import crdgen
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"

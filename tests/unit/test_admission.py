@@ -1,0 +1,370 @@
+"""admission: who may start now, given dependencies, what is held and what waits."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from bulkhead.admission import (
+    Candidate,
+    DependencyState,
+    Holding,
+    admit,
+    order,
+    window_open,
+    windows_open,
+)
+from bulkhead.models import DependencySpec, Window
+from hypothesis import given
+from hypothesis import strategies as st
+
+NOW = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)  # a Wednesday, 03:00 in Madrid
+DB = "orders-db"
+CACHE = "shared-cache"
+
+
+def dependency(capacity: int, *holders: tuple[str, int], **spec: Any) -> DependencyState:
+    """A Dependency with `capacity` and holders given as (name in billing, units)."""
+    return DependencyState(
+        spec=DependencySpec.model_validate({"capacity": capacity, **spec}),
+        holders=[Holding(("billing", name), units) for name, units in holders],
+    )
+
+
+def candidate(name: str, *uses: tuple[str, int], priority: int = 0, minute: int = 0) -> Candidate:
+    """A waiting BatchJob in billing, created `minute` minutes past 01:00."""
+    return Candidate(("billing", name), priority, f"2026-11-18T01:{minute:02d}:00Z", uses)
+
+
+def admitted(
+    candidates: list[Candidate], dependencies: dict[str, DependencyState], now: datetime = NOW
+) -> list[str]:
+    return [name for _, name in admit(candidates, dependencies, now).admitted]
+
+
+# --- capacity and order ----------------------------------------------------------------------
+
+
+def test_admits_up_to_capacity() -> None:
+    waiting = [candidate(n, (DB, 1), minute=i) for i, n in enumerate("abcde")]
+    decision = admit(waiting, {DB: dependency(4, ("x", 1))}, NOW)
+    assert [name for _, name in decision.admitted] == ["a", "b", "c"]
+    assert set(decision.waiting) == {("billing", "d"), ("billing", "e")}
+
+
+def test_all_or_nothing_across_two_dependencies() -> None:
+    dependencies = {DB: dependency(4), CACHE: dependency(2, ("x", 2))}
+    decision = admit([candidate("both", (DB, 1), (CACHE, 1))], dependencies, NOW)
+    assert decision.admitted == []
+    assert decision.waiting[("billing", "both")].dependency == CACHE
+
+
+def test_a_job_that_fits_everywhere_is_admitted_on_every_dependency() -> None:
+    dependencies = {DB: dependency(4), CACHE: dependency(2, ("x", 1))}
+    assert admitted([candidate("both", (DB, 3), (CACHE, 1))], dependencies) == ["both"]
+
+
+def test_higher_priority_first_then_older_first() -> None:
+    waiting = [
+        candidate("old-low", (DB, 1), priority=0, minute=0),
+        candidate("new-high", (DB, 1), priority=10, minute=30),
+        candidate("newer-low", (DB, 1), priority=0, minute=40),
+        candidate("old-high", (DB, 1), priority=10, minute=5),
+    ]
+    assert [c.key[1] for c in order(waiting)] == ["old-high", "new-high", "old-low", "newer-low"]
+    assert admitted(waiting, {DB: dependency(3)}) == ["old-high", "new-high", "old-low"]
+
+
+def test_a_later_small_request_does_not_overtake_a_blocked_large_one() -> None:
+    waiting = [candidate("large", (DB, 2), minute=0), candidate("small", (DB, 1), minute=1)]
+    decision = admit(waiting, {DB: dependency(4, ("x", 3))}, NOW)
+    assert decision.admitted == []
+    assert decision.waiting[("billing", "small")].position == 2
+
+
+def test_a_blocked_large_request_does_not_hold_back_other_dependencies() -> None:
+    waiting = [candidate("large", (DB, 2), minute=0), candidate("cache-only", (CACHE, 1), minute=1)]
+    dependencies = {DB: dependency(4, ("x", 3)), CACHE: dependency(1)}
+    assert admitted(waiting, dependencies) == ["cache-only"]
+
+
+def test_a_request_larger_than_capacity_waits_without_blocking_others() -> None:
+    waiting = [candidate("huge", (DB, 5), priority=100), candidate("small", (DB, 1))]
+    decision = admit(waiting, {DB: dependency(4)}, NOW)
+    assert [name for _, name in decision.admitted] == ["small"]
+    assert decision.waiting[("billing", "huge")].message == (
+        "waiting for needs 5 units of orders-db, more than its capacity 4; position 1"
+    )
+
+
+def test_the_waiting_message_names_the_holders_and_the_position() -> None:
+    waiting = [candidate(n, (DB, 1), minute=i) for i, n in enumerate(["c", "d", "e"])]
+    decision = admit(waiting, {DB: dependency(4, ("a", 2), ("b", 2))}, NOW)
+    wait = decision.waiting[("billing", "e")]
+    assert (wait.reason, wait.dependency, wait.position) == ("WaitingForDependency", DB, 3)
+    assert (
+        wait.message
+        == "waiting for orders-db: 4 of 4 units held by billing/a, billing/b; position 3"
+    )
+
+
+def test_the_waiting_message_shortens_a_long_holder_list() -> None:
+    holders = [(f"h{i}", 1) for i in range(7)]
+    decision = admit([candidate("c", (DB, 1))], {DB: dependency(7, *holders)}, NOW)
+    assert "held by billing/h0, billing/h1, billing/h2, billing/h3, billing/h4 and 2 more" in (
+        decision.waiting[("billing", "c")].message
+    )
+
+
+def test_a_dependency_named_twice_in_uses_counts_both_uses() -> None:
+    """uses [{orders-db: 1}, {orders-db: 1}] needs 2 units; with 1 free it must wait."""
+    dependencies = {DB: dependency(2, ("x", 1))}
+    assert admitted([candidate("twice", (DB, 1), (DB, 1))], dependencies) == []
+
+
+# --- starts per minute -----------------------------------------------------------------------
+
+
+def test_max_starts_per_minute_spreads_starts() -> None:
+    waiting = [candidate(n, (DB, 1), minute=i) for i, n in enumerate("abc")]
+    decision = admit(waiting, {DB: dependency(10, maxStartsPerMinute=2)}, NOW)
+    assert [name for _, name in decision.admitted] == ["a", "b"]
+    assert decision.waiting[("billing", "c")].message == (
+        "waiting for orders-db allows 2 starts per minute; position 1"
+    )
+    assert decision.retry_at == NOW + timedelta(minutes=1)
+
+
+def test_retry_at_is_when_the_oldest_counted_start_leaves_the_minute() -> None:
+    state = dependency(10, maxStartsPerMinute=2)
+    state.recent_starts = [NOW - timedelta(seconds=s) for s in (90, 50, 10)]
+    decision = admit([candidate("a", (DB, 1))], {DB: state}, NOW)
+    assert decision.admitted == []
+    assert decision.retry_at == NOW + timedelta(seconds=10)
+    later = admit([candidate("a", (DB, 1))], {DB: state}, decision.retry_at)
+    assert later.admitted == [("billing", "a")]
+
+
+# --- windows ---------------------------------------------------------------------------------
+
+WEEKNIGHTS = {
+    "days": ["Mon", "Tue", "Wed", "Thu", "Fri"],
+    "start": "00:00",
+    "end": "06:00",
+    "timeZone": "Europe/Madrid",
+}
+
+
+def madrid(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Madrid"))
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("window", "at", "is_open"),
+    [
+        (WEEKNIGHTS, madrid("2026-11-18T03:00"), True),
+        (WEEKNIGHTS, madrid("2026-11-18T00:00"), True),
+        (WEEKNIGHTS, madrid("2026-11-18T06:00"), False),
+        (WEEKNIGHTS, madrid("2026-11-17T23:59"), False),
+        (WEEKNIGHTS, madrid("2026-11-21T03:00"), False),  # Saturday
+        # overnight, opening Friday 22:00: open into Saturday morning, not Saturday night
+        ({"days": ["Fri"], "start": "22:00", "end": "04:00"}, utc("2026-11-20T21:59"), False),
+        ({"days": ["Fri"], "start": "22:00", "end": "04:00"}, utc("2026-11-20T22:00"), True),
+        ({"days": ["Fri"], "start": "22:00", "end": "04:00"}, utc("2026-11-21T03:59"), True),
+        ({"days": ["Fri"], "start": "22:00", "end": "04:00"}, utc("2026-11-21T04:00"), False),
+        ({"days": ["Fri"], "start": "22:00", "end": "04:00"}, utc("2026-11-21T22:30"), False),
+        ({"days": ["Fri"], "start": "22:00", "end": "04:00"}, utc("2026-11-20T02:00"), False),
+        # 2026-03-29: Madrid skips 02:00-03:00; 06:00 local is 04:00 UTC (was 05:00)
+        (WEEKNIGHTS | {"days": ["Sun"]}, utc("2026-03-28T23:00"), True),
+        (WEEKNIGHTS | {"days": ["Sun"]}, utc("2026-03-29T03:59"), True),
+        (WEEKNIGHTS | {"days": ["Sun"]}, utc("2026-03-29T04:00"), False),
+        # 2026-10-25: Madrid repeats 02:00-03:00; 06:00 local is 05:00 UTC (was 04:00)
+        (WEEKNIGHTS | {"days": ["Sun"]}, utc("2026-10-24T22:00"), True),
+        (WEEKNIGHTS | {"days": ["Sun"]}, utc("2026-10-25T04:30"), True),
+        (WEEKNIGHTS | {"days": ["Sun"]}, utc("2026-10-25T05:00"), False),
+    ],
+)
+def test_window_open(window: dict[str, Any], at: datetime, is_open: bool) -> None:
+    assert window_open(Window.model_validate(window), at) is is_open
+
+
+def _open_minutes(window: dict[str, Any], day: str) -> int:
+    """Minutes the window is open in the 24 hours around `day`'s early morning."""
+    start = utc(f"{day}T00:00") - timedelta(hours=12)
+    spec = Window.model_validate(window)
+    return sum(window_open(spec, start + timedelta(minutes=m)) for m in range(24 * 60))
+
+
+@pytest.mark.parametrize(
+    ("day", "minutes"), [("2026-03-29", 0), ("2026-10-25", 120), ("2026-11-22", 60)]
+)
+def test_a_window_in_the_hour_daylight_saving_changes(day: str, minutes: int) -> None:
+    """02:00-03:00 Madrid time: skipped in March, lived twice in October."""
+    window = {"start": "02:00", "end": "03:00", "timeZone": "Europe/Madrid"}
+    assert _open_minutes(window, day) == minutes
+
+
+def test_a_closed_window_admits_nothing_on_that_dependency() -> None:
+    dependencies = {
+        DB: dependency(4, windows=[{"start": "22:00", "end": "23:00"}]),
+        CACHE: dependency(4),
+    }
+    decision = admit([candidate("db", (DB, 1)), candidate("cache", (CACHE, 1))], dependencies, NOW)
+    assert decision.admitted == [("billing", "cache")]
+    wait = decision.waiting[("billing", "db")]
+    assert (wait.reason, wait.message) == (
+        "WaitingForWindow",
+        "waiting for orders-db is outside its windows; position 1",
+    )
+
+
+def test_any_open_window_opens_the_dependency() -> None:
+    spec = DependencySpec.model_validate(
+        {
+            "capacity": 1,
+            "windows": [{"start": "22:00", "end": "23:00"}, {"start": "01:00", "end": "03:00"}],
+        }
+    )
+    assert windows_open(spec, NOW)
+    assert windows_open(DependencySpec(capacity=1), NOW)
+
+
+# --- properties ------------------------------------------------------------------------------
+
+NAMES = ["orders-db", "shared-cache", "rest-api"]
+WINDOWS = [None, [{"start": "00:00", "end": "06:00"}], [{"start": "22:00", "end": "23:00"}]]
+
+
+Situation = tuple[list[Candidate], dict[str, DependencyState]]
+
+
+@st.composite
+def situations(draw: st.DrawFn, windows: bool = True, rates: bool = True) -> Situation:
+    """Dependencies with holders and recent starts, and candidates that use some of them."""
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True))
+    dependencies = {}
+    for name in names:
+        spec: dict[str, Any] = {}
+        if windows and (chosen := draw(st.sampled_from(WINDOWS))):
+            spec["windows"] = chosen
+        if rates and draw(st.booleans()):
+            spec["maxStartsPerMinute"] = draw(st.integers(1, 4))
+        capacity = draw(st.integers(0, 10))
+        holders = draw(st.lists(st.integers(1, 3), max_size=2))
+        state = dependency(capacity, *((f"h{i}", u) for i, u in enumerate(holders)), **spec)
+        seconds = st.integers(0, 120).map(lambda s: NOW - timedelta(seconds=s))
+        state.recent_starts = draw(st.lists(seconds, max_size=5))
+        dependencies[name] = state
+    uses = st.lists(
+        st.tuples(st.sampled_from(names), st.integers(1, 4)),
+        min_size=1,
+        max_size=len(names),
+        unique_by=lambda u: u[0],
+    ).map(tuple)
+    candidates = draw(
+        st.lists(
+            st.builds(
+                Candidate,
+                key=st.tuples(st.just("billing"), st.text("abcdefgh", min_size=1, max_size=4)),
+                priority=st.integers(-2, 2),
+                created=st.integers(0, 59).map(lambda m: f"2026-11-18T01:{m:02d}:00Z"),
+                uses=uses,
+            ),
+            min_size=1,
+            max_size=8,
+            unique_by=lambda c: c.key,
+        )
+    )
+    return candidates, dependencies
+
+
+def _units_admitted(candidates: list[Candidate], keys: list[Any]) -> Counter[str]:
+    by_key = {c.key: c for c in candidates}
+    units: Counter[str] = Counter()
+    for key in keys:
+        for name, n in by_key[key].uses:
+            units[name] += n
+    return units
+
+
+@given(situations())
+def test_capacity_is_never_exceeded_by_admission(situation: Situation) -> None:
+    candidates, dependencies = situation
+    decision = admit(candidates, dependencies, NOW)
+    for name, units in _units_admitted(candidates, decision.admitted).items():
+        assert dependencies[name].in_use + units <= dependencies[name].spec.capacity
+
+
+@given(situations())
+def test_every_candidate_is_either_admitted_or_told_why_it_waits(situation: Situation) -> None:
+    candidates, dependencies = situation
+    decision = admit(candidates, dependencies, NOW)
+    assert len(set(decision.admitted)) == len(decision.admitted)
+    assert not set(decision.admitted) & decision.waiting.keys()
+    assert set(decision.admitted) | decision.waiting.keys() == {c.key for c in candidates}
+    for key, wait in decision.waiting.items():
+        uses = dict(next(c for c in candidates if c.key == key).uses)
+        assert wait.dependency in uses
+        assert wait.position >= 1
+
+
+@given(situations())
+def test_closed_windows_admit_nothing(situation: Situation) -> None:
+    candidates, dependencies = situation
+    decision = admit(candidates, dependencies, NOW)
+    used = _units_admitted(candidates, decision.admitted)
+    closed = {name for name, s in dependencies.items() if not windows_open(s.spec, NOW)}
+    assert not closed & set(used)
+
+
+@given(situations())
+def test_starts_per_minute_never_exceed_the_limit(situation: Situation) -> None:
+    candidates, dependencies = situation
+    decision = admit(candidates, dependencies, NOW)
+    starts = Counter(name for c in candidates if c.key in decision.admitted for name, _ in c.uses)
+    for name, state in dependencies.items():
+        limit = state.spec.max_starts_per_minute
+        if limit is not None and starts[name]:
+            recent = sum(NOW - t < timedelta(minutes=1) for t in state.recent_starts)
+            assert recent + starts[name] <= limit
+
+
+@given(situations(windows=False, rates=False))
+def test_no_later_candidate_overtakes_one_blocked_by_capacity(situation: Situation) -> None:
+    candidates, dependencies = situation
+    decision = admit(candidates, dependencies, NOW)
+    ranked = order(candidates)
+    for i, waiting in enumerate(ranked):
+        wait = decision.waiting.get(waiting.key)
+        if wait is None or any(n > dependencies[d].spec.capacity for d, n in waiting.uses):
+            continue
+        overtaking = [
+            later.key
+            for later in ranked[i + 1 :]
+            if later.key in decision.admitted and wait.dependency in dict(later.uses)
+        ]
+        assert overtaking == []
+
+
+@given(
+    st.lists(st.tuples(st.integers(-2, 2), st.integers(0, 59)), max_size=10),
+    st.integers(0, 6),
+    st.integers(0, 8),
+)
+def test_on_one_dependency_of_single_units_the_admitted_are_a_prefix_of_the_order(
+    waiting: list[tuple[int, int]], held: int, capacity: int
+) -> None:
+    candidates = [
+        candidate(f"c{i}", (DB, 1), priority=p, minute=m) for i, (p, m) in enumerate(waiting)
+    ]
+    dependencies = {DB: dependency(capacity, *[(f"h{i}", 1) for i in range(held)])}
+    free = max(capacity - held, 0)
+    expected = [c.key for c in order(candidates)][:free]
+    assert admit(candidates, dependencies, NOW).admitted == expected

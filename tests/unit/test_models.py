@@ -1,0 +1,249 @@
+"""The BatchJob spec model: what it accepts, its defaults, and what an invalid spec leads to."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+from unittest import mock
+
+import pytest
+import yaml
+from bulkhead.build import build_job
+from bulkhead.controller import BatchJobView, Controller, Views
+from bulkhead.metrics import Metrics
+from bulkhead.models import BatchJobSpec, Window
+from factories import make_spec, spec_dict
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+# The example of DESIGN.md, "BatchJob", as a user would apply it.
+DESIGN_EXAMPLE = """
+image: registry.example/invoices:1.4
+command: [python, -m, invoices]
+args: [--month, "2026-11"]
+env: [{name: MODE, value: full}]
+envFrom: [{secretRef: {name: invoices-db}}]
+resources:
+  requests: {cpu: 500m, memory: 512Mi}
+  limits: {cpu: "1", memory: 1Gi}
+volumes: []
+volumeMounts: []
+podMetadata: {labels: {}, annotations: {}}
+serviceAccountName: ""
+parallelism: 4
+completions: 16
+backoffLimit: 3
+nonRetryableExitCodes: [2]
+activeDeadlineSeconds: 3600
+ttlSecondsAfterFinished: 86400
+nodeSelector: {}
+tolerations: []
+priorityClassName: ""
+uses: [{dependency: orders-db, units: 1}]
+priority: 0
+schedule: "0 2 * * *"
+timeZone: Europe/Madrid
+suspend: false
+concurrencyPolicy: Forbid
+startingDeadlineSeconds: 600
+successfulRunsHistoryLimit: 3
+failedRunsHistoryLimit: 3
+"""
+
+
+def test_the_design_example_parses() -> None:
+    spec = BatchJobSpec.model_validate(yaml.safe_load(DESIGN_EXAMPLE))
+    assert (spec.parallelism, spec.completions, spec.non_retryable_exit_codes) == (4, 16, [2])
+    assert spec.resources.requests is not None and spec.resources.requests.cpu == "500m"
+
+
+def test_defaults() -> None:
+    spec = BatchJobSpec.model_validate(spec_dict())
+    assert (spec.parallelism, spec.completions, spec.backoff_limit) == (1, 1, 3)
+    assert (spec.priority, spec.suspend, spec.uses, spec.resources.requests) == (
+        0,
+        False,
+        None,
+        None,
+    )
+
+
+def test_quantities_may_be_numbers_and_are_kept_as_text() -> None:
+    spec = BatchJobSpec.model_validate(spec_dict(resources={"limits": {"cpu": 2, "memory": "1e9"}}))
+    assert (spec.resources.limits.cpu, spec.resources.limits.memory) == ("2", "1e9")
+
+
+# --- invalid specs ---------------------------------------------------------------------------
+
+
+def _without(*path: str) -> dict[str, Any]:
+    spec = spec_dict()
+    node = spec
+    for key in path[:-1]:
+        node = node[key]
+    del node[path[-1]]
+    return spec
+
+
+def _resources(limits: dict[str, Any], requests: dict[str, Any] | None = None) -> dict[str, Any]:
+    resources: dict[str, Any] = {"limits": {"cpu": "1", "memory": "1Gi", **limits}}
+    if requests is not None:
+        resources["requests"] = requests
+    return spec_dict(resources=resources)
+
+
+BAD_QUANTITIES = st.sampled_from(["1.2.3", "-1", "+1", "1GB", "", "1 Gi", "ten", "0x10", "1Mi5"])
+FIELDS = set(BatchJobSpec.model_json_schema(by_alias=True)["properties"])
+ENV_VAR = {"name": "MODE", "value": "full"}
+
+INVALID_SPECS = st.one_of(
+    st.just(_without("image")),
+    st.just(spec_dict(image="")),
+    st.sampled_from(["cpu", "memory"]).map(lambda r: _without("resources", "limits", r)),
+    st.tuples(st.sampled_from(["cpu", "memory"]), BAD_QUANTITIES).map(
+        lambda rq: _resources({rq[0]: rq[1]})
+    ),
+    st.tuples(st.sampled_from(["cpu", "memory"]), BAD_QUANTITIES).map(
+        lambda rq: _resources({}, {rq[0]: rq[1]})
+    ),
+    st.sampled_from(["1001m", "1.5", "2"]).map(lambda q: _resources({}, {"cpu": q})),
+    st.sampled_from(["1025Mi", "2Gi", "1073741825"]).map(lambda q: _resources({}, {"memory": q})),
+    st.integers(max_value=-1).map(lambda n: spec_dict(backoffLimit=n)),
+    st.integers(max_value=0).map(lambda n: spec_dict(parallelism=n)),
+    st.integers(max_value=0).map(lambda n: spec_dict(completions=n)),
+    st.just(spec_dict(parallelism="four")),
+    st.integers(129, 300).map(lambda n: spec_dict(env=[ENV_VAR] * n)),
+    st.sampled_from(["1MODE", "MY VAR", "", "a=b"]).map(lambda n: spec_dict(env=[{"name": n}])),
+    st.from_regex(r"[a-z][a-zA-Z]{2,20}", fullmatch=True)
+    .filter(lambda f: f not in FIELDS)
+    .map(lambda f: spec_dict(**{f: True})),
+    st.sampled_from(["hostNetwork", "privileged", "restartPolicy", "securityContext"]).map(
+        lambda f: spec_dict(**{f: True})
+    ),
+    (st.integers(max_value=0) | st.integers(min_value=256)).map(
+        lambda c: spec_dict(nonRetryableExitCodes=[2, c])
+    ),
+    st.just(spec_dict(volumes=[{"name": "host", "hostPath": {"path": "/"}}])),
+    st.just(spec_dict(volumes=[{"name": "Scratch_1", "emptyDir": {}}])),
+    st.integers(max_value=0).map(
+        lambda n: spec_dict(uses=[{"dependency": "orders-db", "units": n}])
+    ),
+    st.just(spec_dict(uses=[{"dependency": "Orders_DB"}])),
+    st.integers(max_value=0).map(lambda n: spec_dict(activeDeadlineSeconds=n)),
+    st.integers(max_value=-1).map(lambda n: spec_dict(ttlSecondsAfterFinished=n)),
+    st.just(spec_dict(tolerations=[{"key": "batch", "operator": "Sometimes"}])),
+    st.just(spec_dict(command=["x"] * 257)),
+)
+
+
+class FakeKube:
+    """Records what the controller writes; the API server side of a reconcile."""
+
+    def __init__(self) -> None:
+        self.status_patches: list[dict[str, Any]] = []
+        self.events: list[tuple[str, str]] = []
+        self.created: list[dict[str, Any]] = []
+
+    async def patch_batchjob_status(
+        self, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.status_patches.append(patch)
+        return patch
+
+    async def post_event(self, involved: dict[str, Any], kind: str, reason: str, msg: str) -> None:
+        self.events.append((kind, reason))
+
+    async def create_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        self.created.append(job)
+        return job
+
+
+VIEW = BatchJobView(
+    namespace="billing",
+    name="nightly-invoices",
+    uid="5f0c1a9e-2b7d-4c1e-9a53-0d4b8e6f7a21",
+    generation=1,
+    created="2026-11-18T01:00:00Z",
+    spec={},
+    status=None,
+    deleting=False,
+)
+
+
+def reconcile(spec: dict[str, Any]) -> FakeKube:
+    """One reconcile of a new BatchJob billing/nightly-invoices with `spec`."""
+    view = dataclasses.replace(VIEW, spec=spec)
+    kube = FakeKube()
+    controller = Controller(kube, Metrics())  # type: ignore[arg-type]
+    controller.bind(Views({view.key: [view]}, {}, {}, {}, {}))
+    asyncio.run(controller.reconcile(view.key))
+    return kube
+
+
+def test_a_valid_spec_creates_its_job() -> None:
+    kube = reconcile(spec_dict())
+    [job] = kube.created
+    assert job == build_job(
+        name=VIEW.name, namespace=VIEW.namespace, uid=VIEW.uid, spec=make_spec()
+    )
+    assert [p["phase"] for p in kube.status_patches] == ["Running"]
+
+
+@given(INVALID_SPECS)
+def test_an_invalid_spec_is_refused_and_no_job_is_built(spec: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        BatchJobSpec.model_validate(spec)
+
+    with mock.patch("bulkhead.controller.build_job", side_effect=AssertionError("build_job")):
+        kube = reconcile(spec)
+    assert kube.created == []
+    [patch] = kube.status_patches
+    assert (patch["phase"], patch["reason"]) == ("Pending", "InvalidSpec")
+    assert patch["message"].startswith("invalid spec, no Job created: ")
+    stalled = {c["type"]: c["status"] for c in patch["conditions"]}["Stalled"]
+    assert stalled == "True"
+    assert kube.events == [("Warning", "InvalidSpec")]
+
+
+# The CRD refuses these with CEL rules (x-kubernetes-validations); the model the controller
+# trusts should refuse them too, or a spec that reaches it another way builds a broken Job.
+CEL_ONLY_RULES: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
+    "volume with two sources": (
+        BatchJobSpec,
+        spec_dict(volumes=[{"name": "v", "emptyDir": {}, "secret": {"secretName": "s"}}]),
+    ),
+    "volume without a source": (BatchJobSpec, spec_dict(volumes=[{"name": "v"}])),
+    "env value and valueFrom": (
+        BatchJobSpec,
+        spec_dict(env=[{"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "a"}}}]),
+    ),
+    "env valueFrom without a source": (
+        BatchJobSpec,
+        spec_dict(env=[{"name": "A", "valueFrom": {}}]),
+    ),
+    "envFrom with two sources": (
+        BatchJobSpec,
+        spec_dict(envFrom=[{"secretRef": {"name": "a"}, "configMapRef": {"name": "b"}}]),
+    ),
+    "parallelism above completions": (BatchJobSpec, spec_dict(parallelism=5, completions=2)),
+    "mount of an unknown volume": (
+        BatchJobSpec,
+        spec_dict(volumeMounts=[{"name": "missing", "mountPath": "/data"}]),
+    ),
+    "window that starts when it ends": (Window, {"start": "02:00", "end": "02:00"}),
+}
+
+
+def _accepted(model: type[BaseModel], data: dict[str, Any]) -> bool:
+    try:
+        model.model_validate(data)
+    except ValidationError:
+        return False
+    return True
+
+
+def test_rules_the_crd_checks_with_cel_are_checked_by_the_models_too() -> None:
+    accepted = [rule for rule, (model, data) in CEL_ONLY_RULES.items() if _accepted(model, data)]
+    assert accepted == []

@@ -1,0 +1,375 @@
+"""status: what the cluster shows -> the BatchJob status (DESIGN.md, "Status contract")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from bulkhead.build import ANNOTATION_USES
+from bulkhead.models import BatchJobStatus, QueuePosition
+from bulkhead.status import (
+    QUEUED,
+    WAITING_FOR_DEPENDENCY,
+    JobView,
+    Outcome,
+    invalid_outcome,
+    job_deleted_outcome,
+    job_outcome,
+    progress_only,
+    to_status,
+    waiting_outcome,
+)
+from factories import make_spec
+
+SPEC = make_spec(parallelism=2, completions=4, backoffLimit=3, activeDeadlineSeconds=3600)
+JOB = "nightly-invoices-1a2b3c4d"
+STARTED = "2026-11-18T02:00:00Z"
+FINISHED = "2026-11-18T02:40:00Z"
+NOW = "2026-11-18T02:41:00Z"
+LATER = "2026-11-18T03:00:00Z"
+GENERATION = 3
+POD_FAILURE_MESSAGE = (
+    "Container main for pod billing/nightly-invoices-1a2b3c4d-0-x7k2p failed with exit code 2 "
+    "matching FailJob rule at index 0"
+)
+
+
+def job(*conditions: tuple[str, str, str], **fields: Any) -> JobView:
+    """A Job view; conditions are (type, reason, message), all status True at FINISHED."""
+    return JobView(
+        name=JOB,
+        start_time=STARTED,
+        conditions=tuple((kind, "True", reason, msg, FINISHED) for kind, reason, msg in conditions),
+        **fields,
+    )
+
+
+def status_of(outcome: Outcome, previous: BatchJobStatus | None = None) -> BatchJobStatus:
+    return to_status(outcome, generation=GENERATION, previous=previous, now=NOW)
+
+
+def conditions(status: BatchJobStatus) -> dict[str, str]:
+    return {c.type: c.status for c in status.conditions or []}
+
+
+RUNNING = {"Ready": "False", "Reconciling": "True", "Stalled": "False", "Succeeded": "False"}
+STALLED = {"Ready": "False", "Reconciling": "False", "Stalled": "True", "Succeeded": "False"}
+SUCCEEDED = {"Ready": "True", "Reconciling": "False", "Stalled": "False", "Succeeded": "True"}
+
+# outcome, phase, reason, conditions, status fields, a part of the message
+ROWS = [
+    pytest.param(
+        job_outcome(job(), SPEC),
+        "Running",
+        "Running",
+        RUNNING,
+        {"jobName": JOB, "startTime": STARTED, "active": 0, "succeeded": 0, "failed": 0},
+        "0 active, 0 of 4 completions succeeded",
+        id="created-no-conditions",
+    ),
+    pytest.param(
+        job_outcome(job(active=2, succeeded=1), SPEC),
+        "Running",
+        "Running",
+        RUNNING,
+        {"active": 2, "succeeded": 1},
+        "2 active, 1 of 4 completions succeeded",
+        id="running",
+    ),
+    pytest.param(
+        job_outcome(job(active=2, failed=1), SPEC),
+        "Running",
+        "Retrying",
+        RUNNING,
+        {"active": 2, "failed": 1},
+        "1 failed, backoffLimit 3",
+        id="retrying",
+    ),
+    pytest.param(
+        job_outcome(job(("Complete", "", ""), succeeded=4, completion_time=FINISHED), SPEC),
+        "Succeeded",
+        "Succeeded",
+        SUCCEEDED,
+        {"succeeded": 4, "completionTime": FINISHED},
+        "4 of 4 completions succeeded",
+        id="complete",
+    ),
+    pytest.param(
+        job_outcome(job(("Complete", "", ""), succeeded=4), SPEC),
+        "Succeeded",
+        "Succeeded",
+        SUCCEEDED,
+        {"completionTime": FINISHED},
+        f"Job {JOB} succeeded",
+        id="complete-time-from-condition",
+    ),
+    pytest.param(
+        job_outcome(job(("Failed", "PodFailurePolicy", POD_FAILURE_MESSAGE), failed=1), SPEC),
+        "Failed",
+        "NonRetryableExitCode",
+        STALLED,
+        {"failed": 1, "completionTime": FINISHED},
+        "container main exited with code 2, which is listed in nonRetryableExitCodes",
+        id="non-retryable-exit-code",
+    ),
+    pytest.param(
+        job_outcome(
+            job(
+                ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+                failed=4,
+            ),
+            SPEC,
+            last_exit_code=137,
+        ),
+        "Failed",
+        "BackoffLimitExceeded",
+        STALLED,
+        {"failed": 4},
+        "container main exited with code 137; 4 pods failed, more than backoffLimit 3 allows",
+        id="backoff-limit-exceeded",
+    ),
+    pytest.param(
+        job_outcome(
+            job(("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")),
+            SPEC,
+        ),
+        "Failed",
+        "DeadlineExceeded",
+        STALLED,
+        {"completionTime": FINISHED},
+        "longer than activeDeadlineSeconds (3600s)",
+        id="deadline-exceeded",
+    ),
+    pytest.param(
+        job_deleted_outcome(JOB),
+        "Failed",
+        "JobDeleted",
+        STALLED,
+        {"jobName": JOB},
+        f"Job {JOB} was deleted before it finished",
+        id="job-deleted",
+    ),
+    pytest.param(
+        invalid_outcome("spec.parallelism: Input should be greater than or equal to 1"),
+        "Pending",
+        "InvalidSpec",
+        STALLED,
+        {},
+        "invalid spec, no Job created: spec.parallelism",
+        id="invalid-spec",
+    ),
+    pytest.param(
+        waiting_outcome(
+            WAITING_FOR_DEPENDENCY,
+            "waiting for orders-db: 4 of 4 units held by billing/a; position 3",
+            QueuePosition(dependency="orders-db", position=3),
+        ),
+        "Queued",
+        "WaitingForDependency",
+        RUNNING,
+        {"queue": {"dependency": "orders-db", "position": 3}},
+        "position 3",
+        id="waiting-for-dependency",
+    ),
+    pytest.param(
+        waiting_outcome(QUEUED, "queued for admission", None),
+        "Queued",
+        "Queued",
+        RUNNING,
+        {},
+        "queued for admission",
+        id="queued",
+    ),
+]
+OUTCOMES = [row.values[0] for row in ROWS]
+
+
+@pytest.mark.parametrize(("outcome", "phase", "reason", "expected", "fields", "message"), ROWS)
+def test_status_for(
+    outcome: Outcome,
+    phase: str,
+    reason: str,
+    expected: dict[str, str],
+    fields: dict[str, Any],
+    message: str,
+) -> None:
+    status = status_of(outcome)
+    assert (status.phase, status.reason) == (phase, reason)
+    assert conditions(status) == expected
+    assert status.wire().items() >= fields.items()
+    assert message in (status.message or "")
+
+
+def test_waiting_without_a_position_has_no_queue() -> None:
+    assert status_of(waiting_outcome(QUEUED, "queued for admission", None)).queue is None
+
+
+@pytest.mark.parametrize("outcome", OUTCOMES, ids=[row.id for row in ROWS])
+def test_contract_invariants(outcome: Outcome) -> None:
+    status = status_of(outcome)
+    found = conditions(status)
+    assert not (found["Reconciling"] == "True" and found["Stalled"] == "True")
+    assert status.observed_generation == GENERATION
+    for condition in status.conditions or []:
+        assert condition.observed_generation == GENERATION
+        assert (condition.reason, condition.message) == (status.reason, status.message)
+        assert condition.last_transition_time == NOW
+
+
+def test_last_transition_time_moves_only_when_a_condition_changes_status() -> None:
+    wrong = []
+    for before in OUTCOMES:
+        previous = to_status(before, generation=GENERATION, previous=None, now=NOW)
+        for after in OUTCOMES:
+            status = to_status(after, generation=GENERATION, previous=previous, now=LATER)
+            old = {c.type: c.status for c in previous.conditions or []}
+            for condition in status.conditions or []:
+                expected = NOW if old[condition.type] == condition.status else LATER
+                if condition.last_transition_time != expected:
+                    wrong.append((before.reason, after.reason, condition.type))
+    assert wrong == []
+
+
+def test_running_to_succeeded_moves_exactly_the_changed_conditions() -> None:
+    previous = status_of(job_outcome(job(active=2), SPEC))
+    done = job_outcome(job(("Complete", "", ""), succeeded=4), SPEC)
+    status = to_status(done, generation=GENERATION, previous=previous, now=LATER)
+    assert {c.type: c.last_transition_time for c in status.conditions or []} == {
+        "Ready": LATER,
+        "Reconciling": LATER,
+        "Stalled": NOW,
+        "Succeeded": LATER,
+    }
+
+
+RUNNING_STATUS = status_of(job_outcome(job(active=1), SPEC))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param(None, RUNNING_STATUS, False, id="first-status"),
+        pytest.param(
+            RUNNING_STATUS,
+            status_of(job_outcome(job(active=2, succeeded=1), SPEC)),
+            True,
+            id="counts-moved",
+        ),
+        pytest.param(
+            RUNNING_STATUS,
+            status_of(job_outcome(job(active=2, failed=1), SPEC)),
+            False,
+            id="reason-changed",
+        ),
+        pytest.param(
+            RUNNING_STATUS,
+            to_status(job_outcome(job(active=2), SPEC), generation=4, previous=None, now=NOW),
+            False,
+            id="generation-changed",
+        ),
+        pytest.param(
+            RUNNING_STATUS,
+            status_of(job_outcome(JobView(name="other-job", active=2), SPEC)),
+            False,
+            id="job-changed",
+        ),
+        pytest.param(
+            status_of(OUTCOMES[3]),
+            status_of(OUTCOMES[4]),
+            False,
+            id="terminal",
+        ),
+    ],
+)
+def test_progress_only(old: BatchJobStatus | None, new: BatchJobStatus, expected: bool) -> None:
+    assert progress_only(old, new) is expected
+
+
+# --- JobView ---------------------------------------------------------------------------------
+
+OWNER_UID = "5f0c1a9e-2b7d-4c1e-9a53-0d4b8e6f7a21"
+FAILED_JOB: dict[str, Any] = {
+    "apiVersion": "batch/v1",
+    "kind": "Job",
+    "metadata": {
+        "name": JOB,
+        "namespace": "billing",
+        "uid": "9d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6",
+        "resourceVersion": "48213",
+        "generation": 1,
+        "creationTimestamp": "2026-11-18T01:59:58Z",
+        "labels": {"bulkhead.dev/batchjob": "nightly-invoices"},
+        "annotations": {ANNOTATION_USES: '[{"dependency":"orders-db","units":1}]'},
+        "ownerReferences": [
+            {"apiVersion": "example.com/v1", "kind": "Audit", "name": "a", "uid": "not-me"},
+            {
+                "apiVersion": "bulkhead.dev/v1alpha1",
+                "kind": "BatchJob",
+                "name": "nightly-invoices",
+                "uid": OWNER_UID,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            },
+        ],
+    },
+    "spec": {"parallelism": 2, "completions": 4, "backoffLimit": 3},
+    "status": {
+        "startTime": STARTED,
+        "failed": 1,
+        "succeeded": 2,
+        "ready": 0,
+        "terminating": 0,
+        "uncountedTerminatedPods": {},
+        "conditions": [
+            {
+                "type": "FailureTarget",
+                "status": "True",
+                "reason": "PodFailurePolicy",
+                "message": POD_FAILURE_MESSAGE,
+                "lastProbeTime": FINISHED,
+                "lastTransitionTime": FINISHED,
+            },
+            {
+                "type": "Suspended",
+                "status": "False",
+                "reason": "JobResumed",
+                "message": "Job resumed",
+                "lastProbeTime": STARTED,
+                "lastTransitionTime": STARTED,
+            },
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "PodFailurePolicy",
+                "message": POD_FAILURE_MESSAGE,
+                "lastProbeTime": FINISHED,
+                "lastTransitionTime": FINISHED,
+            },
+        ],
+    },
+}
+
+
+def test_job_view_from_a_failed_job() -> None:
+    view = JobView.from_job(FAILED_JOB)
+    assert view.name == JOB
+    assert view.owner_uid == OWNER_UID
+    assert (view.active, view.ready, view.succeeded, view.failed) == (0, 0, 2, 1)
+    assert view.start_time == STARTED
+    assert view.created == "2026-11-18T01:59:58Z"
+    assert view.uses == '[{"dependency":"orders-db","units":1}]'
+    assert [c[0] for c in view.conditions] == ["FailureTarget", "Failed"]
+    assert view.condition("Suspended") is None
+    assert view.finished
+    assert not view.deleting
+    outcome = job_outcome(view, SPEC)
+    assert (outcome.phase, outcome.reason) == ("Failed", "NonRetryableExitCode")
+    assert outcome.extra["completionTime"] == FINISHED
+
+
+def test_job_view_of_a_job_just_created() -> None:
+    view = JobView.from_job({"metadata": {"name": JOB, "deletionTimestamp": LATER}})
+    assert (view.active, view.succeeded, view.failed, view.conditions) == (0, 0, 0, ())
+    assert view.owner_uid == ""
+    assert not view.finished
+    assert view.deleting
