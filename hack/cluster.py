@@ -26,6 +26,7 @@ Python API (stdlib only, Python 3.11):
     c.kubeconfig, c.bin_dir, c.env()  # env(): os.environ plus KUBECONFIG and PATH
     c.down(purge=True)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,9 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD_SH = ROOT / "hack" / "tools" / "build.sh"
 STAGES = ROOT / "hack" / "kwok" / "stages.yaml"
 
-# Start order; stopped all at once.
+# Start order (stopped clients first, etcd last).
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-BINARIES = COMPONENTS + ("kubectl",)
+BINARIES = (*COMPONENTS, "kubectl")
 
 NODES = 4  # fake nodes; each takes 500 pods, so 2,000 pods fit at once
 NODE_CAPACITY = {"cpu": "1k", "memory": "4Ti", "pods": "500", "ephemeral-storage": "10Ti"}
@@ -74,9 +75,11 @@ def clusters_root() -> Path:
 
 def bin_dir_from_build() -> Path:
     """Runs hack/tools/build.sh (builds only what is missing) and returns the folder it prints."""
-    out = subprocess.run(
-        ["bash", str(BUILD_SH)], stdout=subprocess.PIPE, text=True, check=True
-    ).stdout.strip().splitlines()
+    out = (
+        subprocess.run(["bash", str(BUILD_SH)], stdout=subprocess.PIPE, text=True, check=True)
+        .stdout.strip()
+        .splitlines()
+    )
     if not out:
         raise ClusterError(f"{BUILD_SH} printed nothing")
     return Path(out[-1])
@@ -120,8 +123,9 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        ["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 class Cluster:
@@ -154,8 +158,17 @@ class Cluster:
 
     def _save_state(self) -> None:
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"name": self.name, "bin_dir": str(self.bin_dir),
-                                   "ports": self.ports, "pids": self._pids()}, indent=1))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "name": self.name,
+                    "bin_dir": str(self.bin_dir),
+                    "ports": self.ports,
+                    "pids": self._pids(),
+                },
+                indent=1,
+            )
+        )
         tmp.replace(self.state_file)
 
     def _pid_file(self, comp: str) -> Path:
@@ -185,8 +198,10 @@ class Cluster:
         return env
 
     def exports(self) -> str:
-        return (f"export KUBECONFIG={shlex.quote(str(self.kubeconfig))}\n"
-                f"export PATH={shlex.quote(str(self.bin_dir))}:$PATH")
+        return (
+            f"export KUBECONFIG={shlex.quote(str(self.kubeconfig))}\n"
+            f"export PATH={shlex.quote(str(self.bin_dir))}:$PATH"
+        )
 
     @contextlib.contextmanager
     def _lock(self):
@@ -208,7 +223,7 @@ class Cluster:
         except Exception:
             return False
 
-    def up(self, timeout: float = 180) -> "Cluster":
+    def up(self, timeout: float = 180) -> Cluster:
         with self._lock():
             if self.running():
                 _log(f"reusing running cluster {self.name!r} ({self.dir})")
@@ -238,25 +253,32 @@ class Cluster:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def _stop(self, grace: float = 15) -> None:
+        """SIGTERM, then SIGKILL after grace seconds, by recorded pid: the apiserver's clients
+        first (an apiserver with open watches waits a minute to drain them), etcd last."""
         marker = str(self.dir)
-        alive = self._alive()
-        for comp, pid in alive.items():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while alive and time.monotonic() < deadline:
-            self._reap()
-            alive = {c: p for c, p in alive.items() if _pid_alive(p, marker)}
-            if alive:
-                time.sleep(0.1)
-        for comp, pid in alive.items():
-            _log(f"{comp} (pid {pid}) ignored SIGTERM for {grace:.0f}s; killing it")
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        while alive:
-            self._reap()
-            alive = {c: p for c, p in alive.items() if _pid_alive(p, marker)}
-            time.sleep(0.05)
+        for group in (
+            ("kwok", "kube-scheduler", "kube-controller-manager"),
+            ("kube-apiserver",),
+            ("etcd",),
+        ):
+            alive = {c: p for c, p in self._alive().items() if c in group}
+            for pid in alive.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while alive and time.monotonic() < deadline:
+                self._reap()
+                alive = {c: p for c, p in alive.items() if _pid_alive(p, marker)}
+                if alive:
+                    time.sleep(0.05)
+            for comp, pid in alive.items():
+                _log(f"{comp} (pid {pid}) ignored SIGTERM for {grace:.0f}s; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            while alive:
+                self._reap()
+                alive = {c: p for c, p in alive.items() if _pid_alive(p, marker)}
+                time.sleep(0.05)
         self._reap()
         for comp in COMPONENTS:
             with contextlib.suppress(FileNotFoundError):
@@ -287,15 +309,18 @@ class Cluster:
         self._spawn("kwok", self._kwok_args())
         self._save_state()
         self._create_nodes()
-        self._wait("kube-controller-manager", deadline,
-                   lambda: self._healthz(self.ports["kube-controller-manager"]))
-        self._wait("kube-scheduler", deadline,
-                   lambda: self._healthz(self.ports["kube-scheduler"]))
+        self._wait(
+            "kube-controller-manager",
+            deadline,
+            lambda: self._healthz(self.ports["kube-controller-manager"]),
+        )
+        self._wait("kube-scheduler", deadline, lambda: self._healthz(self.ports["kube-scheduler"]))
 
         def usable():
             ok, why = self._usable()
             usable.why = why
             return ok
+
         usable.why = ""
         try:
             self._wait("kwok", deadline, usable)
@@ -322,28 +347,52 @@ class Cluster:
         for ca in ("ca", "front-proxy-ca"):
             if (d / f"{ca}.crt").exists():
                 continue
-            _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{ca}.key",
-                     cwd=d)
-            _openssl("req", "-x509", "-new", "-key", f"{ca}.key", "-days", "3650", "-subj",
-                     f"/CN=bulkhead-{self.name}-{ca}",
-                     "-addext", "basicConstraints=critical,CA:TRUE",
-                     "-addext", "keyUsage=critical,digitalSignature,keyCertSign,cRLSign",
-                     "-out", f"{ca}.crt", cwd=d)
+            _openssl(
+                "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{ca}.key", cwd=d
+            )
+            _openssl(
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                f"{ca}.key",
+                "-days",
+                "3650",
+                "-subj",
+                f"/CN=bulkhead-{self.name}-{ca}",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,digitalSignature,keyCertSign,cRLSign",
+                "-out",
+                f"{ca}.crt",
+                cwd=d,
+            )
         if not (d / "sa.key").exists():
-            _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-                     "-out", "sa.key", cwd=d)
+            _openssl(
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                "sa.key",
+                cwd=d,
+            )
             _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
         certs = {  # name: (subject, extended key usage, subject alt names[, signing CA])
-            "apiserver": ("/CN=kube-apiserver", "serverAuth",
-                          "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,"
-                          "DNS:kubernetes.default,DNS:kubernetes.default.svc,"
-                          "DNS:kubernetes.default.svc.cluster.local"),
+            "apiserver": (
+                "/CN=kube-apiserver",
+                "serverAuth",
+                "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,"
+                "DNS:kubernetes.default,DNS:kubernetes.default.svc,"
+                "DNS:kubernetes.default.svc.cluster.local",
+            ),
             "admin": ("/O=system:masters/CN=bulkhead-admin", "clientAuth", None),
             "controller-manager": ("/CN=system:kube-controller-manager", "clientAuth", None),
             "scheduler": ("/CN=system:kube-scheduler", "clientAuth", None),
             "kwok": ("/O=system:masters/CN=kwok-controller", "clientAuth", None),
-            "front-proxy-client": ("/CN=front-proxy-client", "clientAuth", None,
-                                   "front-proxy-ca"),
+            "front-proxy-client": ("/CN=front-proxy-client", "clientAuth", None, "front-proxy-ca"),
         }
         for name, (subj, usage, san, *signer) in certs.items():
             ca = signer[0] if signer else "ca"
@@ -353,14 +402,32 @@ class Cluster:
             ext.write_text(
                 "basicConstraints=critical,CA:FALSE\n"
                 "keyUsage=critical,digitalSignature,keyEncipherment\n"
-                f"extendedKeyUsage={usage}\n" + (f"subjectAltName={san}\n" if san else ""))
-            _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout",
-                     "-out", f"{name}.key", cwd=d)
-            _openssl("req", "-new", "-key", f"{name}.key", "-subj", subj,
-                     "-out", f"{name}.csr", cwd=d)
-            _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-                     "-CAcreateserial", "-days", "3650", "-extfile", ext.name,
-                     "-out", f"{name}.crt", cwd=d)
+                f"extendedKeyUsage={usage}\n" + (f"subjectAltName={san}\n" if san else "")
+            )
+            _openssl(
+                "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}.key", cwd=d
+            )
+            _openssl(
+                "req", "-new", "-key", f"{name}.key", "-subj", subj, "-out", f"{name}.csr", cwd=d
+            )
+            _openssl(
+                "x509",
+                "-req",
+                "-in",
+                f"{name}.csr",
+                "-CA",
+                f"{ca}.crt",
+                "-CAkey",
+                f"{ca}.key",
+                "-CAcreateserial",
+                "-days",
+                "3650",
+                "-extfile",
+                ext.name,
+                "-out",
+                f"{name}.crt",
+                cwd=d,
+            )
             (d / f"{name}.csr").unlink()
             ext.unlink()
         for key in d.glob("*.key"):
@@ -368,50 +435,90 @@ class Cluster:
 
     def _kubeconfig_text(self, user: str) -> str:
         # file paths, not embedded data: small, and readable by every client
-        return json.dumps({
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": self.name, "cluster": {
-                "server": self.server, "certificate-authority": str(self.pki / "ca.crt")}}],
-            "users": [{"name": user, "user": {
-                "client-certificate": str(self.pki / f"{user}.crt"),
-                "client-key": str(self.pki / f"{user}.key")}}],
-            "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": user}}],
-            "current-context": self.name,
-        }, indent=1) + "\n"
+        return (
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": self.name,
+                            "cluster": {
+                                "server": self.server,
+                                "certificate-authority": str(self.pki / "ca.crt"),
+                            },
+                        }
+                    ],
+                    "users": [
+                        {
+                            "name": user,
+                            "user": {
+                                "client-certificate": str(self.pki / f"{user}.crt"),
+                                "client-key": str(self.pki / f"{user}.key"),
+                            },
+                        }
+                    ],
+                    "contexts": [
+                        {"name": self.name, "context": {"cluster": self.name, "user": user}}
+                    ],
+                    "current-context": self.name,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
 
     def _write_configs(self) -> None:
         self.kubeconfig.write_text(self._kubeconfig_text("admin"))
         for user in ("controller-manager", "scheduler", "kwok"):
             (self.dir / f"{user}.kubeconfig").write_text(self._kubeconfig_text(user))
-        (self.dir / "scheduler-config.yaml").write_text(json.dumps({
-            "apiVersion": "kubescheduler.config.k8s.io/v1",
-            "kind": "KubeSchedulerConfiguration",
-            "clientConnection": {"kubeconfig": str(self.dir / "scheduler.kubeconfig"),
-                                 "qps": 1000, "burst": 2000},
-            "leaderElection": {"leaderElect": False},
-        }, indent=1) + "\n")
-        (self.dir / "kwok-config.yaml").write_text(json.dumps({
-            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
-            "kind": "KwokConfiguration",
-            "options": {
-                "manageAllNodes": False,
-                "manageNodesWithAnnotationSelector": "kwok.x-k8s.io/node=fake",
-                "nodeLeaseDurationSeconds": 40,
-                "podPlayStageParallelism": 32,
-                "nodePlayStageParallelism": 8,
-                "nodeLeaseParallelism": 8,
-                "podsOnNodeSyncParallelism": 8,
-            },
-        }, indent=1) + "\n")
+        (self.dir / "scheduler-config.yaml").write_text(
+            json.dumps(
+                {
+                    "apiVersion": "kubescheduler.config.k8s.io/v1",
+                    "kind": "KubeSchedulerConfiguration",
+                    "clientConnection": {
+                        "kubeconfig": str(self.dir / "scheduler.kubeconfig"),
+                        "qps": 1000,
+                        "burst": 2000,
+                    },
+                    "leaderElection": {"leaderElect": False},
+                },
+                indent=1,
+            )
+            + "\n"
+        )
+        (self.dir / "kwok-config.yaml").write_text(
+            json.dumps(
+                {
+                    "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+                    "kind": "KwokConfiguration",
+                    "options": {
+                        "manageAllNodes": False,
+                        "manageNodesWithAnnotationSelector": "kwok.x-k8s.io/node=fake",
+                        "nodeLeaseDurationSeconds": 40,
+                        "podPlayStageParallelism": 32,
+                        "nodePlayStageParallelism": 8,
+                        "nodeLeaseParallelism": 8,
+                        "podsOnNodeSyncParallelism": 8,
+                    },
+                },
+                indent=1,
+            )
+            + "\n"
+        )
 
     # ---- component command lines -------------------------------------------------------
     def _etcd_args(self) -> list[str]:
         client = f"http://127.0.0.1:{self.ports['etcd']}"
         peer = f"http://127.0.0.1:{self.ports['etcd-peer']}"
         return [
-            "--name=bulkhead", f"--data-dir={self.dir / 'etcd'}",
-            f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
-            f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+            "--name=bulkhead",
+            f"--data-dir={self.dir / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
             f"--initial-cluster=bulkhead={peer}",
             "--unsafe-no-fsync",  # throwaway test data; fsync makes a small disk the bottleneck
             "--log-level=warn",
@@ -421,10 +528,13 @@ class Cluster:
         p = self.pki
         return [
             f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.ports['kube-apiserver']}",
-            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports['kube-apiserver']}",
+            "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",
             f"--cert-dir={p}",
-            f"--tls-cert-file={p / 'apiserver.crt'}", f"--tls-private-key-file={p / 'apiserver.key'}",
+            f"--tls-cert-file={p / 'apiserver.crt'}",
+            f"--tls-private-key-file={p / 'apiserver.key'}",
             f"--client-ca-file={p / 'ca.crt'}",
             f"--requestheader-client-ca-file={p / 'front-proxy-ca.crt'}",
             "--requestheader-allowed-names=front-proxy-client",
@@ -442,16 +552,19 @@ class Cluster:
             # webhooks, ...) plus NodeRestriction
             "--enable-admission-plugins=NodeRestriction",
             "--allow-privileged=true",
-            "--max-requests-inflight=800", "--max-mutating-requests-inflight=400",
+            "--max-requests-inflight=800",
+            "--max-mutating-requests-inflight=400",
             "--profiling=false",
         ]
 
     def _controller_manager_args(self) -> list[str]:
         kc = self.dir / "controller-manager.kubeconfig"
         return [
-            f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}",
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
             f"--authorization-kubeconfig={kc}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.ports['kube-controller-manager']}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports['kube-controller-manager']}",
             "--leader-elect=false",
             "--controllers=*",  # every default controller: job, garbage collector,
             # serviceaccount(-token), ttl-after-finished, namespace, node lifecycle, ...
@@ -459,9 +572,12 @@ class Cluster:
             f"--service-account-private-key-file={self.pki / 'sa.key'}",
             f"--root-ca-file={self.pki / 'ca.crt'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--kube-api-qps=1000", "--kube-api-burst=2000",
-            "--concurrent-job-syncs=50", "--concurrent-gc-syncs=50",
-            "--concurrent-ttl-after-finished-syncs=50", "--concurrent-namespace-syncs=20",
+            "--kube-api-qps=1000",
+            "--kube-api-burst=2000",
+            "--concurrent-job-syncs=50",
+            "--concurrent-gc-syncs=50",
+            "--concurrent-ttl-after-finished-syncs=50",
+            "--concurrent-namespace-syncs=20",
             "--concurrent-serviceaccount-token-syncs=10",
             "--profiling=false",
         ]
@@ -470,15 +586,18 @@ class Cluster:
         kc = self.dir / "scheduler.kubeconfig"
         return [
             f"--config={self.dir / 'scheduler-config.yaml'}",
-            f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.ports['kube-scheduler']}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports['kube-scheduler']}",
             "--profiling=false",
         ]
 
     def _kwok_args(self) -> list[str]:
         return [
             f"--kubeconfig={self.dir / 'kwok.kubeconfig'}",
-            f"--config={self.dir / 'kwok-config.yaml'}", f"--config={STAGES}",
+            f"--config={self.dir / 'kwok-config.yaml'}",
+            f"--config={STAGES}",
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             "--node-lease-duration-seconds=40",
@@ -487,13 +606,18 @@ class Cluster:
     def _spawn(self, comp: str, args: list[str]) -> None:
         env = dict(os.environ)
         env["KWOK_WORKDIR"] = str(self.dir / "kwok")  # keeps ~/.kwok/kwok.yaml out
-        log = open(self.log_file(comp), "ab")
-        log.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {comp}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(
-            [str(self.bin_dir / comp), *args], stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, cwd=self.dir, env=env, start_new_session=True)
-        log.close()
+        with open(self.log_file(comp), "ab") as log:
+            log.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {comp}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                [str(self.bin_dir / comp), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.dir,
+                env=env,
+                start_new_session=True,
+            )
         self._children[comp] = proc
         self._pid_file(comp).write_text(f"{proc.pid}\n")
 
@@ -503,20 +627,23 @@ class Cluster:
                 if p.poll() is not None:
                     raise ClusterError(
                         f"{c} exited with code {p.returncode} while starting; "
-                        f"last lines of {self.log_file(c)}:\n{_tail(self.log_file(c))}")
+                        f"last lines of {self.log_file(c)}:\n{_tail(self.log_file(c))}"
+                    )
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError, ClusterError):
                 if ready():
                     return
             if time.monotonic() > deadline:
                 raise ClusterError(
                     f"timed out waiting for {comp}; last lines of {self.log_file(comp)}:\n"
-                    f"{_tail(self.log_file(comp))}")
+                    f"{_tail(self.log_file(comp))}"
+                )
             time.sleep(0.2)
 
     # ---- talking to the cluster --------------------------------------------------------
     def _etcd_ready(self) -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.ports['etcd']}/health",
-                                    timeout=2) as r:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.ports['etcd']}/health", timeout=2
+        ) as r:
             return json.load(r).get("health") == "true"
 
     def _ssl(self) -> ssl.SSLContext:
@@ -526,9 +653,11 @@ class Cluster:
 
     def _request(self, method: str, path: str, body: dict | None = None):
         req = urllib.request.Request(
-            self.server + path, method=method,
+            self.server + path,
+            method=method,
             data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json", "Accept": "application/json"})
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, context=self._ssl(), timeout=5) as r:
                 data = r.read()
@@ -543,22 +672,30 @@ class Cluster:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE  # self-signed serving certificate
-        with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx,
-                                    timeout=2) as r:
+        with urllib.request.urlopen(
+            f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=2
+        ) as r:
             return r.status == 200
 
     def _create_nodes(self) -> None:
         for i in range(self.nodes):
             name = f"kwok-node-{i}"
             node = {
-                "apiVersion": "v1", "kind": "Node",
+                "apiVersion": "v1",
+                "kind": "Node",
                 "metadata": {
                     "name": name,
-                    "annotations": {"kwok.x-k8s.io/node": "fake",
-                                    "node.alpha.kubernetes.io/ttl": "0"},
-                    "labels": {"type": "kwok", "kubernetes.io/hostname": name,
-                               "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                               "node-role.kubernetes.io/agent": ""},
+                    "annotations": {
+                        "kwok.x-k8s.io/node": "fake",
+                        "node.alpha.kubernetes.io/ttl": "0",
+                    },
+                    "labels": {
+                        "type": "kwok",
+                        "kubernetes.io/hostname": name,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                        "node-role.kubernetes.io/agent": "",
+                    },
                 },
                 # its own pod range per node: kwok's default range has 254 addresses
                 "spec": {"podCIDR": f"10.{64 + i}.0.0/16", "podCIDRs": [f"10.{64 + i}.0.0/16"]},
@@ -574,9 +711,14 @@ class Cluster:
         code, nodes = self._request("GET", "/api/v1/nodes?labelSelector=type%3Dkwok")
         if code != 200:
             return False, f"listing nodes: HTTP {code}"
-        ready = [n["metadata"]["name"] for n in nodes["items"]
-                 if any(c["type"] == "Ready" and c["status"] == "True"
-                        for c in n.get("status", {}).get("conditions", []))]
+        ready = [
+            n["metadata"]["name"]
+            for n in nodes["items"]
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in n.get("status", {}).get("conditions", [])
+            )
+        ]
         if len(ready) < self.nodes:
             return False, f"{len(ready)} of {self.nodes} nodes Ready"
         if self._get("/api/v1/namespaces/default/serviceaccounts/default") != 200:
@@ -588,12 +730,12 @@ class Cluster:
         lines = [f"cluster {self.name!r} in {self.dir}"]
         for comp in COMPONENTS:
             pid = alive.get(comp)
-            lines.append(f"  {comp:24} {'pid %d' % pid if pid else 'not running'}")
+            lines.append(f"  {comp:24} {f'pid {pid}' if pid else 'not running'}")
         if set(alive) == set(COMPONENTS):
             try:
                 ok, why = self._usable()
                 lines.append(f"  usable: {'yes' if ok else 'no, ' + why}  ({self.server})")
-            except Exception as e:  # noqa: BLE001 - report anything
+            except Exception as e:
                 lines.append(f"  usable: no, {e}")
         return "\n".join(lines)
 
@@ -603,8 +745,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     for cmd in ("up", "down", "status"):
         p = sub.add_parser(cmd)
-        p.add_argument("--name", default="default",
-                       help="cluster name, or a state directory path (default: default)")
+        p.add_argument(
+            "--name",
+            default="default",
+            help="cluster name, or a state directory path (default: default)",
+        )
         if cmd == "up":
             p.add_argument("--timeout", type=float, default=180)
         if cmd == "down":

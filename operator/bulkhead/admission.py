@@ -109,9 +109,12 @@ def admit(
     queued: dict[str, int] = dict.fromkeys(dependencies, 0)
 
     for candidate in order(candidates):
+        needs: dict[str, int] = {}
+        for name, units in candidate.uses:  # a dependency named twice needs both uses
+            needs[name] = needs.get(name, 0) + units
         # dependency, reason, message, and whether it is capacity (not time) that blocks
         blocked: list[tuple[str, str, str, bool]] = []
-        for name, units in candidate.uses:
+        for name, units in needs.items():
             state = dependencies[name]
             capacity = state.spec.capacity
             limit = state.spec.max_starts_per_minute
@@ -129,6 +132,8 @@ def admit(
             elif units > free[name]:
                 held = f"{state.in_use} of {capacity} units held"
                 by = f" by {_holders_text(state)}" if state.holders else ""
+                if state.in_use + units <= capacity:
+                    by += ", the rest reserved for BatchJobs ahead in the queue"
                 blocked.append((name, "WaitingForDependency", f"{name}: {held}{by}", True))
             elif limit is not None and len(starts[name]) >= limit:
                 retry = starts[name][-limit] + RATE_PERIOD
@@ -143,15 +148,15 @@ def admit(
                 )
         if not blocked:
             decision.admitted.append(candidate.key)
-            for name, units in candidate.uses:
+            for name, units in needs.items():
                 free[name] -= units
                 starts[name].append(now)
             continue
-        for name, _ in candidate.uses:
+        for name in needs:
             queued[name] += 1
         if all(by_capacity for *_, by_capacity in blocked):
             # Blocked by capacity alone: reserve, so nobody behind it takes these units.
-            for name, units in candidate.uses:
+            for name, units in needs.items():
                 free[name] = min(free[name], 0) if units > free[name] else free[name] - units
         name, reason, message, _ = blocked[0]
         position = queued[name]

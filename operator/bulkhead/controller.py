@@ -627,7 +627,10 @@ def holdings(job: status.JobView, namespace: str, batchjob: str) -> dict[str, Ho
     """The units an unfinished Job holds, by dependency (the holders index)."""
     if job.finished:
         return {}
+    units: dict[str, int] = {}
+    for use in parse_uses_annotation(job.uses):
+        units[use.dependency] = units.get(use.dependency, 0) + use.units
     return {
-        use.dependency: HoldingView((namespace, batchjob), job.name, use.units, job.created)
-        for use in parse_uses_annotation(job.uses)
+        name: HoldingView((namespace, batchjob), job.name, count, job.created)
+        for name, count in units.items()
     }

@@ -41,6 +41,8 @@ _KEPT = {
     "description",
     "x-kubernetes-int-or-string",
     "x-kubernetes-validations",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
 }
 
 

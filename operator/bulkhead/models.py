@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kubernetes.utils.quantity import parse_quantity
 from pydantic import (
@@ -77,6 +78,15 @@ def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any
     return entry
 
 
+def _exactly_one(model: BaseModel, fields: tuple[str, ...], message: str) -> None:
+    """The pydantic twin of the CRD's one-of CEL rules, for objects that bypass the API server."""
+    if sum(getattr(model, f) is not None for f in fields) != 1:
+        raise ValueError(message)
+
+
+Timestamp = Annotated[str, StringConstraints(max_length=64)]
+
+
 class Model(BaseModel):
     """camelCase on the wire, unknown fields refused (the CRD prunes them server-side too)."""
 
@@ -118,6 +128,15 @@ class EnvVarSource(Model):
     config_map_key_ref: KeyRef | None = None
     field_ref: FieldRef | None = None
 
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvVarSource:
+        _exactly_one(
+            self,
+            ("secret_key_ref", "config_map_key_ref", "field_ref"),
+            "exactly one of secretKeyRef, configMapKeyRef, fieldRef must be set",
+        )
+        return self
+
 
 class EnvVar(Model):
     model_config = ConfigDict(
@@ -133,6 +152,12 @@ class EnvVar(Model):
     name: Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=ENV_NAME)]
     value: Arg | None = None
     value_from: EnvVarSource | None = None
+
+    @model_validator(mode="after")
+    def _value_or_source(self) -> EnvVar:
+        if self.value is not None and self.value_from is not None:
+            raise ValueError("value and valueFrom are mutually exclusive")
+        return self
 
 
 class LocalRef(Model):
@@ -154,6 +179,15 @@ class EnvFromSource(Model):
     prefix: Annotated[str, StringConstraints(max_length=253)] | None = None
     secret_ref: LocalRef | None = None
     config_map_ref: LocalRef | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvFromSource:
+        _exactly_one(
+            self,
+            ("secret_ref", "config_map_ref"),
+            "exactly one of secretRef, configMapRef must be set",
+        )
+        return self
 
 
 class CpuMemory(Model):
@@ -315,6 +349,22 @@ class Volume(Model):
     projected: ProjectedVolume | None = None
     downward_api: DownwardAPIVolume | None = Field(default=None, alias="downwardAPI")
 
+    @model_validator(mode="after")
+    def _one_source(self) -> Volume:
+        _exactly_one(
+            self,
+            (
+                "config_map",
+                "secret",
+                "empty_dir",
+                "persistent_volume_claim",
+                "projected",
+                "downward_api",
+            ),
+            "exactly one volume source must be set, one of: " + ", ".join(VOLUME_SOURCES),
+        )
+        return self
+
 
 class VolumeMount(Model):
     name: Label
@@ -434,13 +484,42 @@ class BatchJobSpec(Model):
     tolerations: Annotated[list[Toleration], Field(max_length=32)] | None = None
     priority_class_name: Annotated[str, StringConstraints(max_length=253)] | None = None
 
-    uses: Annotated[list[Use], Field(max_length=16)] | None = None
+    uses: (
+        Annotated[
+            list[Use],
+            Field(
+                max_length=16,
+                json_schema_extra={
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["dependency"],
+                },
+            ),
+        ]
+        | None
+    ) = None
     priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
 
     # Scheduling is a later piece of work; the fields are reserved so manifests can carry them.
     schedule: Annotated[str, StringConstraints(max_length=128)] | None = None
     time_zone: Annotated[str, StringConstraints(max_length=64)] | None = None
     suspend: bool = False
+    concurrency_policy: Literal["Allow", "Forbid", "Replace"] = "Forbid"
+    starting_deadline_seconds: Annotated[int, Field(ge=0)] | None = None
+    successful_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3
+    failed_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BatchJobSpec:
+        if self.parallelism > self.completions:
+            raise ValueError("parallelism must not exceed completions")
+        volumes = {v.name for v in self.volumes or []}
+        for mount in self.volume_mounts or []:
+            if mount.name not in volumes:
+                raise ValueError(f"volumeMounts[].name {mount.name} names no entry of volumes")
+        dependencies = [u.dependency for u in self.uses or []]
+        if len(dependencies) != len(set(dependencies)):
+            raise ValueError("uses must name each dependency once")
+        return self
 
 
 # --- status ------------------------------------------------------------------------------
@@ -453,7 +532,7 @@ class Condition(Model):
     status: Literal["True", "False", "Unknown"]
     reason: Annotated[str, StringConstraints(max_length=1024)]
     message: Annotated[str, StringConstraints(max_length=32768)] = ""
-    last_transition_time: str
+    last_transition_time: Timestamp
     observed_generation: int | None = None
 
 
@@ -473,8 +552,8 @@ class BatchJobStatus(Model):
     phase: Phase | None = None
     conditions: Conditions | None = None
     job_name: ShortText | None = None
-    start_time: str | None = None
-    completion_time: str | None = None
+    start_time: Timestamp | None = None
+    completion_time: Timestamp | None = None
     active: int | None = None
     succeeded: int | None = None
     failed: int | None = None
@@ -512,6 +591,21 @@ class Window(Model):
     start: ClockTime
     end: ClockTime
     time_zone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Window:
+        if self.start == self.end:
+            raise ValueError("a window's start and end must differ")
+        return self
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
 
 
 class LabelSelectorRequirement(Model):

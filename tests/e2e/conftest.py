@@ -10,6 +10,7 @@
 
 Every test in this folder is marked `e2e`.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -21,15 +22,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from kube_helpers import get, kubectl, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_cluster_module():
-    spec = importlib.util.spec_from_file_location("bulkhead_hack_cluster",
-                                                  ROOT / "hack" / "cluster.py")
+    spec = importlib.util.spec_from_file_location(
+        "bulkhead_hack_cluster", ROOT / "hack" / "cluster.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -50,8 +51,9 @@ def cluster():
     reuse = os.environ.get("BULKHEAD_E2E_KUBECONFIG")
     started = None
     if reuse:
-        info = SimpleNamespace(name="external", kubeconfig=Path(reuse),
-                               bin_dir=cm.bin_dir_from_build())
+        info = SimpleNamespace(
+            name="external", kubeconfig=Path(reuse), bin_dir=cm.bin_dir_from_build()
+        )
     else:
         started = cm.Cluster(f"e2e-{os.getpid()}").up()
         info = started
@@ -74,8 +76,11 @@ def namespace(cluster, request) -> str:
     kubectl("create", "namespace", name)
     kubectl("label", "namespace", name, "bulkhead.dev/e2e=true")
     # pods are refused until the namespace's default ServiceAccount exists
-    wait_for(lambda: get("serviceaccount", "default", name), timeout=30,
-             what=f"ServiceAccount {name}/default")
+    wait_for(
+        lambda: get("serviceaccount", "default", name),
+        timeout=30,
+        what=f"ServiceAccount {name}/default",
+    )
     yield name
     kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 

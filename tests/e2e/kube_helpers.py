@@ -3,6 +3,7 @@
 kubectl comes from PATH and talks to $KUBECONFIG; the `cluster` fixture (conftest.py) sets
 both for the whole session.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,11 +19,14 @@ class KubectlError(RuntimeError):
     def __init__(self, args: Iterable[str], proc: subprocess.CompletedProcess):
         self.proc = proc
         self.stderr = proc.stderr
-        super().__init__(f"kubectl {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
+        super().__init__(
+            f"kubectl {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}"
+        )
 
 
-def kubectl(*args: str, input: str | dict | list | None = None, check: bool = True,
-            timeout: float = 60) -> subprocess.CompletedProcess:
+def kubectl(
+    *args: str, input: str | dict | list | None = None, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess:
     """Runs `kubectl ARGS`; input (text, or a manifest as dict / list of dicts) goes to stdin.
 
     Returns the CompletedProcess (text stdout/stderr); raises KubectlError on a non-zero exit
@@ -32,8 +36,9 @@ def kubectl(*args: str, input: str | dict | list | None = None, check: bool = Tr
         input = {"apiVersion": "v1", "kind": "List", "items": input}
     if isinstance(input, dict):
         input = json.dumps(input)
-    proc = subprocess.run(["kubectl", *args], input=input, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        ["kubectl", *args], input=input, capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
         raise KubectlError(args, proc)
     return proc
@@ -50,15 +55,17 @@ def apply(manifest: str | dict | list, namespace: str | None = None) -> str:
     return kubectl("apply", *ns, "-f", "-", input=manifest).stdout
 
 
-def create(manifest: str | dict | list, namespace: str | None = None,
-           check: bool = True) -> subprocess.CompletedProcess:
+def create(
+    manifest: str | dict | list, namespace: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     """`kubectl create -f -`; with check=False, returns the result of a refused create."""
     ns = ["-n", namespace] if namespace else []
     return kubectl("create", *ns, "-f", "-", input=manifest, check=check)
 
 
-def get(kind: str, name: str | None = None, namespace: str | None = None,
-        selector: str | None = None) -> Any:
+def get(
+    kind: str, name: str | None = None, namespace: str | None = None, selector: str | None = None
+) -> Any:
     """The object as a dict (None if it does not exist), or with no name a list of items."""
     args = [kind] + ([name] if name else [])
     if namespace:
@@ -79,8 +86,9 @@ def condition(obj: dict | None, type_: str) -> dict | None:
     return None
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 60, interval: float = 0.25,
-             what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 60, interval: float = 0.25, what: str = "condition"
+) -> T:
     """Polls predicate() until it returns something truthy, and returns that.
 
     Exceptions from predicate count as "not yet". On timeout raises TimeoutError naming
@@ -94,20 +102,28 @@ def wait_for(predicate: Callable[[], T], timeout: float = 60, interval: float = 
             if value:
                 return value
             last = value
-        except Exception as e:  # noqa: BLE001 - keep polling, report the last one
+        except Exception as e:
             last = e
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
         time.sleep(interval)
 
 
-def wait_condition(kind: str, name: str, namespace: str | None, type_: str,
-                   status: str = "True", timeout: float = 60) -> dict:
+def wait_condition(
+    kind: str,
+    name: str,
+    namespace: str | None,
+    type_: str,
+    status: str = "True",
+    timeout: float = 60,
+) -> dict:
     """Waits until the object has condition type_=status; returns the object."""
+
     def check() -> dict | None:
         obj = get(kind, name, namespace)
         c = condition(obj, type_)
         return obj if c and c.get("status") == status else None
+
     return wait_for(check, timeout, what=f"{kind}/{name} condition {type_}={status}")
 
 

@@ -44,7 +44,9 @@ def wait_phase(name: str, namespace: str, phase: str, timeout: float = 60) -> di
 
 
 def jobs_of(name: str, namespace: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = get("jobs", namespace=namespace, selector=f"bulkhead.dev/batchjob={name}")
+    items: list[dict[str, Any]] = get(
+        "jobs", namespace=namespace, selector=f"bulkhead.dev/batchjob={name}"
+    )
     return items
 
 
@@ -68,8 +70,11 @@ def test_success_is_reported_and_waitable(operator, namespace):
     assert job["metadata"]["name"] == status["jobName"]
     [owner] = job["metadata"]["ownerReferences"]
     assert owner["kind"] == "BatchJob" and owner["name"] == "ok" and owner["controller"] is True
-    wait_for(lambda: {"Running", "Succeeded"} <= set(events_of("ok", namespace)), timeout=30,
-             what="events for each transition")
+    wait_for(
+        lambda: {"Running", "Succeeded"} <= set(events_of("ok", namespace)),
+        timeout=30,
+        what="events for each transition",
+    )
 
 
 def test_non_retryable_exit_code_fails_at_once(operator, namespace):
@@ -107,8 +112,10 @@ def test_indexed_completions_with_parallelism(operator, namespace):
     [job] = jobs_of("shards", namespace)
     assert job["spec"]["completionMode"] == "Indexed"
     assert job["spec"]["parallelism"] == 2
-    indexes = {p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
-               for p in get("pods", namespace=namespace)}
+    indexes = {
+        p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+        for p in get("pods", namespace=namespace)
+    }
     assert indexes == {"0", "1", "2", "3"}
 
 
@@ -189,8 +196,16 @@ def test_api_server_refuses_bad_input_naming_the_field(operator, namespace):
 def test_run_spec_is_immutable_once_a_job_exists(operator, namespace):
     create(batchjob("fixed", delay="30s"), namespace)
     wait_phase("fixed", namespace, "Running")
-    result = kubectl("patch", "-n", namespace, "bj/fixed", "--type=merge",
-                     "-p", '{"spec":{"image":"registry.example/other:2"}}', check=False)
+    result = kubectl(
+        "patch",
+        "-n",
+        namespace,
+        "bj/fixed",
+        "--type=merge",
+        "-p",
+        '{"spec":{"image":"registry.example/other:2"}}',
+        check=False,
+    )
     assert result.returncode != 0
     assert "cannot change once a Job exists" in result.stderr
 
@@ -198,8 +213,11 @@ def test_run_spec_is_immutable_once_a_job_exists(operator, namespace):
 def test_invalid_spec_left_to_the_operator_stalls_without_a_job(operator, namespace):
     create(batchjob("nosa", serviceAccountName="missing-sa"), namespace)
     wait_phase("nosa", namespace, "Pending")
-    wait_for(lambda: status_of("nosa", namespace).get("reason") == "InvalidSpec", timeout=30,
-             what="InvalidSpec")
+    wait_for(
+        lambda: status_of("nosa", namespace).get("reason") == "InvalidSpec",
+        timeout=30,
+        what="InvalidSpec",
+    )
     status = status_of("nosa", namespace)
     assert "serviceAccountName missing-sa does not exist" in status["message"]
     assert condition(status, "Stalled")["status"] == "True"

@@ -1,5 +1,6 @@
 """The local cluster is a real one: real version, Job controller, admission, CEL validation,
 and pods that end the way hack/kwok/stages.yaml promises."""
+
 from __future__ import annotations
 
 import json
@@ -28,13 +29,17 @@ def _versions() -> dict[str, str]:
 
 def job(name: str, annotations: dict | None = None, restart: str = "Never", **spec) -> dict:
     return {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
         "spec": {
             "backoffLimit": 0,
             "template": {
                 "metadata": {"annotations": annotations or {}},
-                "spec": {"restartPolicy": restart,
-                         "containers": [{"name": "main", "image": "busybox"}]},
+                "spec": {
+                    "restartPolicy": restart,
+                    "containers": [{"name": "main", "image": "busybox"}],
+                },
             },
             **spec,
         },
@@ -87,10 +92,8 @@ def test_job_fails_with_exit_code_after_backoff_limit(cluster, namespace):
 
 
 def test_pod_failure_policy_matches_exit_code(cluster, namespace):
-    policy = {"rules": [{"action": "FailJob",
-                         "onExitCodes": {"operator": "In", "values": [42]}}]}
-    create(job("policy", {EXIT_CODE: "42"}, backoffLimit=5, podFailurePolicy=policy),
-           namespace)
+    policy = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}]}
+    create(job("policy", {EXIT_CODE: "42"}, backoffLimit=5, podFailurePolicy=policy), namespace)
     obj = wait_condition("job", "policy", namespace, "Failed", timeout=60)
     assert condition(obj, "Failed")["reason"] == "PodFailurePolicy"
     assert len(pods_of("policy", namespace)) == 1
@@ -98,16 +101,24 @@ def test_pod_failure_policy_matches_exit_code(cluster, namespace):
 
 def test_bare_pod_ends_with_annotated_code_and_delay(cluster, namespace):
     pod = {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": "bare", "annotations": {EXIT_CODE: "5", DELAY: "3s"}},
-        "spec": {"restartPolicy": "Never",
-                 "containers": [{"name": "main", "image": "busybox"}]},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]},
     }
     create(pod, namespace)
-    running = wait_for(lambda: (p := get("pod", "bare", namespace))["status"].get("phase")
-                       == "Running" and p, timeout=30, what="pod Running")
-    ended = wait_for(lambda: (p := get("pod", "bare", namespace))["status"]["phase"]
-                     in ("Succeeded", "Failed") and p, timeout=30, what="pod ended")
+    running = wait_for(
+        lambda: (p := get("pod", "bare", namespace))["status"].get("phase") == "Running" and p,
+        timeout=30,
+        what="pod Running",
+    )
+    ended = wait_for(
+        lambda: (
+            (p := get("pod", "bare", namespace))["status"]["phase"] in ("Succeeded", "Failed") and p
+        ),
+        timeout=30,
+        what="pod ended",
+    )
     assert ended["status"]["phase"] == "Failed"
     assert terminated(ended)["exitCode"] == 5
     started = running["status"]["containerStatuses"][0]["state"]["running"]["startedAt"]
@@ -116,20 +127,30 @@ def test_bare_pod_ends_with_annotated_code_and_delay(cluster, namespace):
 
 def test_deleted_job_pods_go_away(cluster, namespace):
     create(job("long", {DELAY: "1h"}), namespace)
-    wait_for(lambda: [p for p in pods_of("long", namespace)
-                      if p["status"].get("phase") == "Running"], timeout=30,
-             what="pod Running")
+    wait_for(
+        lambda: [p for p in pods_of("long", namespace) if p["status"].get("phase") == "Running"],
+        timeout=30,
+        what="pod Running",
+    )
     kubectl("delete", "job", "long", "-n", namespace, "--cascade=foreground", "--wait=false")
-    wait_for(lambda: get("job", "long", namespace) is None and not pods_of("long", namespace),
-             timeout=60, what="job and its pods gone")
+    wait_for(
+        lambda: get("job", "long", namespace) is None and not pods_of("long", namespace),
+        timeout=60,
+        what="job and its pods gone",
+    )
 
 
 def test_privileged_pod_refused_by_pod_security(cluster, namespace):
     kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
     pod = {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "priv"},
-        "spec": {"containers": [{"name": "main", "image": "busybox",
-                                 "securityContext": {"privileged": True}}]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "priv"},
+        "spec": {
+            "containers": [
+                {"name": "main", "image": "busybox", "securityContext": {"privileged": True}}
+            ]
+        },
     }
     proc = create(pod, namespace, check=False)
     assert proc.returncode != 0
@@ -142,21 +163,40 @@ def test_crd_cel_rule_rejects_bad_object(cluster, namespace):
     group = f"e2e{uuid.uuid4().hex[:8]}.bulkhead.dev"
     message = "minReplicas must not exceed maxReplicas"
     crd = {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"widgets.{group}"},
         "spec": {
-            "group": group, "scope": "Namespaced",
+            "group": group,
+            "scope": "Namespaced",
             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [{
-                "name": "v1", "served": True, "storage": True,
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {
-                    "type": "object",
-                    "properties": {"minReplicas": {"type": "integer"},
-                                   "maxReplicas": {"type": "integer"}},
-                    "x-kubernetes-validations": [
-                        {"rule": "self.minReplicas <= self.maxReplicas", "message": message}],
-                }}}},
-            }],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "properties": {
+                                        "minReplicas": {"type": "integer"},
+                                        "maxReplicas": {"type": "integer"},
+                                    },
+                                    "x-kubernetes-validations": [
+                                        {
+                                            "rule": "self.minReplicas <= self.maxReplicas",
+                                            "message": message,
+                                        }
+                                    ],
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
         },
     }
     create(crd)
@@ -164,16 +204,25 @@ def test_crd_cel_rule_rejects_bad_object(cluster, namespace):
         wait_condition("crd", f"widgets.{group}", None, "Established", timeout=30)
 
         def widget(name: str, lo: int, hi: int) -> dict:
-            return {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": name},
-                    "spec": {"minReplicas": lo, "maxReplicas": hi}}
+            return {
+                "apiVersion": f"{group}/v1",
+                "kind": "Widget",
+                "metadata": {"name": name},
+                "spec": {"minReplicas": lo, "maxReplicas": hi},
+            }
 
         # discovery of a new group can lag a moment behind Established
-        wait_for(lambda: create(widget("good", 1, 2), namespace, check=False).returncode == 0,
-                 timeout=30, what="a valid Widget accepted")
+        wait_for(
+            lambda: create(widget("good", 1, 2), namespace, check=False).returncode == 0,
+            timeout=30,
+            what="a valid Widget accepted",
+        )
         proc = create(widget("bad", 3, 2), namespace, check=False)
         assert proc.returncode != 0
         assert message in proc.stderr
-        assert kubectl_json("get", f"widgets.{group}", "-n", namespace)["items"][0][
-            "metadata"]["name"] == "good"
+        assert (
+            kubectl_json("get", f"widgets.{group}", "-n", namespace)["items"][0]["metadata"]["name"]
+            == "good"
+        )
     finally:
         kubectl("delete", "crd", f"widgets.{group}", "--wait=false", check=False)

@@ -38,15 +38,18 @@ class ActiveSampler(threading.Thread):
         self.peak = 0
         self.samples = 0
         self.first_seen: list[str] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             jobs = self.api.list_namespaced_job(self.namespace).items
             unfinished = [
-                j for j in jobs
-                if not any(c.type in ("Complete", "Failed") and c.status == "True"
-                           for c in (j.status.conditions or []))
+                j
+                for j in jobs
+                if not any(
+                    c.type in ("Complete", "Failed") and c.status == "True"
+                    for c in (j.status.conditions or [])
+                )
             ]
             self.peak = max(self.peak, len(unfinished))
             self.samples += 1
@@ -57,7 +60,7 @@ class ActiveSampler(threading.Thread):
             time.sleep(0.1)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 
@@ -70,8 +73,7 @@ def run_thirty_through_capacity_two(operator, namespace: str, kills: int) -> Act
     dep = unique("db", namespace)
     create(dependency(dep, 0))  # closed while the queue fills, so priority decides the order
     jobs = [
-        batchjob(f"bj-{i:02d}", delay="2s", priority=i % 3,
-                 uses=[{"dependency": dep, "units": 1}])
+        batchjob(f"bj-{i:02d}", delay="2s", priority=i % 3, uses=[{"dependency": dep, "units": 1}])
         for i in range(30)
     ]
     create(jobs, namespace)
@@ -81,8 +83,11 @@ def run_thirty_through_capacity_two(operator, namespace: str, kills: int) -> Act
     kubectl("patch", "dependency", dep, "--type=merge", "-p", '{"spec":{"capacity":2}}')
     try:
         for k in range(kills):
-            wait_for(lambda k=k: len(sampler.first_seen) >= 6 * (k + 1), timeout=120,
-                     what="progress before the kill")
+            wait_for(
+                lambda k=k: len(sampler.first_seen) >= 6 * (k + 1),
+                timeout=120,
+                what="progress before the kill",
+            )
             operator.kill()
             operator.start()
         wait_for(lambda: all_phase(namespace, "Succeeded", 30), timeout=240, what="30 Succeeded")
@@ -122,8 +127,7 @@ def test_crosswise_dependencies_do_not_deadlock(operator, namespace):
             batchjob(f"a-{i}", uses=[{"dependency": x}, {"dependency": y}]) for i in range(5)
         ] + [batchjob(f"b-{i}", uses=[{"dependency": y}, {"dependency": x}]) for i in range(5)]
         create(items, namespace)
-        wait_for(lambda: all_phase(namespace, "Succeeded", 10), timeout=120,
-                 what="10 Succeeded")
+        wait_for(lambda: all_phase(namespace, "Succeeded", 10), timeout=120, what="10 Succeeded")
     finally:
         kubectl("delete", "dependency", x, y, "--wait=false")
 
@@ -140,16 +144,25 @@ def test_closed_window_holds_work_until_it_opens(operator, namespace):
     create(dependency(dep, 5, windows=[_window_around(now, open_=False)]))
     try:
         create(batchjob("nightly", uses=[{"dependency": dep}]), namespace)
-        wait_for(lambda: status_of("nightly", namespace).get("reason") == "WaitingForWindow",
-                 timeout=30, what="WaitingForWindow")
+        wait_for(
+            lambda: status_of("nightly", namespace).get("reason") == "WaitingForWindow",
+            timeout=30,
+            what="WaitingForWindow",
+        )
         status = status_of("nightly", namespace)
         assert status["phase"] == "Queued"
         assert status["queue"] == {"dependency": dep, "position": 1}
         time.sleep(2)
         assert get("jobs", namespace=namespace) == []
         window = _window_around(now, open_=True)
-        kubectl("patch", "dependency", dep, "--type=merge",
-                "-p", '{"spec":{"windows":[%s]}}' % json.dumps(window))
+        kubectl(
+            "patch",
+            "dependency",
+            dep,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"windows": [window]}}),
+        )
         wait_phase("nightly", namespace, "Succeeded")
     finally:
         kubectl("delete", "dependency", dep, "--wait=false")
@@ -160,8 +173,11 @@ def test_namespace_not_allowed_is_refused_until_labelled(operator, namespace):
     create(dependency(dep, 1, allowedNamespaces={"matchLabels": {"team": "billing"}}))
     try:
         create(batchjob("outsider", uses=[{"dependency": dep}]), namespace)
-        wait_for(lambda: status_of("outsider", namespace).get("reason") == "NamespaceNotAllowed",
-                 timeout=30, what="NamespaceNotAllowed")
+        wait_for(
+            lambda: status_of("outsider", namespace).get("reason") == "NamespaceNotAllowed",
+            timeout=30,
+            what="NamespaceNotAllowed",
+        )
         assert get("jobs", namespace=namespace) == []
         kubectl("label", "namespace", namespace, "team=billing")
         wait_phase("outsider", namespace, "Succeeded")
@@ -172,8 +188,11 @@ def test_namespace_not_allowed_is_refused_until_labelled(operator, namespace):
 def test_missing_dependency_stalls_then_starts_once_created(operator, namespace):
     dep = unique("later", namespace)
     create(batchjob("early", uses=[{"dependency": dep}]), namespace)
-    wait_for(lambda: status_of("early", namespace).get("reason") == "DependencyNotFound",
-             timeout=30, what="DependencyNotFound")
+    wait_for(
+        lambda: status_of("early", namespace).get("reason") == "DependencyNotFound",
+        timeout=30,
+        what="DependencyNotFound",
+    )
     assert get("jobs", namespace=namespace) == []
     create(dependency(dep, 1))
     try:
@@ -188,8 +207,11 @@ def test_metrics_show_the_dependency(operator, namespace):
     try:
         create(batchjob("m", uses=[{"dependency": dep}]), namespace)
         wait_phase("m", namespace, "Succeeded")
-        wait_for(lambda: f'bulkhead_dependency_capacity{{dependency="{dep}"}} 3.0'
-                 in operator.metrics(), timeout=10, what="capacity metric")
+        wait_for(
+            lambda: f'bulkhead_dependency_capacity{{dependency="{dep}"}} 3.0' in operator.metrics(),
+            timeout=10,
+            what="capacity metric",
+        )
         text = operator.metrics()
         assert "bulkhead_admission_seconds_count" in text
         assert 'bulkhead_batchjobs{phase="Succeeded"}' in text

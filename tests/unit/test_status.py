@@ -274,8 +274,8 @@ RUNNING_STATUS = status_of(job_outcome(job(active=1), SPEC))
             id="job-changed",
         ),
         pytest.param(
-            status_of(OUTCOMES[3]),
-            status_of(OUTCOMES[4]),
+            status_of(job_outcome(job(("Complete", "", ""), succeeded=4), SPEC)),
+            status_of(job_outcome(job(("Complete", "", ""), succeeded=4, active=1), SPEC)),
             False,
             id="terminal",
         ),
