@@ -27,10 +27,8 @@ from kube_helpers import get, kubectl, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_cluster_module():
-    spec = importlib.util.spec_from_file_location(
-        "bulkhead_hack_cluster", ROOT / "hack" / "cluster.py"
-    )
+def _load_module(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -47,7 +45,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def cluster():
     """The cluster: .kubeconfig (Path), .bin_dir (Path), .name; KUBECONFIG/PATH are set."""
-    cm = _load_cluster_module()
+    cm = _load_module("bulkhead_hack_cluster", ROOT / "hack" / "cluster.py")
     reuse = os.environ.get("BULKHEAD_E2E_KUBECONFIG")
     started = None
     if reuse:
@@ -86,18 +84,18 @@ def namespace(cluster, request) -> str:
 
 
 @pytest.fixture(scope="session")
-def crds(cluster):
-    """bulkhead's generated CRDs, installed and Established."""
-    for path in sorted((ROOT / "crds").glob("*.yaml")):
-        kubectl("apply", "--server-side", "-f", str(path))
-    kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+def operator_kubeconfig(cluster, tmp_path_factory):
+    """The chart's CRDs and RBAC installed; a kubeconfig for the chart's ServiceAccount, so
+    the operator runs with exactly the permissions it ships with."""
+    install = _load_module("bulkhead_hack_install", ROOT / "hack" / "install.py")
+    return install.install(tmp_path_factory.mktemp("operator") / "kubeconfig")
 
 
 @pytest.fixture(scope="session")
-def operator_process(crds, tmp_path_factory):
+def operator_process(operator_kubeconfig, tmp_path_factory):
     from operator_process import OperatorProcess
 
-    process = OperatorProcess(tmp_path_factory.mktemp("operator"))
+    process = OperatorProcess(tmp_path_factory.mktemp("operator"), operator_kubeconfig)
     process.start()
     yield process
     process.stop()

@@ -19,8 +19,9 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, kubeconfig: Path) -> None:
         self.log_dir = log_dir
+        self.kubeconfig = kubeconfig
         self.metrics_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -28,7 +29,11 @@ class OperatorProcess:
     def start(self) -> None:
         self.starts += 1
         log = open(self.log_dir / f"operator-{self.starts}.log", "wb")  # noqa: SIM115
-        env = {**os.environ, "BULKHEAD_METRICS_PORT": str(self.metrics_port)}
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "BULKHEAD_METRICS_PORT": str(self.metrics_port),
+        }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bulkhead"], stdout=log, stderr=subprocess.STDOUT, env=env
         )
