@@ -33,6 +33,8 @@ OWNED_JOBS = {LABEL_BATCHJOB: kopf.PRESENT}
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # One replica owns admission (the Deployment uses strategy Recreate); no peering CRD needed.
     settings.peering.standalone = True
+    # The resources are fixed: no CRD watching (and no RBAC on CRDs) needed to find them.
+    settings.scanning.disabled = True
     # Events are posted by the controller, one per transition, and nothing else.
     settings.posting.enabled = False
     settings.posting.reporting_component = REPORTING_COMPONENT
