@@ -240,6 +240,7 @@ class Controller:
         self._admission_wanted = asyncio.Event()
         self._dependency_written: dict[str, tuple[float, dict[str, Any]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._gone: dict[Key, status.JobView] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -264,6 +265,7 @@ class Controller:
         while True:
             key = await self.queue.get()
             try:
+                self.metrics.reconciles.inc()
                 await self.reconcile(key)
             except Exception:
                 log.exception("reconcile of %s/%s failed; retrying in 5s", *key)
@@ -304,11 +306,16 @@ class Controller:
         job = next((j for j in self.views.jobs(key) if j.name == name), None)
         if job is None and current and current.job_name == name:
             found = await self.kube.get_job(bj.namespace, name)  # the index may lag a create
-            if found is None:
+            last_seen = self._gone.pop(key, None)
+            if found is None and last_seen and last_seen.name == name and last_seen.finished:
+                # Finished, then removed (ttlSecondsAfterFinished: 0) before we wrote it down.
+                job = last_seen
+            elif found is None:
                 self._forget(key)
                 await self._write(bj, current, status.job_deleted_outcome(name))
                 return
-            job = status.JobView.from_job(found)
+            else:
+                job = status.JobView.from_job(found)
         if job is not None:
             self._forget(key)
             await self._write(bj, current, await self._job_outcome(bj, job, spec))
@@ -339,6 +346,10 @@ class Controller:
             await self._wait_for_admission(bj, spec, current)
             return
         await self._start(bj, spec, current)
+
+    def job_gone(self, key: Key, job: status.JobView) -> None:
+        """The last state of a deleted Job, kept until its BatchJob is reconciled once."""
+        self._gone[key] = job
 
     def _forget(self, key: Key) -> None:
         self._waiting.pop(key, None)

@@ -99,9 +99,14 @@ async def batchjob_event(namespace: str, name: str, memo: kopf.Memo, **kwargs: A
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED_JOBS)
-async def job_event(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
+async def job_event(
+    type: str, namespace: str, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+) -> None:
     controller = _controller(memo, kwargs)
-    controller.queue.add((namespace, labels[LABEL_BATCHJOB]))
+    key = (namespace, labels[LABEL_BATCHJOB])
+    if type == "DELETED":
+        controller.job_gone(key, JobView.from_job(dict(body)))
+    controller.queue.add(key)
     controller.poke_admission()
 
 

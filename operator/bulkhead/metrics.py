@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
+from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -52,6 +53,9 @@ class Metrics:
             "Time from a BatchJob's creation to its Job's creation",
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400),
             registry=self.registry,
+        )
+        self.reconciles = CounterMetric(
+            "bulkhead_reconciles", "BatchJob reconciles run", registry=self.registry
         )
         self._phases = _PhaseCollector()
         self.registry.register(self._phases)

@@ -226,3 +226,19 @@ def test_invalid_spec_left_to_the_operator_stalls_without_a_job(operator, namesp
     # The operator keeps serving the others.
     create(batchjob("fine"), namespace)
     wait_phase("fine", namespace, "Succeeded")
+
+
+def test_zero_ttl_still_records_the_result(operator, namespace):
+    """The Job is removed as soon as it finishes; its result must not read as JobDeleted."""
+    create([batchjob(f"brief-{i}", ttlSecondsAfterFinished=0) for i in range(5)], namespace)
+
+    def all_succeeded() -> bool:
+        return all_phase(namespace, "Succeeded", 5)
+
+    wait_for(all_succeeded, timeout=90, what="5 Succeeded with ttlSecondsAfterFinished 0")
+    wait_for(lambda: not get("jobs", namespace=namespace), timeout=60, what="Jobs removed by TTL")
+
+
+def all_phase(namespace: str, phase: str, count: int) -> bool:
+    items = get("batchjobs", namespace=namespace)
+    return sum((i.get("status") or {}).get("phase") == phase for i in items) == count

@@ -10,7 +10,7 @@ from typing import Any
 
 import kubernetes
 from kube_helpers import create, get, kubectl, wait_for
-from test_batchjob import batchjob, status_of, wait_phase
+from test_batchjob import all_phase, batchjob, status_of, wait_phase
 
 
 def dependency(name: str, capacity: int, **spec: Any) -> dict[str, Any]:
@@ -62,11 +62,6 @@ class ActiveSampler(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join()
-
-
-def all_phase(namespace: str, phase: str, count: int) -> bool:
-    items = get("batchjobs", namespace=namespace)
-    return sum((i.get("status") or {}).get("phase") == phase for i in items) == count
 
 
 def run_thirty_through_capacity_two(operator, namespace: str, kills: int) -> ActiveSampler:
