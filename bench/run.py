@@ -1,0 +1,487 @@
+"""make bench: bulkhead on the local cluster, side by side with the API server's own limit.
+
+One run, one fresh cluster (hack/cluster.py), the operator as a process under the chart's
+ServiceAccount. Request counts come from the API server's audit log (the cluster logs the
+bulkhead-system service accounts' requests), never from the operator's own counting.
+Timestamps are the bench's own observations through watches, in milliseconds.
+
+BENCH_N (default 1000): BatchJobs per phase. BENCH_REST_N (default 10000): finished BatchJobs
+for the memory-at-rest and restart phase. BENCH_OUT: where results go (default bench/results).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.request import urlopen
+
+import kopf
+import kubernetes
+from bulkhead.build import build_job
+from bulkhead.models import BatchJobSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+N = int(os.environ.get("BENCH_N", "1000"))
+REST_N = int(os.environ.get("BENCH_REST_N", "10000"))
+OUT = Path(os.environ.get("BENCH_OUT", ROOT / "bench" / "results"))
+OPERATOR_USER = "system:serviceaccount:bulkhead-system:bulkhead"
+MUTATING = {"create", "update", "patch", "delete", "deletecollection"}
+SPEC: dict[str, Any] = {
+    "image": "registry.example/bench:1.0",
+    "resources": {"limits": {"cpu": "10m", "memory": "16Mi"}},
+    "podMetadata": {"annotations": {"pod-complete.stage.kwok.x-k8s.io/delay": "1s"}},
+}
+CREATORS = 8
+
+
+def _load(name: str, path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99)}
+
+
+@dataclass
+class Watcher:
+    """Watches Jobs or BatchJobs in a namespace; records when each first did something."""
+
+    namespace: str
+    kind: str  # "jobs" | "batchjobs"
+    added: dict[str, float] = field(default_factory=dict)
+    done: dict[str, float] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _stream(self) -> Any:
+        watch = kubernetes.watch.Watch()
+        if self.kind == "jobs":
+            api = kubernetes.client.BatchV1Api()
+            return watch, watch.stream(
+                api.list_namespaced_job, self.namespace, timeout_seconds=3600
+            )
+        api = kubernetes.client.CustomObjectsApi()
+        return watch, watch.stream(
+            api.list_namespaced_custom_object,
+            "bulkhead.dev",
+            "v1alpha1",
+            self.namespace,
+            "batchjobs",
+            timeout_seconds=3600,
+        )
+
+    def _run(self) -> None:
+        try:
+            self._follow()
+        except Exception as error:
+            if not self._stop.is_set():
+                log(f"watch on {self.kind} ended: {error}")
+
+    def _follow(self) -> None:
+        watch, stream = self._stream()
+        for event in stream:
+            if self._stop.is_set():
+                watch.stop()
+                return
+            now = time.monotonic()
+            obj = event["object"]
+            if self.kind == "jobs":
+                owner = obj.metadata.labels.get("bulkhead.dev/batchjob") or obj.metadata.name
+                self.added.setdefault(owner, now)
+                for c in obj.status.conditions or []:
+                    if c.status == "True" and c.type in ("Complete", "Failed"):
+                        self.done.setdefault(owner, now)
+                        if c.type == "Failed":
+                            self.failed.add(owner)
+            else:
+                name = obj["metadata"]["name"]
+                phase = (obj.get("status") or {}).get("phase")
+                if phase in ("Succeeded", "Failed"):
+                    self.done.setdefault(name, now)
+                    if phase == "Failed":
+                        self.failed.add(name)
+
+    def wait(self, count: int, timeout: float) -> float:
+        deadline = time.monotonic() + timeout
+        while len(self.done) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.kind}: {len(self.done)} of {count} done")
+            time.sleep(0.05)
+        return max(self.done.values())
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class Operator:
+    def __init__(self, kubeconfig: Path, log_path: Path, port: int) -> None:
+        self.kubeconfig, self.log_path, self.port = kubeconfig, log_path, port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> float:
+        started = time.monotonic()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "BULKHEAD_METRICS_PORT": str(self.port),
+            "BULKHEAD_LOG_LEVEL": "WARNING",
+        }
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bulkhead"], stdout=out, stderr=subprocess.STDOUT, env=env
+            )
+        while True:
+            try:
+                self.metrics()
+                return started
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"operator exited; see {self.log_path}") from None
+                time.sleep(0.05)
+
+    def metrics(self) -> str:
+        with urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
+            text: str = response.read().decode()
+            return text
+
+    def metric(self, name: str) -> float:
+        for line in self.metrics().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return 0.0
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+
+    def _proc(self, field_name: str) -> str:
+        assert self.proc
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return line.split()[1]
+        return "0"
+
+    def rss_mib(self) -> float:
+        return round(int(self._proc("VmRSS")) / 1024, 1)
+
+    def peak_rss_mib(self) -> float:
+        return round(int(self._proc("VmHWM")) / 1024, 1)
+
+    def cpu_seconds(self) -> float:
+        assert self.proc
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return round((int(fields[11]) + int(fields[12])) / ticks, 2)
+
+
+class Audit:
+    """The operator's requests, read from the API server's audit log between two marks."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def mark(self) -> int:
+        time.sleep(1.0)  # let requests in flight land in the log
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def count(self, start: int, end: int) -> dict[str, int]:
+        counts = {"mutating": 0, "total": 0}
+        with open(self.path, "rb") as handle:
+            handle.seek(start)
+            for line in handle.read(end - start).splitlines():
+                event = json.loads(line)
+                if event.get("stage") != "ResponseComplete":
+                    continue
+                if event.get("user", {}).get("username") != OPERATOR_USER:
+                    continue
+                counts["total"] += 1
+                if event.get("verb") in MUTATING:
+                    counts["mutating"] += 1
+        return counts
+
+
+def create_namespace(name: str) -> None:
+    kubernetes.client.CoreV1Api().create_namespace({"metadata": {"name": name}})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            kubernetes.client.CoreV1Api().read_namespaced_service_account("default", name)
+            return
+        except kubernetes.client.ApiException:
+            time.sleep(0.1)
+
+
+def batchjob(name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "bulkhead.dev/v1alpha1",
+        "kind": "BatchJob",
+        "metadata": {"name": name},
+        "spec": {**SPEC, **extra},
+    }
+
+
+def create_all(namespace: str, bodies: list[dict[str, Any]], kind: str) -> dict[str, float]:
+    """Creates everything at once from CREATORS threads; returns name -> time created."""
+    created: dict[str, float] = {}
+    custom = kubernetes.client.CustomObjectsApi()
+    batch = kubernetes.client.BatchV1Api()
+
+    def one(body: dict[str, Any]) -> None:
+        if kind == "jobs":
+            batch.create_namespaced_job(namespace, body)
+        else:
+            custom.create_namespaced_custom_object(
+                "bulkhead.dev", "v1alpha1", namespace, "batchjobs", body
+            )
+        created[body["metadata"]["name"]] = time.monotonic()
+
+    with ThreadPoolExecutor(CREATORS) as pool:
+        list(pool.map(one, bodies))
+    return created
+
+
+def raw_phase() -> float:
+    """The limit: plain Jobs of the same pod shape, created as fast as the server takes them."""
+    namespace = "bench-raw"
+    create_namespace(namespace)
+    spec = BatchJobSpec.model_validate(SPEC)
+    bodies = []
+    for i in range(N):
+        job = build_job(name=f"raw-{i}", namespace=namespace, uid=f"raw-{i}", spec=spec)
+        del job["metadata"]["ownerReferences"]
+        for labels in (job["metadata"]["labels"], job["spec"]["template"]["metadata"]["labels"]):
+            labels.pop("bulkhead.dev/batchjob-uid")
+        job["metadata"]["labels"]["bulkhead.dev/batchjob"] = f"raw-{i}"
+        bodies.append(job)
+    jobs = Watcher(namespace, "jobs")
+    start = time.monotonic()
+    create_all(namespace, bodies, "jobs")
+    end = jobs.wait(N, timeout=600)
+    jobs.stop()
+    return round(end - start, 2)
+
+
+def bulkhead_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
+    namespace = "bench-bulkhead"
+    create_namespace(namespace)
+    jobs, batchjobs = Watcher(namespace, "jobs"), Watcher(namespace, "batchjobs")
+    cpu_before = operator.cpu_seconds()
+    mark = audit.mark()
+    start = time.monotonic()
+    created = create_all(namespace, [batchjob(f"bj-{i}") for i in range(N)], "batchjobs")
+    end = batchjobs.wait(N, timeout=900)
+    requests = audit.count(mark, audit.mark())
+    jobs.wait(N, timeout=60)
+    jobs.stop()
+    batchjobs.stop()
+    return {
+        "bulkhead_seconds": round(end - start, 2),
+        "failed": len(batchjobs.failed),
+        "create_to_job_ms": percentiles(
+            [(jobs.added[n] - created[n]) * 1000 for n in created if n in jobs.added]
+        ),
+        "job_to_status_ms": percentiles(
+            [(batchjobs.done[n] - jobs.done[n]) * 1000 for n in created if n in jobs.done]
+        ),
+        "mutating_requests_per_batchjob": round(requests["mutating"] / N, 2),
+        "requests_per_batchjob": round(requests["total"] / N, 2),
+        "operator_cpu_seconds": round(operator.cpu_seconds() - cpu_before, 2),
+        "operator_peak_rss_mib": operator.peak_rss_mib(),
+    }
+
+
+def dependency_phase(capacity: int = 10) -> dict[str, Any]:
+    namespace = "bench-dependency"
+    create_namespace(namespace)
+    kubernetes.client.CustomObjectsApi().create_cluster_custom_object(
+        "bulkhead.dev",
+        "v1alpha1",
+        "dependencies",
+        {
+            "apiVersion": "bulkhead.dev/v1alpha1",
+            "kind": "Dependency",
+            "metadata": {"name": "bench-db"},
+            "spec": {"capacity": capacity},
+        },
+    )
+    jobs, batchjobs = Watcher(namespace, "jobs"), Watcher(namespace, "batchjobs")
+    uses = [{"dependency": "bench-db", "units": 1}]
+    start = time.monotonic()
+    create_all(namespace, [batchjob(f"dep-{i}", uses=uses) for i in range(N)], "batchjobs")
+    end = batchjobs.wait(N, timeout=1800)
+    jobs.stop()
+    batchjobs.stop()
+    # The k-th slot freed lets the (capacity + k)-th Job start.
+    freed = sorted(jobs.done.values())
+    started = sorted(jobs.added.values())[capacity:]
+    latencies = [(s - f) * 1000 for f, s in zip(freed, started, strict=False)]
+    return {
+        "dependency_seconds": round(end - start, 2),
+        "admissions_per_second": round(N / (max(jobs.added.values()) - start), 1),
+        "dependency_freed_to_next_ms": {
+            k: v for k, v in percentiles(latencies).items() if k in ("p50", "p99")
+        },
+    }
+
+
+def rest_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
+    """REST_N finished BatchJobs: memory at rest, and what a restart costs."""
+    namespace = "bench-rest"
+    create_namespace(namespace)
+    batchjobs = Watcher(namespace, "batchjobs")
+    bodies = [batchjob(f"rest-{i}", ttlSecondsAfterFinished=0) for i in range(REST_N)]
+    create_all(namespace, bodies, "batchjobs")
+    batchjobs.wait(REST_N, timeout=3600)
+    batchjobs.stop()
+    time.sleep(10)  # the TTL controller removes the Jobs; the operator settles
+    rss = operator.rss_mib()
+    operator.stop()
+    reconciled_target = REST_N + 3 * N  # every BatchJob of the earlier phases is still there
+    mark = audit.mark()
+    started = operator.start()
+    while operator.metric("bulkhead_reconciles_total") < reconciled_target:
+        time.sleep(0.05)
+    seconds = time.monotonic() - started
+    time.sleep(5)  # anything it would still write lands now
+    writes = audit.count(mark, audit.mark())["mutating"]
+    return {
+        "rss_10k_at_rest_mib": rss,
+        "restart_10k_seconds": round(seconds, 2),
+        "restart_10k_writes": writes,
+    }
+
+
+def machine(bin_dir: Path) -> dict[str, Any]:
+    def version(*cmd: str) -> str:
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        return (result.stdout or result.stderr).strip().splitlines()[0]
+
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "cpu": next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        ),
+        "python": platform.python_version(),
+        "kopf": getattr(kopf, "__version__", "?"),
+        "kubernetes": version(str(bin_dir / "kube-apiserver"), "--version"),
+        "etcd": version(str(bin_dir / "etcd"), "--version"),
+        "kwok": version(str(bin_dir / "kwok"), "--version"),
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    targets = {
+        "ratio": ">= 0.8",
+        "create_to_job_ms": "p99 <= 1000",
+        "job_to_status_ms": "p99 <= 1000",
+        "mutating_requests_per_batchjob": "<= 4",
+        "operator_peak_rss_mib": "<= 150",
+        "rss_10k_at_rest_mib": "<= 250",
+        "restart_10k_seconds": "<= 30",
+        "restart_10k_writes": "0",
+        "dependency_freed_to_next_ms": "p99 <= 500",
+    }
+    rows = ["| metric | value | target |", "|---|---|---|"]
+    for key, value in result.items():
+        if key == "machine":
+            continue
+        shown = (
+            ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
+        )
+        rows.append(f"| {key} | {shown} | {targets.get(key, '')} |")
+    m = result["machine"]
+    rows.append("")
+    rows.append(
+        f"Machine: {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}; {m['kubernetes']}, "
+        f"{m['etcd'].split(':')[-1].strip() if ':' in m['etcd'] else m['etcd']}, kwok "
+        f"{m['kwok']}, Python {m['python']}. N = {result['n']}, "
+        f"{result['rest_n']} BatchJobs at rest."
+    )
+    return "\n".join(rows) + "\n"
+
+
+def main() -> None:
+    cluster_module = _load("bulkhead_hack_cluster", ROOT / "hack" / "cluster.py")
+    install = _load("bulkhead_hack_install", ROOT / "hack" / "install.py")
+    cluster = cluster_module.Cluster(f"bench-{os.getpid()}").up()
+    os.environ.update(cluster.env())
+    operator: Operator | None = None
+    try:
+        kubernetes.config.load_kube_config(str(cluster.kubeconfig))
+        work = cluster.dir / "bench"
+        work.mkdir(exist_ok=True)
+        operator_kubeconfig = install.install(work / "operator-kubeconfig")
+        audit = Audit(cluster.dir / "logs" / "audit.log")
+        log(f"N={N}: raw Jobs")
+        raw_seconds = raw_phase()
+        operator = Operator(operator_kubeconfig, work / "operator.log", _free_port())
+        operator.start()
+        log(f"N={N}: BatchJobs")
+        result: dict[str, Any] = {"n": N, "rest_n": REST_N, "raw_seconds": raw_seconds}
+        result.update(bulkhead_phase(operator, audit))
+        result["ratio"] = round(raw_seconds / result["bulkhead_seconds"], 3)
+        log(f"N={N}: through a Dependency of capacity 10")
+        result.update(dependency_phase())
+        log(f"{REST_N} BatchJobs at rest, then a restart")
+        result.update(rest_phase(operator, audit))
+        result["machine"] = machine(cluster.bin_dir)
+    finally:
+        if operator:
+            operator.stop()
+        cluster.down(purge=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    (OUT / "latest.md").write_text(table(result))
+    print(table(result))
+    if result["failed"]:
+        raise SystemExit(f"{result['failed']} BatchJobs failed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+if __name__ == "__main__":
+    main()
