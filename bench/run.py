@@ -84,53 +84,59 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _stream(self) -> Any:
-        watch = kubernetes.watch.Watch()
+    def _stream(self, watch: kubernetes.watch.Watch, version: str | None) -> Any:
+        options = {"timeout_seconds": 300, "resource_version": version}
         if self.kind == "jobs":
             api = kubernetes.client.BatchV1Api()
-            return watch, watch.stream(
-                api.list_namespaced_job, self.namespace, timeout_seconds=3600
-            )
-        api = kubernetes.client.CustomObjectsApi()
-        return watch, watch.stream(
-            api.list_namespaced_custom_object,
+            return watch.stream(api.list_namespaced_job, self.namespace, **options)
+        return watch.stream(
+            kubernetes.client.CustomObjectsApi().list_namespaced_custom_object,
             "bulkhead.dev",
             "v1alpha1",
             self.namespace,
             "batchjobs",
-            timeout_seconds=3600,
+            **options,
         )
 
     def _run(self) -> None:
-        try:
-            self._follow()
-        except Exception as error:
-            if not self._stop.is_set():
-                log(f"watch on {self.kind} ended: {error}")
+        """Follows the watch; when the server ends it, resumes from the last version seen."""
+        version: str | None = None
+        while not self._stop.is_set():
+            watch = kubernetes.watch.Watch()
+            try:
+                for event in self._stream(watch, version):
+                    if self._stop.is_set():
+                        watch.stop()
+                        return
+                    self._record(event)
+                version = watch.resource_version
+            except kubernetes.client.ApiException as error:
+                version = None if error.status == 410 else version
+            except Exception as error:  # the cluster going away ends the bench anyway
+                if not self._stop.is_set():
+                    log(f"watch on {self.kind} interrupted, resuming: {error}")
+                    time.sleep(0.2)
 
-    def _follow(self) -> None:
-        watch, stream = self._stream()
-        for event in stream:
-            if self._stop.is_set():
-                watch.stop()
-                return
-            now = time.monotonic()
-            obj = event["object"]
-            if self.kind == "jobs":
-                owner = obj.metadata.labels.get("bulkhead.dev/batchjob") or obj.metadata.name
-                self.added.setdefault(owner, now)
-                for c in obj.status.conditions or []:
-                    if c.status == "True" and c.type in ("Complete", "Failed"):
-                        self.done.setdefault(owner, now)
-                        if c.type == "Failed":
-                            self.failed.add(owner)
-            else:
-                name = obj["metadata"]["name"]
-                phase = (obj.get("status") or {}).get("phase")
-                if phase in ("Succeeded", "Failed"):
-                    self.done.setdefault(name, now)
-                    if phase == "Failed":
-                        self.failed.add(name)
+    def _record(self, event: dict[str, Any]) -> None:
+        if event["type"] not in ("ADDED", "MODIFIED", "DELETED"):
+            return
+        now = time.monotonic()
+        obj = event["object"]
+        if self.kind == "jobs":
+            owner = obj.metadata.labels.get("bulkhead.dev/batchjob") or obj.metadata.name
+            self.added.setdefault(owner, now)
+            for c in obj.status.conditions or []:
+                if c.status == "True" and c.type in ("Complete", "Failed"):
+                    self.done.setdefault(owner, now)
+                    if c.type == "Failed":
+                        self.failed.add(owner)
+        else:
+            name = obj["metadata"]["name"]
+            phase = (obj.get("status") or {}).get("phase")
+            if phase in ("Succeeded", "Failed"):
+                self.done.setdefault(name, now)
+                if phase == "Failed":
+                    self.failed.add(name)
 
     def wait(self, count: int, timeout: float) -> float:
         deadline = time.monotonic() + timeout

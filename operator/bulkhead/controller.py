@@ -231,7 +231,7 @@ class Controller:
         self.views: Views | None = None
         self.queue = WorkQueue()
         # Our own writes, until the watch shows them back (then the index is the truth again).
-        self._written: dict[str, BatchJobStatus] = {}
+        self._written: dict[Key, tuple[str, BatchJobStatus]] = {}  # key -> (uid, status)
         self._last_write: dict[Key, float] = {}
         # Admission state: who waits, what was admitted but is not in the index yet.
         self._waiting: dict[Key, admission.Candidate] = {}
@@ -277,11 +277,11 @@ class Controller:
 
     def _current(self, bj: BatchJobView) -> BatchJobStatus | None:
         seen = BatchJobStatus.model_validate(bj.status) if bj.status else None
-        written = self._written.get(bj.uid)
-        if written is None:
+        uid, written = self._written.get(bj.key, ("", None))
+        if written is None or uid != bj.uid:
             return seen
         if seen == written:
-            del self._written[bj.uid]
+            del self._written[bj.key]
         return written
 
     async def reconcile(self, key: Key) -> None:
@@ -289,6 +289,8 @@ class Controller:
         bj = self.views.batchjob(key)
         if bj is None or bj.deleting:
             self._forget(key)
+            self._written.pop(key, None)
+            self._last_write.pop(key, None)
             return
         current = self._current(bj)
         try:
@@ -412,7 +414,7 @@ class Controller:
         patch.update({k: None for k in old if k not in patch})
         if await self.kube.patch_batchjob_status(bj.namespace, bj.name, patch) is None:
             return
-        self._written[bj.uid] = new
+        self._written[bj.key] = (bj.uid, new)
         self._last_write[bj.key] = time.monotonic()
         if current is None or (current.phase, current.reason) != (new.phase, new.reason):
             warning = new.phase == "Failed" or outcome.reason in status.STALLED_REASONS
