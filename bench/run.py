@@ -161,6 +161,7 @@ class Operator:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "BULKHEAD_METRICS_PORT": str(self.port),
+            "BULKHEAD_HEALTH_PORT": str(_free_port()),
             "BULKHEAD_LOG_LEVEL": "WARNING",
         }
         with open(self.log_path, "ab") as out:

@@ -7,14 +7,14 @@ eval "$(python3 hack/cluster.py up)"
 ns=bulkhead-demo
 log=$(mktemp -t bulkhead-demo-operator.XXXX.log)
 
-kubectl apply --server-side -f crds/ >/dev/null
-kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+# The chart's CRDs and RBAC; the operator runs as the chart's ServiceAccount, not as admin.
+operator_kubeconfig=$(.venv/bin/python hack/install.py "$(mktemp -t bulkhead-demo-kubeconfig.XXXX)")
 kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
 kubectl delete dependency orders-db --ignore-not-found >/dev/null
 kubectl create namespace "$ns" >/dev/null
 kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=restricted >/dev/null
 
-BULKHEAD_METRICS_PORT=0 .venv/bin/python -m bulkhead >"$log" 2>&1 &
+KUBECONFIG=$operator_kubeconfig BULKHEAD_METRICS_PORT=0 BULKHEAD_HEALTH_PORT=0 .venv/bin/python -m bulkhead >"$log" 2>&1 &
 operator=$!
 trap 'kill $operator 2>/dev/null; wait $operator 2>/dev/null || true' EXIT
 echo "operator running (pid $operator, log $log); namespace $ns enforces Pod Security 'restricted'"

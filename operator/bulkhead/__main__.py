@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import kopf
 
 from bulkhead import handlers
@@ -9,7 +11,8 @@ from bulkhead import handlers
 
 def main() -> None:
     handlers.configure_logging()
-    kopf.run(clusterwide=True, standalone=True, liveness_endpoint="http://0.0.0.0:8081/healthz")
+    port = os.environ.get("BULKHEAD_HEALTH_PORT", "8081")
+    kopf.run(clusterwide=True, standalone=True, liveness_endpoint=f"http://0.0.0.0:{port}/healthz")
 
 
 if __name__ == "__main__":

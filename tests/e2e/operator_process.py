@@ -33,6 +33,7 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "BULKHEAD_METRICS_PORT": str(self.metrics_port),
+            "BULKHEAD_HEALTH_PORT": str(free_port()),
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bulkhead"], stdout=log, stderr=subprocess.STDOUT, env=env
