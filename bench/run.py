@@ -329,7 +329,7 @@ def bulkhead_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
     }
 
 
-def dependency_phase(capacity: int = 10) -> dict[str, Any]:
+def dependency_phase(audit: Audit, capacity: int = 10) -> dict[str, Any]:
     namespace = "bench-dependency"
     create_namespace(namespace)
     kubernetes.client.CustomObjectsApi().create_cluster_custom_object(
@@ -345,9 +345,11 @@ def dependency_phase(capacity: int = 10) -> dict[str, Any]:
     )
     jobs, batchjobs = Watcher(namespace, "jobs"), Watcher(namespace, "batchjobs")
     uses = [{"dependency": "bench-db", "units": 1}]
+    mark = audit.mark()
     start = time.monotonic()
     create_all(namespace, [batchjob(f"dep-{i}", uses=uses) for i in range(N)], "batchjobs")
     end = batchjobs.wait(N, timeout=1800)
+    requests = audit.count(mark, audit.mark())
     jobs.stop()
     batchjobs.stop()
     # The k-th slot freed lets the (capacity + k)-th Job start.
@@ -357,6 +359,7 @@ def dependency_phase(capacity: int = 10) -> dict[str, Any]:
     return {
         "dependency_seconds": round(end - start, 2),
         "admissions_per_second": round(N / (max(jobs.added.values()) - start), 1),
+        "dependency_mutating_requests_per_batchjob": round(requests["mutating"] / N, 2),
         "dependency_freed_to_next_ms": {
             k: v for k, v in percentiles(latencies).items() if k in ("p50", "p99")
         },
@@ -468,7 +471,7 @@ def main() -> None:
         result.update(bulkhead_phase(operator, audit))
         result["ratio"] = round(raw_seconds / result["bulkhead_seconds"], 3)
         log(f"N={N}: through a Dependency of capacity 10")
-        result.update(dependency_phase())
+        result.update(dependency_phase(audit))
         log(f"{REST_N} BatchJobs at rest, then a restart")
         result.update(rest_phase(operator, audit))
         result["machine"] = machine(cluster.bin_dir)

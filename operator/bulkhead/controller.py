@@ -40,6 +40,8 @@ WORKERS = 16
 # phase and reason changes are written at once.
 PROGRESS_INTERVAL = 5.0
 DEPENDENCY_STATUS_INTERVAL = 1.0
+QUEUE_REFRESH_INTERVAL = 15.0
+ADMISSION_COALESCE = 0.02
 WINDOW_RECHECK = 15.0
 
 
@@ -238,9 +240,13 @@ class Controller:
         self._decided: dict[Key, admission.Wait] = {}
         self._admitted: dict[Key, admission.Candidate] = {}
         self._admission_wanted = asyncio.Event()
+        # Dependency status: the latest wanted, what was written when, who is writing.
+        self._dependency_wanted: dict[str, dict[str, Any]] = {}
         self._dependency_written: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._dependency_writers: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._gone: dict[Key, status.JobView] = {}
+        self._refresh_pending: set[Key] = set()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -485,6 +491,22 @@ class Controller:
                 retry = 1.0
             if retry is not None:
                 asyncio.get_running_loop().call_later(retry, self.poke_admission)
+            # Let a burst of Job events coalesce into the next pass.
+            await asyncio.sleep(ADMISSION_COALESCE)
+
+    def _refresh_later(self, key: Key) -> None:
+        """Queue positions move with every start; a waiter's status follows at a bounded rate
+        (each refresh writes the latest decision), or a long queue would cost a write per
+        waiter per start."""
+        if key in self._refresh_pending:
+            return
+        self._refresh_pending.add(key)
+
+        def refresh() -> None:
+            self._refresh_pending.discard(key)
+            self.queue.add(key)
+
+        asyncio.get_running_loop().call_later(QUEUE_REFRESH_INTERVAL, refresh)
 
     def _dependency_states(self) -> dict[str, admission.DependencyState]:
         assert self.views is not None
@@ -534,9 +556,12 @@ class Controller:
                 states[name].holders.append(admission.Holding(key, units))
             self.queue.add(key)
         for key, wait in decision.waiting.items():
-            if self._decided.get(key) != wait:
-                self._decided[key] = wait
+            old = self._decided.get(key)
+            self._decided[key] = wait
+            if old is None or (old.reason, old.dependency) != (wait.reason, wait.dependency):
                 self.queue.add(key)
+            elif old != wait:
+                self._refresh_later(key)
         self._publish_dependencies(states, decision)
         retry = None
         if decision.retry_at is not None:
@@ -561,21 +586,34 @@ class Controller:
                 continue
             closed = not admission.windows_open(state.spec, now_)
             new = _dependency_status(dep, state, waiting[name], closed)
-            asyncio.get_running_loop().create_task(self._write_dependency(dep, new))
+            self._want_dependency_status(name, new)
 
-    async def _write_dependency(self, dep: DependencyView, new: dict[str, Any]) -> None:
-        """At most one write per DEPENDENCY_STATUS_INTERVAL; the last state always lands."""
-        written_at, last = self._dependency_written.get(dep.name, (0.0, dep.status or {}))
-        if last == new:
-            return
-        wait = written_at + DEPENDENCY_STATUS_INTERVAL - time.monotonic()
-        self._dependency_written[dep.name] = (time.monotonic() + max(wait, 0), new)
-        if wait > 0:
-            await asyncio.sleep(wait)
-            if self._dependency_written[dep.name][1] is not new:  # a newer one is coming
-                return
-        patch = {**new, **{k: None for k in last if k not in new}}
-        await self.kube.patch_dependency_status(dep.name, patch)
+    def _want_dependency_status(self, name: str, new: dict[str, Any]) -> None:
+        self._dependency_wanted[name] = new
+        if name not in self._dependency_writers:
+            self._dependency_writers.add(name)
+            asyncio.get_running_loop().create_task(self._write_dependency(name))
+
+    async def _write_dependency(self, name: str) -> None:
+        """At most one write per DEPENDENCY_STATUS_INTERVAL; the latest state always lands."""
+        assert self.views is not None
+        try:
+            dep = self.views.dependency(name)
+            written_at, last = self._dependency_written.get(
+                name, (0.0, (dep.status if dep else None) or {})
+            )
+            wait = written_at + DEPENDENCY_STATUS_INTERVAL - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            new = self._dependency_wanted.pop(name)
+            if new != last:
+                patch = {**new, **{k: None for k in last if k not in new}}
+                await self.kube.patch_dependency_status(name, patch)
+                self._dependency_written[name] = (time.monotonic(), new)
+        finally:
+            self._dependency_writers.discard(name)
+            if name in self._dependency_wanted:  # changed again while this one was writing
+                self._want_dependency_status(name, self._dependency_wanted[name])
 
 
 def _unchanged(current: BatchJobStatus) -> status.Outcome:
