@@ -237,7 +237,9 @@ class Controller:
         self._last_write: dict[Key, float] = {}
         # Admission state: who waits, what was admitted but is not in the index yet.
         self._waiting: dict[Key, admission.Candidate] = {}
+        # The latest admission decision for each waiter, and the one its status shows.
         self._decided: dict[Key, admission.Wait] = {}
+        self._shown: dict[Key, admission.Wait] = {}
         self._admitted: dict[Key, admission.Candidate] = {}
         self._admission_wanted = asyncio.Event()
         # Dependency status: the latest wanted, what was written when, who is writing.
@@ -362,6 +364,7 @@ class Controller:
     def _forget(self, key: Key) -> None:
         self._waiting.pop(key, None)
         self._decided.pop(key, None)
+        self._shown.pop(key, None)
 
     async def _job_outcome(
         self, bj: BatchJobView, job: status.JobView, spec: BatchJobSpec
@@ -468,16 +471,15 @@ class Controller:
             created=bj.created,
             uses=tuple((u.dependency, u.units) for u in spec.uses),
         )
-        wait = self._decided.get(bj.key)
-        if wait is None:
-            outcome = status.waiting_outcome(status.QUEUED, "queued for admission", None)
-        else:
-            outcome = status.waiting_outcome(
-                wait.reason,
-                wait.message,
-                QueuePosition(dependency=wait.dependency, position=wait.position),
-            )
         self.poke_admission()
+        wait = self._shown.get(bj.key)
+        if wait is None:  # the admission pass, milliseconds away, starts it or queues it
+            return
+        outcome = status.waiting_outcome(
+            wait.reason,
+            wait.message,
+            QueuePosition(dependency=wait.dependency, position=wait.position),
+        )
         await self._write(bj, current, outcome)
 
     async def _admission_loop(self) -> None:
@@ -504,7 +506,9 @@ class Controller:
 
         def refresh() -> None:
             self._refresh_pending.discard(key)
-            self.queue.add(key)
+            if key in self._decided:
+                self._shown[key] = self._decided[key]
+                self.queue.add(key)
 
         asyncio.get_running_loop().call_later(QUEUE_REFRESH_INTERVAL, refresh)
 
@@ -551,6 +555,7 @@ class Controller:
         for key in decision.admitted:
             candidate = self._waiting.pop(key)
             self._decided.pop(key, None)
+            self._shown.pop(key, None)
             self._admitted[key] = candidate
             for name, units in candidate.uses:
                 states[name].holders.append(admission.Holding(key, units))
@@ -559,6 +564,7 @@ class Controller:
             old = self._decided.get(key)
             self._decided[key] = wait
             if old is None or (old.reason, old.dependency) != (wait.reason, wait.dependency):
+                self._shown[key] = wait
                 self.queue.add(key)
             elif old != wait:
                 self._refresh_later(key)
