@@ -246,6 +246,7 @@ class Controller:
         self._dependency_wanted: dict[str, dict[str, Any]] = {}
         self._dependency_written: dict[str, tuple[float, dict[str, Any]]] = {}
         self._dependency_writers: set[str] = set()
+        self._dependency_generations: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._gone: dict[Key, status.JobView] = {}
         self._refresh_pending: set[Key] = set()
@@ -265,6 +266,15 @@ class Controller:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def dependency_generation_changed(self, name: str, generation: int | None) -> bool:
+        """True when a Dependency is new, gone, or its spec changed since last seen."""
+        changed = self._dependency_generations.get(name) != generation
+        if generation is None:
+            self._dependency_generations.pop(name, None)
+        else:
+            self._dependency_generations[name] = generation
+        return changed
 
     def poke_admission(self) -> None:
         self._admission_wanted.set()
@@ -447,7 +457,7 @@ class Controller:
                     current,
                     status.Outcome(
                         "Pending",
-                        "DependencyNotFound",
+                        status.DEPENDENCY_NOT_FOUND,
                         f"dependency {use.dependency} does not exist; nothing starts until it does",
                     ),
                 )
@@ -459,7 +469,7 @@ class Controller:
                     current,
                     status.Outcome(
                         "Pending",
-                        "NamespaceNotAllowed",
+                        status.NAMESPACE_NOT_ALLOWED,
                         f"namespace {bj.namespace} may not use dependency {use.dependency} "
                         f"(see its spec.allowedNamespaces)",
                     ),

@@ -24,7 +24,7 @@ from bulkhead.controller import (
 from bulkhead.kube import REPORTING_COMPONENT, Kube
 from bulkhead.metrics import Metrics
 from bulkhead.models import GROUP, VERSION
-from bulkhead.status import JobView
+from bulkhead.status import NAMESPACE_NOT_ALLOWED, JobView
 
 OWNED_JOBS = {LABEL_BATCHJOB: kopf.PRESENT}
 
@@ -111,14 +111,21 @@ async def job_event(
 
 
 @kopf.on.event(GROUP, VERSION, "dependencies")
-async def dependency_event(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    """A Dependency appeared or changed: its users may start, or wait for other reasons."""
+async def dependency_event(
+    type: str, name: str, meta: kopf.Meta, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    """A Dependency appeared, changed or went: its users may start, or wait for other reasons.
+
+    Its own status writes (generation unchanged) need no look at the users."""
     controller = _controller(memo, kwargs)
     assert controller.views is not None
+    controller.poke_admission()
+    generation = None if type == "DELETED" else meta.get("generation")
+    if not controller.dependency_generation_changed(name, generation):
+        return
     for bj in controller.views.all_batchjobs():
         if any(u.get("dependency") == name for u in bj.spec.get("uses") or []):
             controller.queue.add(bj.key)
-    controller.poke_admission()
 
 
 @kopf.on.event("", "v1", "namespaces")
@@ -127,7 +134,7 @@ async def namespace_event(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     controller = _controller(memo, kwargs)
     assert controller.views is not None
     for bj in controller.views.all_batchjobs():
-        if bj.namespace == name and (bj.status or {}).get("reason") == "NamespaceNotAllowed":
+        if bj.namespace == name and (bj.status or {}).get("reason") == NAMESPACE_NOT_ALLOWED:
             controller.queue.add(bj.key)
 
 

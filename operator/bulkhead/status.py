@@ -28,6 +28,8 @@ NON_RETRYABLE = "NonRetryableExitCode"
 QUEUED = "Queued"
 WAITING_FOR_DEPENDENCY = "WaitingForDependency"
 WAITING_FOR_WINDOW = "WaitingForWindow"
+DEPENDENCY_NOT_FOUND = "DependencyNotFound"
+NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def _conditions(outcome: Outcome) -> dict[str, tuple[str, str]]:
 
 
 # Reasons that need a person even though nothing has failed yet.
-STALLED_REASONS = {INVALID_SPEC, JOB_DELETED, "DependencyNotFound", "NamespaceNotAllowed"}
+STALLED_REASONS = {INVALID_SPEC, JOB_DELETED, DEPENDENCY_NOT_FOUND, NAMESPACE_NOT_ALLOWED}
 
 
 def to_status(
