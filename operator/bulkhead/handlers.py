@@ -134,7 +134,7 @@ async def namespace_event(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     controller = _controller(memo, kwargs)
     assert controller.views is not None
     for bj in controller.views.all_batchjobs():
-        if bj.namespace == name and (bj.status or {}).get("reason") == NAMESPACE_NOT_ALLOWED:
+        if bj.namespace == name and bj.reason == NAMESPACE_NOT_ALLOWED:
             controller.queue.add(bj.key)
 
 

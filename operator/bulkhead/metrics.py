@@ -29,7 +29,7 @@ class _PhaseCollector(Collector):
         views = self.controller.views if self.controller else None
         counts: Counter[str] = Counter()
         if views is not None:
-            counts.update((bj.status or {}).get("phase", "Pending") for bj in views.all_batchjobs())
+            counts.update(bj.phase or "Pending" for bj in views.all_batchjobs())
         for phase in PHASES:
             family.add_metric([phase], counts.get(phase, 0))
         yield family

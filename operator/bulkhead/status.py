@@ -32,7 +32,7 @@ DEPENDENCY_NOT_FOUND = "DependencyNotFound"
 NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobView:
     """The part of a batch/v1 Job that status is computed from (kept small: it is indexed)."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any
 from unittest import mock
 
@@ -160,21 +159,18 @@ class FakeKube:
         return job
 
 
-VIEW = BatchJobView(
-    namespace="billing",
-    name="nightly-invoices",
-    uid="5f0c1a9e-2b7d-4c1e-9a53-0d4b8e6f7a21",
-    generation=1,
-    created="2026-11-18T01:00:00Z",
-    spec={},
-    status=None,
-    deleting=False,
-)
+METADATA = {
+    "namespace": "billing",
+    "name": "nightly-invoices",
+    "uid": "5f0c1a9e-2b7d-4c1e-9a53-0d4b8e6f7a21",
+    "generation": 1,
+    "creationTimestamp": "2026-11-18T01:00:00Z",
+}
 
 
 def reconcile(spec: dict[str, Any]) -> FakeKube:
     """One reconcile of a new BatchJob billing/nightly-invoices with `spec`."""
-    view = dataclasses.replace(VIEW, spec=spec)
+    view = BatchJobView.from_body({"metadata": METADATA, "spec": spec})
     kube = FakeKube()
     controller = Controller(kube, Metrics())  # type: ignore[arg-type]
     controller.bind(Views({view.key: [view]}, {}, {}, {}, {}))
@@ -186,7 +182,10 @@ def test_a_valid_spec_creates_its_job() -> None:
     kube = reconcile(spec_dict())
     [job] = kube.created
     assert job == build_job(
-        name=VIEW.name, namespace=VIEW.namespace, uid=VIEW.uid, spec=make_spec()
+        name=METADATA["name"],
+        namespace=METADATA["namespace"],
+        uid=METADATA["uid"],
+        spec=make_spec(),
     )
     assert [p["phase"] for p in kube.status_patches] == ["Running"]
 
