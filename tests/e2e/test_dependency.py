@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,7 +33,7 @@ class ActiveSampler(threading.Thread):
 
     def __init__(self, namespace: str) -> None:
         super().__init__(daemon=True)
-        kubernetes.config.load_kube_config()
+        kubernetes.config.load_kube_config(os.environ["KUBECONFIG"])
         self.api = kubernetes.client.BatchV1Api()
         self.namespace = namespace
         self.peak = 0
