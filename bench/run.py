@@ -381,7 +381,10 @@ def rest_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
     reconciled_target = REST_N + 3 * N  # every BatchJob of the earlier phases is still there
     mark = audit.mark()
     started = operator.start()
+    deadline = started + 600
     while operator.metric("bulkhead_reconciles_total") < reconciled_target:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the restarted operator did not reconcile everything in 600s")
         time.sleep(0.05)
     seconds = time.monotonic() - started
     time.sleep(5)  # anything it would still write lands now

@@ -13,6 +13,7 @@ from typing import Any
 
 import kopf
 
+from bulkhead import kopf_fixes  # noqa: F401  (applies the fix on import)
 from bulkhead.build import LABEL_BATCHJOB
 from bulkhead.controller import (
     BatchJobView,
