@@ -1,41 +1,41 @@
 """The reconciler: level-triggered, one BatchJob key at a time, everything read from the cluster.
 
-kopf's indexes hold what the watches saw (BatchJobs, their Jobs, Dependencies, namespaces);
-the handlers only enqueue keys. A worker takes a key, recomputes what should be true from the
-indexes with the pure functions, and writes the difference: a Job create (deterministic name,
-so a repeat is a harmless 409) or one status patch. Nothing here must survive a restart: the
-caches below only remember our own writes until the watch shows them back.
+The store (bulkhead.store) holds what the watches saw (BatchJobs, their Jobs, Dependencies,
+namespaces); the handlers fill it and enqueue keys. A worker takes a key, recomputes what
+should be true from the store with the pure functions, and writes the difference: a Job
+create (deterministic name, so a repeat is a harmless 409) or one status patch. Nothing here
+must survive a restart: the caches below only remember our own writes until the watch shows
+them back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from bulkhead import admission, status
-from bulkhead.build import LABEL_BATCHJOB_UID, build_job, job_name, parse_uses_annotation
+from bulkhead.build import LABEL_BATCHJOB, LABEL_BATCHJOB_UID, build_job, job_name
 from bulkhead.kube import Conflict, Invalid, Kube, now
 from bulkhead.metrics import Metrics
 from bulkhead.models import (
-    API_VERSION,
+    GROUP,
+    VERSION,
     BatchJobSpec,
     BatchJobStatus,
     DependencySpec,
     DependencyStatus,
     QueuePosition,
 )
+from bulkhead.store import BatchJobView, DependencyView, Key, Store, fill
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]
 WORKERS = 16
 # Count-only changes (pods started, shards done) are written at most this often per BatchJob;
 # phase and reason changes are written at once.
@@ -44,133 +44,13 @@ DEPENDENCY_STATUS_INTERVAL = 1.0
 QUEUE_REFRESH_INTERVAL = 15.0
 ADMISSION_COALESCE = 0.02
 WINDOW_RECHECK = 15.0
-
-
-@dataclass(frozen=True, slots=True)
-class BatchJobView:
-    """What the index keeps of a BatchJob: spec and status as compact JSON text, decoded when
-    a reconcile needs them (10,000 dict trees cost several times the memory of their text)."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    created: str
-    spec_json: str
-    status_json: str
-    phase: str
-    reason: str
-    deleting: bool
-
-    @classmethod
-    def from_body(cls, body: Any) -> BatchJobView:
-        meta = body["metadata"]
-        status = body.get("status") or {}
-        return cls(
-            namespace=meta["namespace"],
-            name=meta["name"],
-            uid=meta["uid"],
-            generation=meta.get("generation", 1),
-            created=meta.get("creationTimestamp", ""),
-            spec_json=_compact(body.get("spec") or {}),
-            status_json=_compact(status) if status else "",
-            phase=status.get("phase", ""),
-            reason=status.get("reason", ""),
-            deleting=bool(meta.get("deletionTimestamp")),
-        )
-
-    @property
-    def spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = json.loads(self.spec_json)
-        return spec
-
-    @property
-    def status(self) -> dict[str, Any] | None:
-        return json.loads(self.status_json) if self.status_json else None
-
-    @property
-    def key(self) -> Key:
-        return (self.namespace, self.name)
-
-    def ref(self) -> dict[str, Any]:
-        return {
-            "apiVersion": API_VERSION,
-            "kind": "BatchJob",
-            "namespace": self.namespace,
-            "name": self.name,
-            "uid": self.uid,
-        }
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-@dataclass(frozen=True, slots=True)
-class DependencyView:
-    name: str
-    uid: str
-    generation: int
-    spec: dict[str, Any]
-    status: dict[str, Any] | None
-
-    @classmethod
-    def from_body(cls, body: Any) -> DependencyView:
-        meta = body["metadata"]
-        return cls(
-            name=meta["name"],
-            uid=meta["uid"],
-            generation=meta.get("generation", 1),
-            spec=dict(body.get("spec") or {}),
-            status=dict(body["status"]) if body.get("status") else None,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class HoldingView:
-    """One dependency use by an unfinished Job."""
-
-    key: Key
-    job: str
-    units: int
-    created: str
-
-
-class Views:
-    """Read access to kopf's live indexes (Mapping[key, Collection[value]])."""
-
-    def __init__(self, batchjobs: Any, jobs: Any, holders: Any, dependencies: Any, namespaces: Any):
-        self._batchjobs, self._jobs, self._holders = batchjobs, jobs, holders
-        self._dependencies, self._namespaces = dependencies, namespaces
-
-    @staticmethod
-    def _one(index: Any, key: Any) -> Any:
-        return next(iter(index.get(key, ())), None)
-
-    def batchjob(self, key: Key) -> BatchJobView | None:
-        view: BatchJobView | None = self._one(self._batchjobs, key)
-        return view
-
-    def all_batchjobs(self) -> Iterable[BatchJobView]:
-        for store in self._batchjobs.values():
-            yield from store
-
-    def jobs(self, key: Key) -> list[status.JobView]:
-        return list(self._jobs.get(key, ()))
-
-    def holders(self, dependency: str) -> list[HoldingView]:
-        return list(self._holders.get(dependency, ()))
-
-    def dependency(self, name: str) -> DependencyView | None:
-        view: DependencyView | None = self._one(self._dependencies, name)
-        return view
-
-    def all_dependencies(self) -> list[DependencyView]:
-        return [v for store in self._dependencies.values() for v in store]
-
-    def namespace_labels(self, namespace: str) -> dict[str, str]:
-        labels: dict[str, str] | None = self._one(self._namespaces, namespace)
-        return labels or {}
+# What the store is filled with at startup: kind, path, label selector.
+LISTED = (
+    ("batchjobs", f"/apis/{GROUP}/{VERSION}/batchjobs", ""),
+    ("jobs", "/apis/batch/v1/jobs", LABEL_BATCHJOB),
+    ("dependencies", f"/apis/{GROUP}/{VERSION}/dependencies", ""),
+    ("namespaces", "/api/v1/namespaces", ""),
+)
 
 
 class WorkQueue:
@@ -250,12 +130,12 @@ class Controller:
         self.kube = kube
         self.metrics = metrics
         self.clock = clock
-        self.views: Views | None = None
+        self.store = Store()
         self.queue = WorkQueue()
-        # Our own writes, until the watch shows them back (then the index is the truth again).
+        # Our own writes, until the watch shows them back (then the store is the truth again).
         self._written: dict[Key, tuple[str, BatchJobStatus]] = {}  # key -> (uid, status)
         self._last_write: dict[Key, float] = {}
-        # Admission state: who waits, what was admitted but is not in the index yet.
+        # Admission state: who waits, what was admitted but is not in the store yet.
         self._waiting: dict[Key, admission.Candidate] = {}
         # The latest admission decision for each waiter, and the one its status shows.
         self._decided: dict[Key, admission.Wait] = {}
@@ -273,14 +153,26 @@ class Controller:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def bind(self, views: Views) -> None:
-        if self.views is None:
-            self.views = views
-            self.metrics.bind(self)
-
     def start(self) -> None:
+        self.metrics.bind(self)
         self._tasks = [asyncio.create_task(self._worker()) for _ in range(WORKERS)]
         self._tasks.append(asyncio.create_task(self._admission_loop()))
+        self._tasks.append(asyncio.create_task(self._fill()))
+
+    async def _fill(self) -> None:
+        """One paginated LIST per resource, so the store is complete before any decision."""
+        while True:
+            try:
+                for kind, path, selector in LISTED:
+                    fill(self.store, kind, await self.kube.list_items(path, selector))
+                break
+            except Exception:
+                log.exception("listing at startup failed; retrying in 2s")
+                await asyncio.sleep(2)
+        self.store.mark_ready()
+        for bj in self.store.all_batchjobs():
+            self.queue.add(bj.key)
+        self.poke_admission()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -300,6 +192,7 @@ class Controller:
         self._admission_wanted.set()
 
     async def _worker(self) -> None:
+        await self.store.ready.wait()
         while True:
             key = await self.queue.get()
             try:
@@ -323,8 +216,7 @@ class Controller:
         return written
 
     async def reconcile(self, key: Key) -> None:
-        assert self.views is not None
-        bj = self.views.batchjob(key)
+        bj = self.store.batchjob(key)
         if bj is None or bj.deleting:
             self._forget(key)
             self._written.pop(key, None)
@@ -343,9 +235,9 @@ class Controller:
             self._forget(key)
             await self._write(bj, current, _unchanged(current))
             return
-        job = next((j for j in self.views.jobs(key) if j.name == name), None)
+        job = next((j for j in self.store.jobs(key) if j.name == name), None)
         if job is None and current and current.job_name == name:
-            found = await self.kube.get_job(bj.namespace, name)  # the index may lag a create
+            found = await self.kube.get_job(bj.namespace, name)  # the watch may lag a create
             last_seen = self._gone.pop(key, None)
             if found is None and last_seen and last_seen.name == name and last_seen.finished:
                 # Finished, then removed (ttlSecondsAfterFinished: 0) before we wrote it down.
@@ -466,10 +358,10 @@ class Controller:
     async def _wait_for_admission(
         self, bj: BatchJobView, spec: BatchJobSpec, current: BatchJobStatus | None
     ) -> None:
-        assert self.views is not None and spec.uses
-        labels = self.views.namespace_labels(bj.namespace)
+        assert spec.uses
+        labels = self.store.namespace_labels(bj.namespace)
         for use in spec.uses:
-            dependency = self.views.dependency(use.dependency)
+            dependency = self.store.dependency(use.dependency)
             if dependency is None:
                 self._forget(bj.key)
                 await self._write(
@@ -513,6 +405,7 @@ class Controller:
         await self._write(bj, current, outcome)
 
     async def _admission_loop(self) -> None:
+        await self.store.ready.wait()
         while True:
             await self._admission_wanted.wait()
             self._admission_wanted.clear()
@@ -543,15 +436,14 @@ class Controller:
         asyncio.get_running_loop().call_later(QUEUE_REFRESH_INTERVAL, refresh)
 
     def _dependency_states(self) -> dict[str, admission.DependencyState]:
-        assert self.views is not None
         states: dict[str, admission.DependencyState] = {}
         now_ = self.clock()
-        for dep in self.views.all_dependencies():
+        for dep in self.store.all_dependencies():
             try:
                 spec = DependencySpec.model_validate(dep.spec)
             except ValidationError:
                 continue
-            holders = self.views.holders(dep.name)
+            holders = self.store.holders(dep.name)
             states[dep.name] = admission.DependencyState(
                 spec=spec,
                 holders=[admission.Holding(h.key, h.units) for h in holders],
@@ -561,10 +453,10 @@ class Controller:
                     if h.created and now_ - (t := parse_time(h.created)) < admission.RATE_PERIOD
                 ],
             )
-        # Admitted but not yet seen in the index: they hold their units already.
+        # Admitted but not yet seen in the store: they hold their units already.
         for key, candidate in list(self._admitted.items()):
-            bj = self.views.batchjob(key)
-            if bj is None or any(j.name == job_name(bj.name, bj.uid) for j in self.views.jobs(key)):
+            bj = self.store.batchjob(key)
+            if bj is None or any(j.name == job_name(bj.name, bj.uid) for j in self.store.jobs(key)):
                 del self._admitted[key]
                 continue
             for name, units in candidate.uses:
@@ -575,7 +467,6 @@ class Controller:
 
     def admit(self) -> float | None:
         """One admission pass; returns seconds until the next pass is needed by the clock."""
-        assert self.views is not None
         states = self._dependency_states()
         candidates = [
             c for c in self._waiting.values() if all(name in states for name, _ in c.uses)
@@ -609,7 +500,6 @@ class Controller:
     def _publish_dependencies(
         self, states: dict[str, admission.DependencyState], decision: admission.Decision
     ) -> None:
-        assert self.views is not None
         waiting: dict[str, int] = dict.fromkeys(states, 0)
         for key in decision.waiting:
             for name, _ in self._waiting[key].uses:
@@ -617,7 +507,7 @@ class Controller:
         now_ = self.clock()
         for name, state in states.items():
             self.metrics.dependency(name, state.in_use, state.spec.capacity, waiting[name])
-            dep = self.views.dependency(name)
+            dep = self.store.dependency(name)
             if dep is None:
                 continue
             closed = not admission.windows_open(state.spec, now_)
@@ -632,9 +522,8 @@ class Controller:
 
     async def _write_dependency(self, name: str) -> None:
         """At most one write per DEPENDENCY_STATUS_INTERVAL; the latest state always lands."""
-        assert self.views is not None
         try:
-            dep = self.views.dependency(name)
+            dep = self.store.dependency(name)
             written_at, last = self._dependency_written.get(
                 name, (0.0, (dep.status if dep else None) or {})
             )
@@ -708,16 +597,3 @@ def _dependency_status(
             ],
         }
     ).wire()
-
-
-def holdings(job: status.JobView, namespace: str, batchjob: str) -> dict[str, HoldingView]:
-    """The units an unfinished Job holds, by dependency (the holders index)."""
-    if job.finished:
-        return {}
-    units: dict[str, int] = {}
-    for use in parse_uses_annotation(job.uses):
-        units[use.dependency] = units.get(use.dependency, 0) + use.units
-    return {
-        name: HoldingView((namespace, batchjob), job.name, count, job.created)
-        for name, count in units.items()
-    }

@@ -1,8 +1,8 @@
-"""kopf wiring, thin: indexes keep what the watches see; handlers only enqueue keys.
+"""kopf wiring, thin: handlers put what the watches see into the store and enqueue keys.
 
 No change-detecting handlers (on.create/update/delete) are used, so kopf stores no progress
 and no diff-base on the objects, and adds no finalizer: deletion is owner-reference garbage
-collection alone. Every decision is recomputed from the indexes by the controller.
+collection alone. Every decision is recomputed from the store by the controller.
 """
 
 from __future__ import annotations
@@ -13,19 +13,13 @@ from typing import Any
 
 import kopf
 
-from bulkhead import kopf_fixes  # noqa: F401  (applies the fix on import)
 from bulkhead.build import LABEL_BATCHJOB
-from bulkhead.controller import (
-    BatchJobView,
-    Controller,
-    DependencyView,
-    Views,
-    holdings,
-)
+from bulkhead.controller import Controller
 from bulkhead.kube import REPORTING_COMPONENT, Kube
 from bulkhead.metrics import Metrics
 from bulkhead.models import GROUP, VERSION
 from bulkhead.status import NAMESPACE_NOT_ALLOWED, JobView
+from bulkhead.store import BatchJobView, DependencyView
 
 OWNED_JOBS = {LABEL_BATCHJOB: kopf.PRESENT}
 
@@ -55,86 +49,68 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     memo.controller.kube.close()
 
 
-@kopf.index(GROUP, VERSION, "batchjobs")
-def batchjob_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> Any:
-    return {(namespace, name): BatchJobView.from_body(body)}
-
-
-@kopf.index("batch", "v1", "jobs", labels=OWNED_JOBS)
-def job_index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> Any:
-    return {(namespace, labels[LABEL_BATCHJOB]): JobView.from_job(dict(body))}
-
-
-@kopf.index("batch", "v1", "jobs", labels=OWNED_JOBS)
-def holder_index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> Any:
-    return holdings(JobView.from_job(dict(body)), namespace, labels[LABEL_BATCHJOB])
-
-
-@kopf.index(GROUP, VERSION, "dependencies")
-def dependency_index(name: str, body: kopf.Body, **_: Any) -> Any:
-    return {name: DependencyView.from_body(body)}
-
-
-@kopf.index("", "v1", "namespaces")
-def namespace_index(name: str, labels: kopf.Labels, **_: Any) -> Any:
-    return {name: dict(labels)}
-
-
-def _controller(memo: kopf.Memo, kwargs: dict[str, Any]) -> Controller:
+def _controller(memo: kopf.Memo) -> Controller:
     controller: Controller = memo.controller
-    controller.bind(
-        Views(
-            kwargs["batchjob_index"],
-            kwargs["job_index"],
-            kwargs["holder_index"],
-            kwargs["dependency_index"],
-            kwargs["namespace_index"],
-        )
-    )
     return controller
 
 
 @kopf.on.event(GROUP, VERSION, "batchjobs")
-async def batchjob_event(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    _controller(memo, kwargs).queue.add((namespace, name))
+async def batchjob_event(
+    type: str, namespace: str, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any
+) -> None:
+    controller = _controller(memo)
+    key = (namespace, name)
+    controller.store.put_batchjob(key, None if type == "DELETED" else BatchJobView.from_body(body))
+    controller.queue.add(key)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED_JOBS)
 async def job_event(
-    type: str, namespace: str, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+    type: str,
+    namespace: str,
+    name: str,
+    labels: kopf.Labels,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
-    controller = _controller(memo, kwargs)
+    controller = _controller(memo)
     key = (namespace, labels[LABEL_BATCHJOB])
+    view = JobView.from_job(dict(body))
+    controller.store.put_job(key, name, None if type == "DELETED" else view)
     if type == "DELETED":
-        controller.job_gone(key, JobView.from_job(dict(body)))
+        controller.job_gone(key, view)
     controller.queue.add(key)
     controller.poke_admission()
 
 
 @kopf.on.event(GROUP, VERSION, "dependencies")
 async def dependency_event(
-    type: str, name: str, meta: kopf.Meta, memo: kopf.Memo, **kwargs: Any
+    type: str, name: str, meta: kopf.Meta, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
     """A Dependency appeared, changed or went: its users may start, or wait for other reasons.
 
     Its own status writes (generation unchanged) need no look at the users."""
-    controller = _controller(memo, kwargs)
-    assert controller.views is not None
+    controller = _controller(memo)
+    deleted = type == "DELETED"
+    controller.store.put_dependency(name, None if deleted else DependencyView.from_body(body))
     controller.poke_admission()
-    generation = None if type == "DELETED" else meta.get("generation")
+    generation = None if deleted else meta.get("generation")
     if not controller.dependency_generation_changed(name, generation):
         return
-    for bj in controller.views.all_batchjobs():
+    for bj in controller.store.all_batchjobs():
         if any(u.get("dependency") == name for u in bj.spec.get("uses") or []):
             controller.queue.add(bj.key)
 
 
 @kopf.on.event("", "v1", "namespaces")
-async def namespace_event(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+async def namespace_event(
+    type: str, name: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+) -> None:
     """Namespace labels decide allowedNamespaces: look again at the ones that were refused."""
-    controller = _controller(memo, kwargs)
-    assert controller.views is not None
-    for bj in controller.views.all_batchjobs():
+    controller = _controller(memo)
+    controller.store.put_namespace(name, None if type == "DELETED" else dict(labels))
+    for bj in controller.store.all_batchjobs():
         if bj.namespace == name and bj.reason == NAMESPACE_NOT_ALLOWED:
             controller.queue.add(bj.key)
 

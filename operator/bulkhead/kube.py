@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"bulkhead/{__version__}"
 REPORTING_COMPONENT = "bulkhead"
 POOL_SIZE = 16
+LIST_PAGE = 500
 
 
 class ApiError(Exception):
@@ -105,9 +106,19 @@ class Kube:
             return None
         return result
 
-    async def list_items(self, path: str, label_selector: str) -> list[dict[str, Any]]:
-        result = await self._run("GET", path, query=[("labelSelector", label_selector)])
-        return list(result.get("items") or [])
+    async def list_items(self, path: str, label_selector: str = "") -> list[dict[str, Any]]:
+        """Every item, a page of LIST_PAGE at a time (a big list is not one huge response)."""
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            query = [("limit", str(LIST_PAGE))]
+            query += [("labelSelector", label_selector)] if label_selector else []
+            query += [("continue", token)] if token else []
+            result = await self._run("GET", path, query=query)
+            items.extend(result.get("items") or [])
+            token = (result.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return items
 
     async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self._run("POST", path, body)

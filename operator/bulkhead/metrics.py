@@ -19,17 +19,16 @@ PHASES = ("Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended", "S
 
 
 class _PhaseCollector(Collector):
-    """BatchJobs by phase, counted from the index at scrape time (no state to keep in sync)."""
+    """BatchJobs by phase, counted from the store at scrape time (no state to keep in sync)."""
 
     def __init__(self) -> None:
         self.controller: Controller | None = None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily("bulkhead_batchjobs", "BatchJobs by phase", labels=["phase"])
-        views = self.controller.views if self.controller else None
         counts: Counter[str] = Counter()
-        if views is not None:
-            counts.update(bj.phase or "Pending" for bj in views.all_batchjobs())
+        if self.controller is not None:
+            counts.update(bj.phase or "Pending" for bj in self.controller.store.all_batchjobs())
         for phase in PHASES:
             family.add_metric([phase], counts.get(phase, 0))
         yield family

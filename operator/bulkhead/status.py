@@ -34,7 +34,7 @@ NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
 
 @dataclass(frozen=True, slots=True)
 class JobView:
-    """The part of a batch/v1 Job that status is computed from (kept small: it is indexed)."""
+    """The part of a batch/v1 Job that status is computed from (small: one is kept per Job)."""
 
     name: str
     uid: str = ""

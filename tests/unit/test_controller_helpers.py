@@ -6,9 +6,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from bulkhead.controller import WorkQueue, explain, holdings, selector_matches
+from bulkhead.controller import WorkQueue, explain, selector_matches
 from bulkhead.models import BatchJobSpec, Resources
 from bulkhead.status import JobView
+from bulkhead.store import holdings
 from factories import spec_dict
 from pydantic import ValidationError
 

@@ -9,9 +9,10 @@ from unittest import mock
 import pytest
 import yaml
 from bulkhead.build import build_job
-from bulkhead.controller import BatchJobView, Controller, Views
+from bulkhead.controller import Controller
 from bulkhead.metrics import Metrics
 from bulkhead.models import BatchJobSpec, Window
+from bulkhead.store import BatchJobView
 from factories import make_spec, spec_dict
 from hypothesis import given
 from hypothesis import strategies as st
@@ -173,7 +174,7 @@ def reconcile(spec: dict[str, Any]) -> FakeKube:
     view = BatchJobView.from_body({"metadata": METADATA, "spec": spec})
     kube = FakeKube()
     controller = Controller(kube, Metrics())  # type: ignore[arg-type]
-    controller.bind(Views({view.key: [view]}, {}, {}, {}, {}))
+    controller.store.put_batchjob(view.key, view)
     asyncio.run(controller.reconcile(view.key))
     return kube
 

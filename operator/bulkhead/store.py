@@ -1,0 +1,235 @@
+"""What the watches saw: the operator's own cache of BatchJobs, their Jobs, Dependencies and
+namespace labels, with the views each keeps.
+
+Why not kopf's indexes: kopf makes every object's worker wait until all indexes are filled,
+and each object's arrival wakes every waiting worker, so a start with n objects costs O(n^2)
+or worse (measured: 13,000 BatchJobs, over 7 minutes at 100% CPU before the first reconcile).
+Here the handlers write into plain dicts, and completeness at startup comes from one paginated
+LIST per resource: watch events always win, listed objects only fill what no event has told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from bulkhead import status
+from bulkhead.build import LABEL_BATCHJOB, parse_uses_annotation
+from bulkhead.models import API_VERSION
+
+Key = tuple[str, str]  # namespace, name
+
+
+@dataclass(frozen=True, slots=True)
+class BatchJobView:
+    """What the store keeps of a BatchJob: spec and status as compact JSON text, decoded when
+    a reconcile needs them (10,000 dict trees cost several times the memory of their text)."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: str
+    spec_json: str
+    status_json: str
+    phase: str
+    reason: str
+    deleting: bool
+
+    @classmethod
+    def from_body(cls, body: Any) -> BatchJobView:
+        meta = body["metadata"]
+        status = body.get("status") or {}
+        return cls(
+            namespace=meta["namespace"],
+            name=meta["name"],
+            uid=meta["uid"],
+            generation=meta.get("generation", 1),
+            created=meta.get("creationTimestamp", ""),
+            spec_json=_compact(body.get("spec") or {}),
+            status_json=_compact(status) if status else "",
+            phase=status.get("phase", ""),
+            reason=status.get("reason", ""),
+            deleting=bool(meta.get("deletionTimestamp")),
+        )
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = json.loads(self.spec_json)
+        return spec
+
+    @property
+    def status(self) -> dict[str, Any] | None:
+        return json.loads(self.status_json) if self.status_json else None
+
+    @property
+    def key(self) -> Key:
+        return (self.namespace, self.name)
+
+    def ref(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "BatchJob",
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+        }
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyView:
+    name: str
+    uid: str
+    generation: int
+    spec: dict[str, Any]
+    status: dict[str, Any] | None
+
+    @classmethod
+    def from_body(cls, body: Any) -> DependencyView:
+        meta = body["metadata"]
+        return cls(
+            name=meta["name"],
+            uid=meta["uid"],
+            generation=meta.get("generation", 1),
+            spec=dict(body.get("spec") or {}),
+            status=dict(body["status"]) if body.get("status") else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingView:
+    """One dependency use by an unfinished Job."""
+
+    key: Key
+    job: str
+    units: int
+    created: str
+
+
+def holdings(job: status.JobView, namespace: str, batchjob: str) -> dict[str, HoldingView]:
+    """The units an unfinished Job holds, by dependency (what the store counts as held)."""
+    if job.finished:
+        return {}
+    units: dict[str, int] = {}
+    for use in parse_uses_annotation(job.uses):
+        units[use.dependency] = units.get(use.dependency, 0) + use.units
+    return {
+        name: HoldingView((namespace, batchjob), job.name, count, job.created)
+        for name, count in units.items()
+    }
+
+
+class Store:
+    """Plain dicts fed by watch events (and, until `ready`, by the startup listing)."""
+
+    def __init__(self) -> None:
+        self._batchjobs: dict[Key, BatchJobView] = {}
+        self._jobs: dict[Key, dict[str, status.JobView]] = {}  # by BatchJob, then Job name
+        self._holders: dict[str, dict[tuple[str, str], HoldingView]] = {}  # dep -> job -> use
+        self._dependencies: dict[str, DependencyView] = {}
+        self._namespaces: dict[str, dict[str, str]] = {}
+        self._told: set[tuple[str, Any]] = set()  # keys a watch event spoke of before `ready`
+        self.ready = asyncio.Event()
+
+    def _fresh(self, kind: str, key: Any, listed: bool) -> bool:
+        """Watch events always apply; a listed object only where no event has spoken yet."""
+        if self.ready.is_set():
+            return not listed
+        if listed:
+            return (kind, key) not in self._told
+        self._told.add((kind, key))
+        return True
+
+    def mark_ready(self) -> None:
+        self._told.clear()
+        self.ready.set()
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def put_batchjob(self, key: Key, view: BatchJobView | None, listed: bool = False) -> None:
+        if not self._fresh("batchjob", key, listed):
+            return
+        if view is None:
+            self._batchjobs.pop(key, None)
+        else:
+            self._batchjobs[key] = view
+
+    def put_job(
+        self, owner: Key, name: str, view: status.JobView | None, listed: bool = False
+    ) -> None:
+        job_key = (owner[0], name)
+        if not self._fresh("job", job_key, listed):
+            return
+        for held in self._holders.values():
+            held.pop(job_key, None)
+        jobs = self._jobs.setdefault(owner, {})
+        if view is None:
+            jobs.pop(name, None)
+            if not jobs:
+                del self._jobs[owner]
+            return
+        jobs[name] = view
+        for dependency, holding in holdings(view, owner[0], owner[1]).items():
+            self._holders.setdefault(dependency, {})[job_key] = holding
+
+    def put_dependency(self, name: str, view: DependencyView | None, listed: bool = False) -> None:
+        if not self._fresh("dependency", name, listed):
+            return
+        if view is None:
+            self._dependencies.pop(name, None)
+        else:
+            self._dependencies[name] = view
+
+    def put_namespace(self, name: str, labels: dict[str, str] | None, listed: bool = False) -> None:
+        if not self._fresh("namespace", name, listed):
+            return
+        if labels is None:
+            self._namespaces.pop(name, None)
+        else:
+            self._namespaces[name] = labels
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def batchjob(self, key: Key) -> BatchJobView | None:
+        return self._batchjobs.get(key)
+
+    def all_batchjobs(self) -> Iterator[BatchJobView]:
+        return iter(list(self._batchjobs.values()))
+
+    def jobs(self, key: Key) -> list[status.JobView]:
+        return list(self._jobs.get(key, {}).values())
+
+    def holders(self, dependency: str) -> list[HoldingView]:
+        return list(self._holders.get(dependency, {}).values())
+
+    def dependency(self, name: str) -> DependencyView | None:
+        return self._dependencies.get(name)
+
+    def all_dependencies(self) -> list[DependencyView]:
+        return list(self._dependencies.values())
+
+    def namespace_labels(self, namespace: str) -> dict[str, str]:
+        return self._namespaces.get(namespace, {})
+
+
+def fill(store: Store, kind: str, items: Iterable[dict[str, Any]]) -> None:
+    """Listed objects into the store (startup only)."""
+    for body in items:
+        meta = body["metadata"]
+        if kind == "batchjobs":
+            view = BatchJobView.from_body(body)
+            store.put_batchjob(view.key, view, listed=True)
+        elif kind == "jobs":
+            owner = (meta["namespace"], meta["labels"][LABEL_BATCHJOB])
+            store.put_job(owner, meta["name"], status.JobView.from_job(body), listed=True)
+        elif kind == "dependencies":
+            store.put_dependency(meta["name"], DependencyView.from_body(body), listed=True)
+        else:
+            store.put_namespace(meta["name"], dict(meta.get("labels") or {}), listed=True)
