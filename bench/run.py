@@ -453,7 +453,19 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def update_readme(table_text: str) -> None:
+    """The README shows the latest committed table, between its bench markers."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- bench:start -->\n", "<!-- bench:end -->"
+    head, rest = text.split(start, 1)
+    readme.write_text(head + start + table_text + rest[rest.index(end) :])
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--readme"]:
+        update_readme((OUT / "latest.md").read_text())
+        return
     cluster_module = _load("bulkhead_hack_cluster", ROOT / "hack" / "cluster.py")
     install = _load("bulkhead_hack_install", ROOT / "hack" / "install.py")
     cluster = cluster_module.Cluster(f"bench-{os.getpid()}").up()
@@ -485,6 +497,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
     (OUT / "latest.md").write_text(table(result))
+    if OUT == ROOT / "bench" / "results":
+        update_readme(table(result))
     print(table(result))
     if result["failed"]:
         raise SystemExit(f"{result['failed']} BatchJobs failed")
