@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -36,7 +37,8 @@ from bulkhead.store import BatchJobView, DependencyView, Key, Store, fill
 
 log = logging.getLogger(__name__)
 
-WORKERS = 16
+# Reconciles in flight; each waits on the API server most of the time.
+WORKERS = int(os.environ.get("BULKHEAD_WORKERS", "16"))
 # Count-only changes (pods started, shards done) are written at most this often per BatchJob;
 # phase and reason changes are written at once.
 PROGRESS_INTERVAL = 5.0

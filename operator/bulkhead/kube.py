@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"bulkhead/{__version__}"
 REPORTING_COMPONENT = "bulkhead"
-POOL_SIZE = 16
+# One thread per reconcile in flight (see controller.WORKERS).
+POOL_SIZE = int(os.environ.get("BULKHEAD_WORKERS", "16"))
 LIST_PAGE = 500
 
 
