@@ -153,13 +153,17 @@ class Store:
 
     # --- writes ----------------------------------------------------------------------------
 
-    def put_batchjob(self, key: Key, view: BatchJobView | None, listed: bool = False) -> None:
-        if not self._fresh("batchjob", key, listed):
+    def _put(self, table: dict[Any, Any], kind: str, key: Any, value: Any, listed: bool) -> None:
+        """`value` None means deleted."""
+        if not self._fresh(kind, key, listed):
             return
-        if view is None:
-            self._batchjobs.pop(key, None)
+        if value is None:
+            table.pop(key, None)
         else:
-            self._batchjobs[key] = view
+            table[key] = value
+
+    def put_batchjob(self, key: Key, view: BatchJobView | None, listed: bool = False) -> None:
+        self._put(self._batchjobs, "batchjob", key, view, listed)
 
     def put_job(
         self, owner: Key, name: str, view: status.JobView | None, listed: bool = False
@@ -180,20 +184,10 @@ class Store:
             self._holders.setdefault(dependency, {})[job_key] = holding
 
     def put_dependency(self, name: str, view: DependencyView | None, listed: bool = False) -> None:
-        if not self._fresh("dependency", name, listed):
-            return
-        if view is None:
-            self._dependencies.pop(name, None)
-        else:
-            self._dependencies[name] = view
+        self._put(self._dependencies, "dependency", name, view, listed)
 
     def put_namespace(self, name: str, labels: dict[str, str] | None, listed: bool = False) -> None:
-        if not self._fresh("namespace", name, listed):
-            return
-        if labels is None:
-            self._namespaces.pop(name, None)
-        else:
-            self._namespaces[name] = labels
+        self._put(self._namespaces, "namespace", name, labels, listed)
 
     # --- reads -----------------------------------------------------------------------------
 
