@@ -34,13 +34,25 @@ def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions") or [] if c["type"] == kind), {})
 
 
-def wait_phase(name: str, namespace: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+def wait_status(
+    name: str, namespace: str, field: str, value: str, timeout: float = 60
+) -> dict[str, Any]:
+    """Polls until status.<field> == value; returns the status."""
+
     def reached() -> dict[str, Any] | None:
         status = status_of(name, namespace)
-        return status if status.get("phase") == phase else None
+        return status if status.get(field) == value else None
 
-    result: dict[str, Any] = wait_for(reached, timeout=timeout, what=f"{name} {phase}")
+    result: dict[str, Any] = wait_for(reached, timeout=timeout, what=f"{name} {field}={value}")
     return result
+
+
+def wait_phase(name: str, namespace: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+    return wait_status(name, namespace, "phase", phase, timeout)
+
+
+def wait_reason(name: str, namespace: str, reason: str, timeout: float = 30) -> dict[str, Any]:
+    return wait_status(name, namespace, "reason", reason, timeout)
 
 
 def jobs_of(name: str, namespace: str) -> list[dict[str, Any]]:
@@ -213,11 +225,7 @@ def test_run_spec_is_immutable_once_a_job_exists(operator, namespace):
 def test_invalid_spec_left_to_the_operator_stalls_without_a_job(operator, namespace):
     create(batchjob("nosa", serviceAccountName="missing-sa"), namespace)
     wait_phase("nosa", namespace, "Pending")
-    wait_for(
-        lambda: status_of("nosa", namespace).get("reason") == "InvalidSpec",
-        timeout=30,
-        what="InvalidSpec",
-    )
+    wait_reason("nosa", namespace, "InvalidSpec")
     status = status_of("nosa", namespace)
     assert "serviceAccountName missing-sa does not exist" in status["message"]
     assert condition(status, "Stalled")["status"] == "True"

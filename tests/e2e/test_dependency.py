@@ -11,7 +11,7 @@ from typing import Any
 
 import kubernetes
 from kube_helpers import create, get, kubectl, wait_for
-from test_batchjob import all_phase, batchjob, status_of, wait_phase
+from test_batchjob import all_phase, batchjob, status_of, wait_phase, wait_reason
 
 
 def dependency(name: str, capacity: int, **spec: Any) -> dict[str, Any]:
@@ -140,11 +140,7 @@ def test_closed_window_holds_work_until_it_opens(operator, namespace):
     create(dependency(dep, 5, windows=[_window_around(now, open_=False)]))
     try:
         create(batchjob("nightly", uses=[{"dependency": dep}]), namespace)
-        wait_for(
-            lambda: status_of("nightly", namespace).get("reason") == "WaitingForWindow",
-            timeout=30,
-            what="WaitingForWindow",
-        )
+        wait_reason("nightly", namespace, "WaitingForWindow")
         status = status_of("nightly", namespace)
         assert status["phase"] == "Queued"
         assert status["queue"] == {"dependency": dep, "position": 1}
@@ -169,11 +165,7 @@ def test_namespace_not_allowed_is_refused_until_labelled(operator, namespace):
     create(dependency(dep, 1, allowedNamespaces={"matchLabels": {"team": "billing"}}))
     try:
         create(batchjob("outsider", uses=[{"dependency": dep}]), namespace)
-        wait_for(
-            lambda: status_of("outsider", namespace).get("reason") == "NamespaceNotAllowed",
-            timeout=30,
-            what="NamespaceNotAllowed",
-        )
+        wait_reason("outsider", namespace, "NamespaceNotAllowed")
         assert get("jobs", namespace=namespace) == []
         kubectl("label", "namespace", namespace, "team=billing")
         wait_phase("outsider", namespace, "Succeeded")
@@ -184,11 +176,7 @@ def test_namespace_not_allowed_is_refused_until_labelled(operator, namespace):
 def test_missing_dependency_stalls_then_starts_once_created(operator, namespace):
     dep = unique("later", namespace)
     create(batchjob("early", uses=[{"dependency": dep}]), namespace)
-    wait_for(
-        lambda: status_of("early", namespace).get("reason") == "DependencyNotFound",
-        timeout=30,
-        what="DependencyNotFound",
-    )
+    wait_reason("early", namespace, "DependencyNotFound")
     assert get("jobs", namespace=namespace) == []
     create(dependency(dep, 1))
     try:
