@@ -27,7 +27,7 @@ tools:
 	@hack/tools/build.sh >/dev/null
 
 crds: $(STAMP)
-	$(PY) -m bulkhead.crdgen .
+	$(PY) -m bulkhead.api.crdgen .
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check operator tests hack bench

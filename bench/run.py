@@ -28,8 +28,8 @@ from urllib.request import urlopen
 
 import kopf
 import kubernetes
-from bulkhead.build import build_job
-from bulkhead.models import BatchJobSpec
+from bulkhead.api.models import BatchJobSpec
+from bulkhead.policy.build import build_job
 
 ROOT = Path(__file__).resolve().parents[1]
 N = int(os.environ.get("BENCH_N", "1000"))

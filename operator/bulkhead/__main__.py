@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
-import kopf
-
-from bulkhead import handlers
-
-
-def main() -> None:
-    handlers.configure_logging()
-    port = os.environ.get("BULKHEAD_HEALTH_PORT", "8081")
-    kopf.run(clusterwide=True, standalone=True, liveness_endpoint=f"http://0.0.0.0:{port}/healthz")
-
+from bulkhead.operator import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -8,9 +8,9 @@ client's model classes, which cost more CPU than the request itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -18,14 +18,16 @@ from typing import Any
 import kubernetes
 
 from bulkhead import __version__
-from bulkhead.models import GROUP, VERSION
+from bulkhead.api.constants import GROUP, VERSION
+from bulkhead.api.times import format_time
+from bulkhead.settings import WORKERS
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"bulkhead/{__version__}"
 REPORTING_COMPONENT = "bulkhead"
-# One thread per reconcile in flight (see controller.WORKERS).
-POOL_SIZE = int(os.environ.get("BULKHEAD_WORKERS", "16"))
+# One thread per reconcile in flight.
+POOL_SIZE = WORKERS
 LIST_PAGE = 500
 
 
@@ -45,8 +47,9 @@ class Invalid(ApiError):
     """The API server refused the object; the message names the field."""
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def replacing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch that turns `old` into `new`: keys `new` lacks are set to null."""
+    return {**new, **{k: None for k in old if k not in new}}
 
 
 def load_config() -> kubernetes.client.Configuration:
@@ -145,6 +148,13 @@ class Kube:
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")
 
+    async def delete_job(self, namespace: str, name: str, uid: str) -> None:
+        """Delete a Job and its pods (in the background); only the Job with `uid` (a Job
+        re-created under that name meanwhile is left alone). Gone already counts as done."""
+        body = {"propagationPolicy": "Background", "preconditions": {"uid": uid}}
+        with contextlib.suppress(NotFound, Conflict):
+            await self._run("DELETE", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", body)
+
     async def get_service_account(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}")
 
@@ -169,7 +179,7 @@ class Kube:
     ) -> None:
         """A core/v1 Event on `involved`; losing one must never fail a reconcile."""
         namespace = involved.get("namespace") or "default"
-        stamp = now()
+        stamp = format_time(datetime.now(UTC))
         event = {
             "apiVersion": "v1",
             "kind": "Event",

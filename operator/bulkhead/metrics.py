@@ -1,34 +1,30 @@
-"""Prometheus metrics on the operator's metrics port."""
+"""Prometheus metrics on the operator's metrics port. A leaf: it imports nothing of ours but
+the API constants, and is handed what it reads."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
 from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from bulkhead.controller import Controller
-
-PHASES = ("Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended", "Scheduled")
+from bulkhead.api.constants import PHASES
+from bulkhead.api.times import parse_time
 
 
 class _PhaseCollector(Collector):
-    """BatchJobs by phase, counted from the store at scrape time (no state to keep in sync)."""
+    """BatchJobs by phase, counted at scrape time (no state to keep in sync)."""
 
     def __init__(self) -> None:
-        self.controller: Controller | None = None
+        self.count: Callable[[], Counter[str]] = Counter
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily("bulkhead_batchjobs", "BatchJobs by phase", labels=["phase"])
-        counts: Counter[str] = Counter()
-        if self.controller is not None:
-            counts.update(bj.phase or "Pending" for bj in self.controller.store.all_batchjobs())
+        counts = self.count()
         for phase in PHASES:
             family.add_metric([phase], counts.get(phase, 0))
         yield family
@@ -59,8 +55,9 @@ class Metrics:
         self._phases = _PhaseCollector()
         self.registry.register(self._phases)
 
-    def bind(self, controller: Controller) -> None:
-        self._phases.controller = controller
+    def count_phases(self, count: Callable[[], Counter[str]]) -> None:
+        """`count()` gives the BatchJobs by phase, read at each scrape."""
+        self._phases.count = count
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)
@@ -72,5 +69,4 @@ class Metrics:
 
     def observe_start(self, created: str, now: datetime) -> None:
         if created:
-            started = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now.tzinfo)
-            self.admission.observe(max((now - started).total_seconds(), 0.0))
+            self.admission.observe(max((now - parse_time(created)).total_seconds(), 0.0))

@@ -8,7 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from bulkhead.admission import (
+from bulkhead.api.models import DependencySpec, Window
+from bulkhead.policy.admission import (
     Candidate,
     DependencyState,
     Holding,
@@ -17,7 +18,6 @@ from bulkhead.admission import (
     window_open,
     windows_open,
 )
-from bulkhead.models import DependencySpec, Window
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -6,15 +6,18 @@ import re
 from typing import Any
 
 import pytest
-from bulkhead.build import (
+from bulkhead.api.constants import (
     ANNOTATION_USES,
+    API_VERSION,
     LABEL_BATCHJOB,
     LABEL_BATCHJOB_UID,
+)
+from bulkhead.api.models import MAX_NAME_LENGTH, BatchJobSpec
+from bulkhead.policy.build import (
     build_job,
     job_name,
     parse_uses_annotation,
 )
-from bulkhead.models import API_VERSION, MAX_NAME_LENGTH, BatchJobSpec
 from factories import make_spec
 from hypothesis import given
 from hypothesis import strategies as st

@@ -6,10 +6,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from bulkhead.controller import WorkQueue, explain, selector_matches
-from bulkhead.models import BatchJobSpec, Resources
-from bulkhead.status import JobView
-from bulkhead.store import holdings
+from bulkhead.api.models import BatchJobSpec, Resources
+from bulkhead.api.views import JobView
+from bulkhead.controllers.batchjob import explain
+from bulkhead.policy.selectors import selector_matches
+from bulkhead.runtime.workqueue import WorkQueue
+from bulkhead.state.store import holdings
 from factories import spec_dict
 from pydantic import ValidationError
 

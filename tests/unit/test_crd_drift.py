@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bulkhead import crdgen
+from bulkhead.api import crdgen
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = {"BatchJob": crdgen.batchjob_crd(), "Dependency": crdgen.dependency_crd()}

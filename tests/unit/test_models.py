@@ -8,11 +8,11 @@ from unittest import mock
 
 import pytest
 import yaml
-from bulkhead.build import build_job
-from bulkhead.controller import Controller
+from bulkhead.api.models import BatchJobSpec, Window
+from bulkhead.api.views import BatchJobView
+from bulkhead.controllers.manager import Manager
 from bulkhead.metrics import Metrics
-from bulkhead.models import BatchJobSpec, Window
-from bulkhead.store import BatchJobView
+from bulkhead.policy.build import build_job
 from factories import make_spec, spec_dict
 from hypothesis import given
 from hypothesis import strategies as st
@@ -173,9 +173,9 @@ def reconcile(spec: dict[str, Any]) -> FakeKube:
     """One reconcile of a new BatchJob billing/nightly-invoices with `spec`."""
     view = BatchJobView.from_body({"metadata": METADATA, "spec": spec})
     kube = FakeKube()
-    controller = Controller(kube, Metrics())  # type: ignore[arg-type]
-    controller.store.put_batchjob(view.key, view)
-    asyncio.run(controller.reconcile(view.key))
+    manager = Manager(kube, Metrics())  # type: ignore[arg-type]
+    manager.store.put_batchjob(view.key, view)
+    asyncio.run(manager.batchjobs.reconcile(view.key))
     return kube
 
 
@@ -196,7 +196,9 @@ def test_an_invalid_spec_is_refused_and_no_job_is_built(spec: dict[str, Any]) ->
     with pytest.raises(ValidationError):
         BatchJobSpec.model_validate(spec)
 
-    with mock.patch("bulkhead.controller.build_job", side_effect=AssertionError("build_job")):
+    with mock.patch(
+        "bulkhead.controllers.batchjob.build_job", side_effect=AssertionError("build_job")
+    ):
         kube = reconcile(spec)
     assert kube.created == []
     [patch] = kube.status_patches

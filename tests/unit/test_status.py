@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bulkhead.build import ANNOTATION_USES
-from bulkhead.models import BatchJobStatus, QueuePosition
-from bulkhead.status import (
-    QUEUED,
-    WAITING_FOR_DEPENDENCY,
-    JobView,
+from bulkhead.api.constants import ANNOTATION_USES, QUEUED, WAITING_FOR_DEPENDENCY
+from bulkhead.api.models import BatchJobStatus, QueuePosition
+from bulkhead.api.views import JobView
+from bulkhead.policy.status import (
     Outcome,
     invalid_outcome,
     job_deleted_outcome,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bulkhead.status import JobView
-from bulkhead.store import BatchJobView, Store
+from bulkhead.api.views import BatchJobView, JobView
+from bulkhead.state.store import Store
 
 USES = '[{"dependency":"orders-db","units":2}]'
 

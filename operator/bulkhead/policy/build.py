@@ -10,11 +10,14 @@ import hashlib
 import json
 from typing import Any
 
-from bulkhead.models import API_VERSION, BatchJobSpec, Use
+from bulkhead.api.constants import (
+    ANNOTATION_USES,
+    API_VERSION,
+    LABEL_BATCHJOB,
+    LABEL_BATCHJOB_UID,
+)
+from bulkhead.api.models import BatchJobSpec, Use
 
-LABEL_BATCHJOB = "bulkhead.dev/batchjob"
-LABEL_BATCHJOB_UID = "bulkhead.dev/batchjob-uid"
-ANNOTATION_USES = "bulkhead.dev/uses"
 CONTAINER = "main"
 TMP_VOLUME = "bulkhead-tmp"
 SECURITY_PROFILE = {"type": "RuntimeDefault"}

@@ -11,96 +11,13 @@ LIST per resource: watch events always win, listed objects only fill what no eve
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bulkhead import status
-from bulkhead.build import LABEL_BATCHJOB, parse_uses_annotation
-from bulkhead.models import API_VERSION
-
-Key = tuple[str, str]  # namespace, name
-
-
-@dataclass(frozen=True, slots=True)
-class BatchJobView:
-    """What the store keeps of a BatchJob: spec and status as compact JSON text, decoded when
-    a reconcile needs them (10,000 dict trees cost several times the memory of their text)."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    created: str
-    spec_json: str
-    status_json: str
-    phase: str
-    reason: str
-    deleting: bool
-
-    @classmethod
-    def from_body(cls, body: Any) -> BatchJobView:
-        meta = body["metadata"]
-        status = body.get("status") or {}
-        return cls(
-            namespace=meta["namespace"],
-            name=meta["name"],
-            uid=meta["uid"],
-            generation=meta.get("generation", 1),
-            created=meta.get("creationTimestamp", ""),
-            spec_json=_compact(body.get("spec") or {}),
-            status_json=_compact(status) if status else "",
-            phase=status.get("phase", ""),
-            reason=status.get("reason", ""),
-            deleting=bool(meta.get("deletionTimestamp")),
-        )
-
-    @property
-    def spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = json.loads(self.spec_json)
-        return spec
-
-    @property
-    def status(self) -> dict[str, Any] | None:
-        return json.loads(self.status_json) if self.status_json else None
-
-    @property
-    def key(self) -> Key:
-        return (self.namespace, self.name)
-
-    def ref(self) -> dict[str, Any]:
-        return {
-            "apiVersion": API_VERSION,
-            "kind": "BatchJob",
-            "namespace": self.namespace,
-            "name": self.name,
-            "uid": self.uid,
-        }
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-@dataclass(frozen=True, slots=True)
-class DependencyView:
-    name: str
-    uid: str
-    generation: int
-    spec: dict[str, Any]
-    status: dict[str, Any] | None
-
-    @classmethod
-    def from_body(cls, body: Any) -> DependencyView:
-        meta = body["metadata"]
-        return cls(
-            name=meta["name"],
-            uid=meta["uid"],
-            generation=meta.get("generation", 1),
-            spec=dict(body.get("spec") or {}),
-            status=dict(body["status"]) if body.get("status") else None,
-        )
+from bulkhead.api.constants import Key
+from bulkhead.api.views import BatchJobView, DependencyView, JobView, job_owner
+from bulkhead.policy.build import parse_uses_annotation
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +30,7 @@ class HoldingView:
     created: str
 
 
-def holdings(job: status.JobView, namespace: str, batchjob: str) -> dict[str, HoldingView]:
+def holdings(job: JobView, namespace: str, batchjob: str) -> dict[str, HoldingView]:
     """The units an unfinished Job holds, by dependency (what the store counts as held)."""
     if job.finished:
         return {}
@@ -131,7 +48,7 @@ class Store:
 
     def __init__(self) -> None:
         self._batchjobs: dict[Key, BatchJobView] = {}
-        self._jobs: dict[Key, dict[str, status.JobView]] = {}  # by BatchJob, then Job name
+        self._jobs: dict[Key, dict[str, JobView]] = {}  # by BatchJob, then Job name
         self._holders: dict[str, dict[tuple[str, str], HoldingView]] = {}  # dep -> job -> use
         self._dependencies: dict[str, DependencyView] = {}
         self._namespaces: dict[str, dict[str, str]] = {}
@@ -165,9 +82,7 @@ class Store:
     def put_batchjob(self, key: Key, view: BatchJobView | None, listed: bool = False) -> None:
         self._put(self._batchjobs, "batchjob", key, view, listed)
 
-    def put_job(
-        self, owner: Key, name: str, view: status.JobView | None, listed: bool = False
-    ) -> None:
+    def put_job(self, owner: Key, name: str, view: JobView | None, listed: bool = False) -> None:
         job_key = (owner[0], name)
         if not self._fresh("job", job_key, listed):
             return
@@ -197,7 +112,7 @@ class Store:
     def all_batchjobs(self) -> Iterator[BatchJobView]:
         return iter(list(self._batchjobs.values()))
 
-    def jobs(self, key: Key) -> list[status.JobView]:
+    def jobs(self, key: Key) -> list[JobView]:
         return list(self._jobs.get(key, {}).values())
 
     def holders(self, dependency: str) -> list[HoldingView]:
@@ -221,8 +136,7 @@ def fill(store: Store, kind: str, items: Iterable[dict[str, Any]]) -> None:
             view = BatchJobView.from_body(body)
             store.put_batchjob(view.key, view, listed=True)
         elif kind == "jobs":
-            owner = (meta["namespace"], meta["labels"][LABEL_BATCHJOB])
-            store.put_job(owner, meta["name"], status.JobView.from_job(body), listed=True)
+            store.put_job(job_owner(body), meta["name"], JobView.from_job(body), listed=True)
         elif kind == "dependencies":
             store.put_dependency(meta["name"], DependencyView.from_body(body), listed=True)
         else:

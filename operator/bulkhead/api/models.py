@@ -1,6 +1,6 @@
 """The public API as pydantic models: BatchJob and Dependency, spec and status.
 
-The CRDs in crds/ are generated from these models (`bulkhead.crdgen`), so bounds, defaults and
+The CRDs in crds/ are generated from these models (`bulkhead.api.crdgen`), so bounds, defaults and
 CEL rules are written here once, next to the field they guard. Field names mirror corev1 where a
 field has a corev1 twin, so a user's muscle memory works.
 """
@@ -22,9 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-GROUP = "bulkhead.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+from bulkhead.api.constants import Phase
 
 # Kubernetes' quantity grammar (k8s.io/apimachinery/pkg/api/resource) without the sign:
 # a negative limit or size is never what anyone means.
@@ -544,9 +542,6 @@ class QueuePosition(Model):
     position: int
 
 
-Phase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended", "Scheduled"]
-
-
 class BatchJobStatus(Model):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -560,17 +555,6 @@ class BatchJobStatus(Model):
     reason: Annotated[str, StringConstraints(max_length=1024)] | None = None
     message: Annotated[str, StringConstraints(max_length=32768)] | None = None
     queue: QueuePosition | None = None
-
-
-class BatchJob(Model):
-    """The whole object as the operator reads it (metadata kept as a plain dict)."""
-
-    model_config = ConfigDict(extra="ignore")
-    api_version: str = API_VERSION
-    kind: str = "BatchJob"
-    metadata: dict[str, Any]
-    spec: BatchJobSpec
-    status: BatchJobStatus | None = None
 
 
 # --- Dependency --------------------------------------------------------------------------
@@ -638,12 +622,3 @@ class DependencyStatus(Model):
     holders: Annotated[list[Holder], Field(max_length=1000)] | None = None
     waiting: int | None = None
     conditions: Conditions | None = None
-
-
-class Dependency(Model):
-    model_config = ConfigDict(extra="ignore")
-    api_version: str = API_VERSION
-    kind: str = "Dependency"
-    metadata: dict[str, Any]
-    spec: DependencySpec
-    status: DependencyStatus | None = None

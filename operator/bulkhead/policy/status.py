@@ -11,82 +11,24 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bulkhead.build import ANNOTATION_USES, CONTAINER
-from bulkhead.models import BatchJobSpec, BatchJobStatus, Condition, Phase, QueuePosition
-
-TERMINAL_PHASES = ("Succeeded", "Failed")
-
-# Reasons (searchable in Events and conditions).
-STARTED = "Running"
-RETRYING = "Retrying"
-SUCCEEDED = "Succeeded"
-INVALID_SPEC = "InvalidSpec"
-JOB_DELETED = "JobDeleted"
-BACKOFF_LIMIT = "BackoffLimitExceeded"
-DEADLINE = "DeadlineExceeded"
-NON_RETRYABLE = "NonRetryableExitCode"
-QUEUED = "Queued"
-WAITING_FOR_DEPENDENCY = "WaitingForDependency"
-WAITING_FOR_WINDOW = "WaitingForWindow"
-DEPENDENCY_NOT_FOUND = "DependencyNotFound"
-NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
-
-
-@dataclass(frozen=True, slots=True)
-class JobView:
-    """The part of a batch/v1 Job that status is computed from (small: one is kept per Job)."""
-
-    name: str
-    uid: str = ""
-    owner_uid: str = ""
-    active: int = 0
-    ready: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    start_time: str | None = None
-    completion_time: str | None = None
-    conditions: tuple[tuple[str, str, str, str, str], ...] = ()  # type, status, reason, msg, t
-    uses: str = ""
-    created: str = ""
-    deleting: bool = False
-
-    @classmethod
-    def from_job(cls, job: dict[str, Any]) -> JobView:
-        meta = job.get("metadata", {})
-        status = job.get("status") or {}
-        owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller")]
-        return cls(
-            name=meta.get("name", ""),
-            uid=meta.get("uid", ""),
-            owner_uid=owners[0]["uid"] if owners else "",
-            active=status.get("active", 0),
-            ready=status.get("ready", 0),
-            succeeded=status.get("succeeded", 0),
-            failed=status.get("failed", 0),
-            start_time=status.get("startTime"),
-            completion_time=status.get("completionTime"),
-            conditions=tuple(
-                (
-                    c.get("type", ""),
-                    c.get("status", ""),
-                    c.get("reason", ""),
-                    c.get("message", ""),
-                    c.get("lastTransitionTime", ""),
-                )
-                for c in status.get("conditions") or []
-                if c.get("status") == "True"
-            ),
-            uses=(meta.get("annotations") or {}).get(ANNOTATION_USES, ""),
-            created=meta.get("creationTimestamp", ""),
-            deleting=bool(meta.get("deletionTimestamp")),
-        )
-
-    def condition(self, kind: str) -> tuple[str, str, str, str, str] | None:
-        return next((c for c in self.conditions if c[0] == kind), None)
-
-    @property
-    def finished(self) -> bool:
-        return self.condition("Complete") is not None or self.condition("Failed") is not None
+from bulkhead.api.constants import (
+    BACKOFF_LIMIT,
+    DEADLINE,
+    DEPENDENCY_NOT_FOUND,
+    INVALID_SPEC,
+    JOB_DELETED,
+    NAMESPACE_NOT_ALLOWED,
+    NON_RETRYABLE,
+    RETRYING,
+    STARTED,
+    SUCCEEDED,
+    TERMINAL_PHASES,
+    Phase,
+)
+from bulkhead.api.models import BatchJobSpec, BatchJobStatus, QueuePosition
+from bulkhead.api.views import JobView
+from bulkhead.policy.build import CONTAINER
+from bulkhead.policy.conditions import by_type, condition
 
 
 @dataclass(frozen=True)
@@ -99,22 +41,22 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _conditions(outcome: Outcome) -> dict[str, tuple[str, str]]:
+def _conditions(outcome: Outcome) -> dict[str, tuple[bool, str]]:
     """type -> (status, reason)."""
     reason = outcome.reason
     if outcome.phase == "Succeeded":
         return {
-            "Ready": ("True", reason),
-            "Reconciling": ("False", reason),
-            "Stalled": ("False", reason),
-            "Succeeded": ("True", reason),
+            "Ready": (True, reason),
+            "Reconciling": (False, reason),
+            "Stalled": (False, reason),
+            "Succeeded": (True, reason),
         }
     stalled = outcome.phase == "Failed" or reason in STALLED_REASONS
     return {
-        "Ready": ("False", reason),
-        "Reconciling": ("False" if stalled else "True", reason),
-        "Stalled": ("True" if stalled else "False", reason),
-        "Succeeded": ("False", reason),
+        "Ready": (False, reason),
+        "Reconciling": (not stalled, reason),
+        "Stalled": (stalled, reason),
+        "Succeeded": (False, reason),
     }
 
 
@@ -126,22 +68,19 @@ def to_status(
     outcome: Outcome, *, generation: int, previous: BatchJobStatus | None, now: str
 ) -> BatchJobStatus:
     """The full status; lastTransitionTime moves only when a condition's status changes."""
-    before = {c.type: c for c in (previous.conditions or [])} if previous else {}
-    conditions = []
-    for kind, (state, reason) in _conditions(outcome).items():
-        old = before.get(kind)
-        conditions.append(
-            Condition(
-                type=kind,
-                status=state,
-                reason=reason,
-                message=outcome.message,
-                last_transition_time=old.last_transition_time
-                if old and old.status == state
-                else now,
-                observed_generation=generation,
-            )
+    before = by_type(previous.conditions if previous else None)
+    conditions = [
+        condition(
+            kind,
+            state,
+            reason,
+            outcome.message,
+            generation=generation,
+            before=before.get(kind),
+            now=now,
         )
+        for kind, (state, reason) in _conditions(outcome).items()
+    ]
     return BatchJobStatus.model_validate(
         {
             "observedGeneration": generation,

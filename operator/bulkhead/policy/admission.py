@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bulkhead.models import DependencySpec, Window
+from bulkhead.api.constants import WAITING_FOR_DEPENDENCY, WAITING_FOR_WINDOW, Key
+from bulkhead.api.models import DependencySpec, Window
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 RATE_PERIOD = timedelta(minutes=1)
-
-Key = tuple[str, str]  # namespace, name
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,7 @@ class Candidate:
     priority: int
     created: str  # RFC 3339; sorts chronologically as text
     uses: tuple[tuple[str, int], ...]  # (dependency, units)
+    run: str = ""  # the name of the Job this run creates once admitted
 
 
 @dataclass(frozen=True)
@@ -119,12 +119,12 @@ def admit(
             capacity = state.spec.capacity
             limit = state.spec.max_starts_per_minute
             if not is_open[name]:
-                blocked.append((name, "WaitingForWindow", f"{name} is outside its windows", False))
+                blocked.append((name, WAITING_FOR_WINDOW, f"{name} is outside its windows", False))
             elif units > capacity:
                 blocked.append(
                     (
                         name,
-                        "WaitingForDependency",
+                        WAITING_FOR_DEPENDENCY,
                         f"needs {units} units of {name}, more than its capacity {capacity}",
                         False,
                     )
@@ -134,14 +134,14 @@ def admit(
                 by = f" by {_holders_text(state)}" if state.holders else ""
                 if state.in_use + units <= capacity:
                     by += ", the rest reserved for BatchJobs ahead in the queue"
-                blocked.append((name, "WaitingForDependency", f"{name}: {held}{by}", True))
+                blocked.append((name, WAITING_FOR_DEPENDENCY, f"{name}: {held}{by}", True))
             elif limit is not None and len(starts[name]) >= limit:
                 retry = starts[name][-limit] + RATE_PERIOD
                 decision.retry_at = min(decision.retry_at or retry, retry)
                 blocked.append(
                     (
                         name,
-                        "WaitingForDependency",
+                        WAITING_FOR_DEPENDENCY,
                         f"{name} allows {limit} starts per minute",
                         False,
                     )

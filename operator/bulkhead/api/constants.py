@@ -1,0 +1,42 @@
+"""Names that are part of the public contract: the API group, labels and annotations on the
+Jobs bulkhead makes, phases and the reasons people search for in conditions and Events."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+GROUP = "bulkhead.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+Key = tuple[str, str]  # namespace, name of a BatchJob
+
+# On the Jobs (and their pods) bulkhead creates.
+LABEL_BATCHJOB = "bulkhead.dev/batchjob"
+LABEL_BATCHJOB_UID = "bulkhead.dev/batchjob-uid"
+ANNOTATION_USES = "bulkhead.dev/uses"
+# The instant a scheduled run belongs to (like batch.kubernetes.io/cronjob-scheduled-timestamp).
+ANNOTATION_SCHEDULED = "bulkhead.dev/scheduled-time"
+# The run-now request a run answers (its value), on the Job.
+ANNOTATION_RUN_NOW_VALUE = "bulkhead.dev/run-now-value"
+# On the BatchJob: any new value starts one run at once (status.runNow echoes it when handled).
+ANNOTATION_RUN_NOW = "bulkhead.dev/run-now"
+
+Phase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended", "Scheduled"]
+PHASES: tuple[Phase, ...] = get_args(Phase)
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+# Reasons (searchable in Events and conditions).
+STARTED = "Running"
+RETRYING = "Retrying"
+SUCCEEDED = "Succeeded"
+INVALID_SPEC = "InvalidSpec"
+JOB_DELETED = "JobDeleted"
+BACKOFF_LIMIT = "BackoffLimitExceeded"
+DEADLINE = "DeadlineExceeded"
+NON_RETRYABLE = "NonRetryableExitCode"
+QUEUED = "Queued"
+WAITING_FOR_DEPENDENCY = "WaitingForDependency"
+WAITING_FOR_WINDOW = "WaitingForWindow"
+DEPENDENCY_NOT_FOUND = "DependencyNotFound"
+NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"

@@ -1,0 +1,178 @@
+"""What the operator keeps of each watched object: small, frozen views made from API bodies.
+
+One mapping from body to view serves both the watch handlers and the startup listing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bulkhead.api.constants import (
+    ANNOTATION_RUN_NOW,
+    ANNOTATION_RUN_NOW_VALUE,
+    ANNOTATION_SCHEDULED,
+    ANNOTATION_USES,
+    API_VERSION,
+    LABEL_BATCHJOB,
+    Key,
+)
+from bulkhead.api.models import DependencySpec
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """The part of a batch/v1 Job that status is computed from (small: one is kept per Job)."""
+
+    name: str
+    uid: str = ""
+    owner_uid: str = ""
+    active: int = 0
+    ready: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    start_time: str | None = None
+    completion_time: str | None = None
+    conditions: tuple[tuple[str, str, str, str, str], ...] = ()  # type, status, reason, msg, t
+    uses: str = ""
+    created: str = ""
+    deleting: bool = False
+    scheduled: str = ""  # the instant a scheduled run belongs to
+    run_now: str = ""  # the run-now value a manual run answers
+
+    @classmethod
+    def from_job(cls, job: dict[str, Any]) -> JobView:
+        meta = job.get("metadata", {})
+        status = job.get("status") or {}
+        annotations = meta.get("annotations") or {}
+        owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller")]
+        return cls(
+            name=meta.get("name", ""),
+            uid=meta.get("uid", ""),
+            owner_uid=owners[0]["uid"] if owners else "",
+            active=status.get("active", 0),
+            ready=status.get("ready", 0),
+            succeeded=status.get("succeeded", 0),
+            failed=status.get("failed", 0),
+            start_time=status.get("startTime"),
+            completion_time=status.get("completionTime"),
+            conditions=tuple(
+                (
+                    c.get("type", ""),
+                    c.get("status", ""),
+                    c.get("reason", ""),
+                    c.get("message", ""),
+                    c.get("lastTransitionTime", ""),
+                )
+                for c in status.get("conditions") or []
+                if c.get("status") == "True"
+            ),
+            uses=annotations.get(ANNOTATION_USES, ""),
+            created=meta.get("creationTimestamp", ""),
+            deleting=bool(meta.get("deletionTimestamp")),
+            scheduled=annotations.get(ANNOTATION_SCHEDULED, ""),
+            run_now=annotations.get(ANNOTATION_RUN_NOW_VALUE, ""),
+        )
+
+    def condition(self, kind: str) -> tuple[str, str, str, str, str] | None:
+        return next((c for c in self.conditions if c[0] == kind), None)
+
+    @property
+    def finished(self) -> bool:
+        return self.condition("Complete") is not None or self.condition("Failed") is not None
+
+
+def job_owner(body: Any) -> Key:
+    """The BatchJob a Job of ours belongs to, by its label (bodies from the watch or a LIST)."""
+    meta = body["metadata"]
+    return (meta["namespace"], meta["labels"][LABEL_BATCHJOB])
+
+
+@dataclass(frozen=True, slots=True)
+class BatchJobView:
+    """What the store keeps of a BatchJob: spec and status as compact JSON text, decoded when
+    a reconcile needs them (10,000 dict trees cost several times the memory of their text)."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: str
+    spec_json: str
+    status_json: str
+    phase: str
+    reason: str
+    deleting: bool
+    run_now: str = ""  # the run-now annotation's value
+
+    @classmethod
+    def from_body(cls, body: Any) -> BatchJobView:
+        meta = body["metadata"]
+        status = body.get("status") or {}
+        return cls(
+            namespace=meta["namespace"],
+            name=meta["name"],
+            uid=meta["uid"],
+            generation=meta.get("generation", 1),
+            created=meta.get("creationTimestamp", ""),
+            spec_json=_compact(body.get("spec") or {}),
+            status_json=_compact(status) if status else "",
+            phase=status.get("phase", ""),
+            reason=status.get("reason", ""),
+            deleting=bool(meta.get("deletionTimestamp")),
+            run_now=(meta.get("annotations") or {}).get(ANNOTATION_RUN_NOW, ""),
+        )
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = json.loads(self.spec_json)
+        return spec
+
+    @property
+    def status(self) -> dict[str, Any] | None:
+        return json.loads(self.status_json) if self.status_json else None
+
+    @property
+    def key(self) -> Key:
+        return (self.namespace, self.name)
+
+    def ref(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "BatchJob",
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+        }
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyView:
+    name: str
+    uid: str
+    generation: int
+    spec: dict[str, Any]
+    status: dict[str, Any] | None
+
+    @classmethod
+    def from_body(cls, body: Any) -> DependencyView:
+        meta = body["metadata"]
+        return cls(
+            name=meta["name"],
+            uid=meta["uid"],
+            generation=meta.get("generation", 1),
+            spec=dict(body.get("spec") or {}),
+            status=dict(body["status"]) if body.get("status") else None,
+        )
+
+    def parsed_spec(self) -> DependencySpec | None:
+        """The spec, or None when it does not parse (it then takes no part in admission)."""
+        try:
+            return DependencySpec.model_validate(self.spec)
+        except ValueError:
+            return None

@@ -1,0 +1,220 @@
+"""The BatchJob reconcile: level-triggered, one key at a time, everything read from the store.
+
+A worker takes a key, recomputes what should be true with the pure policies, and writes the
+difference: a Job create (deterministic name, so a repeat is a harmless 409) or one status
+patch. Nothing here must survive a restart: the caches below only remember our own writes
+until the watch shows them back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from bulkhead.api.constants import LABEL_BATCHJOB_UID, Key
+from bulkhead.api.models import BatchJobSpec, BatchJobStatus
+from bulkhead.api.times import format_time
+from bulkhead.api.views import BatchJobView, JobView
+from bulkhead.controllers.admission import AdmissionController
+from bulkhead.kube import Conflict, Invalid, Kube, replacing
+from bulkhead.metrics import Metrics
+from bulkhead.policy import status
+from bulkhead.policy.build import build_job, job_name
+from bulkhead.runtime.workqueue import WorkQueue
+from bulkhead.state.store import Store
+
+log = logging.getLogger(__name__)
+
+# Count-only changes (pods started, shards done) are written at most this often per BatchJob;
+# phase and reason changes are written at once.
+PROGRESS_INTERVAL = 5.0
+
+
+def explain(error: ValidationError) -> str:
+    """The first five problems of a spec that does not parse, each naming its field."""
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"])
+        parts.append(f"spec.{where}: {item['msg']}" if where else item["msg"])
+    return "; ".join(parts)
+
+
+class BatchJobController:
+    def __init__(
+        self,
+        kube: Kube,
+        metrics: Metrics,
+        store: Store,
+        queue: WorkQueue[Key],
+        admission: AdmissionController,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kube = kube
+        self._metrics = metrics
+        self._store = store
+        self._queue = queue
+        self._admission = admission
+        self._clock = clock
+        self._monotonic = monotonic
+        # Our own writes, until the watch shows them back (then the store is the truth again).
+        self._written: dict[Key, tuple[str, BatchJobStatus]] = {}  # key -> (uid, status)
+        self._last_write: dict[Key, float] = {}
+        self._gone: dict[Key, JobView] = {}
+
+    def _current(self, bj: BatchJobView) -> BatchJobStatus | None:
+        seen = BatchJobStatus.model_validate_json(bj.status_json) if bj.status_json else None
+        uid, written = self._written.get(bj.key, ("", None))
+        if written is None or uid != bj.uid:
+            return seen
+        if seen == written:
+            del self._written[bj.key]
+        return written
+
+    def job_gone(self, key: Key, job: JobView) -> None:
+        """The last state of a deleted Job, kept until its BatchJob is reconciled once."""
+        self._gone[key] = job
+
+    async def reconcile(self, key: Key) -> None:
+        bj = self._store.batchjob(key)
+        if bj is None or bj.deleting:
+            self._admission.release(key)
+            self._written.pop(key, None)
+            self._last_write.pop(key, None)
+            return
+        current = self._current(bj)
+        try:
+            spec = BatchJobSpec.model_validate_json(bj.spec_json)
+        except ValidationError as error:
+            self._admission.book.forget(key)
+            await self._write(bj, current, status.invalid_outcome(explain(error)))
+            return
+        name = job_name(bj.name, bj.uid)
+        if status.is_terminal(current) and current and current.job_name == name:
+            # A finished run keeps its result (its Job may be gone after the TTL).
+            self._admission.book.forget(key)
+            await self._write(bj, current, _unchanged(current))
+            return
+        job = next((j for j in self._store.jobs(key) if j.name == name), None)
+        if job is None and current and current.job_name == name:
+            found = await self.kube.get_job(bj.namespace, name)  # the watch may lag a create
+            last_seen = self._gone.pop(key, None)
+            if found is None and last_seen and last_seen.name == name and last_seen.finished:
+                # Finished, then removed (ttlSecondsAfterFinished: 0) before we wrote it down.
+                job = last_seen
+            elif found is None:
+                self._admission.book.forget(key)
+                await self._write(bj, current, status.job_deleted_outcome(name))
+                return
+            else:
+                job = JobView.from_job(found)
+        if job is not None:
+            self._admission.book.forget(key)
+            await self._write(bj, current, await self._job_outcome(bj, job, spec))
+            return
+        if spec.schedule:
+            await self._write(
+                bj,
+                current,
+                status.invalid_outcome(
+                    "spec.schedule is not supported by this version of bulkhead yet; "
+                    "remove it to run the BatchJob once"
+                ),
+            )
+            return
+        if spec.service_account_name and not await self.kube.get_service_account(
+            bj.namespace, spec.service_account_name
+        ):
+            await self._write(
+                bj,
+                current,
+                status.invalid_outcome(
+                    f"serviceAccountName {spec.service_account_name} does not exist in namespace "
+                    f"{bj.namespace}"
+                ),
+            )
+            return
+        if spec.uses and not self._admission.admitted(key, name):
+            waiting = self._admission.request(bj, spec, name)
+            if waiting is not None:
+                await self._write(bj, current, waiting)
+            return
+        await self._start(bj, spec, current)
+
+    async def _job_outcome(
+        self, bj: BatchJobView, job: JobView, spec: BatchJobSpec
+    ) -> status.Outcome:
+        exit_code = None
+        failed = job.condition("Failed")
+        if failed and failed[2] == status.BACKOFF_LIMIT:
+            exit_code = await self._last_exit_code(bj)
+        return status.job_outcome(job, spec, exit_code)
+
+    async def _last_exit_code(self, bj: BatchJobView) -> int | None:
+        pods = await self.kube.list_pods(bj.namespace, f"{LABEL_BATCHJOB_UID}={bj.uid}")
+        finished = []
+        for pod in pods:
+            for container in (pod.get("status") or {}).get("containerStatuses") or []:
+                terminated = (container.get("state") or {}).get("terminated")
+                if terminated and terminated.get("exitCode"):
+                    finished.append((terminated.get("finishedAt") or "", terminated["exitCode"]))
+        return max(finished)[1] if finished else None
+
+    async def _start(
+        self, bj: BatchJobView, spec: BatchJobSpec, current: BatchJobStatus | None
+    ) -> None:
+        body = build_job(name=bj.name, namespace=bj.namespace, uid=bj.uid, spec=spec)
+        try:
+            created = await self.kube.create_job(body)
+        except Conflict:
+            found = await self.kube.get_job(bj.namespace, body["metadata"]["name"])
+            if found is None:  # deleted between the two calls: look again from the top
+                self._queue.add(bj.key)
+                return
+            created = found
+        except Invalid as error:
+            self._admission.release(bj.key)
+            await self._write(
+                bj, current, status.invalid_outcome(f"the API server refused the Job: {error}")
+            )
+            return
+        self._metrics.observe_start(bj.created, self._clock())
+        await self._write(bj, current, status.job_outcome(JobView.from_job(created), spec))
+
+    async def _write(
+        self, bj: BatchJobView, current: BatchJobStatus | None, outcome: status.Outcome
+    ) -> None:
+        new = status.to_status(
+            outcome, generation=bj.generation, previous=current, now=format_time(self._clock())
+        )
+        if new == current:
+            return
+        if status.progress_only(current, new):
+            wait = self._last_write.get(bj.key, 0.0) + PROGRESS_INTERVAL - self._monotonic()
+            if wait > 0:
+                self._queue.add_after(bj.key, wait)
+                return
+        patch = replacing(current.wire() if current else {}, new.wire())
+        if await self.kube.patch_batchjob_status(bj.namespace, bj.name, patch) is None:
+            return
+        self._written[bj.key] = (bj.uid, new)
+        self._last_write[bj.key] = self._monotonic()
+        if current is None or (current.phase, current.reason) != (new.phase, new.reason):
+            warning = new.phase == "Failed" or outcome.reason in status.STALLED_REASONS
+            await self.kube.post_event(
+                bj.ref(), "Warning" if warning else "Normal", outcome.reason, outcome.message
+            )
+
+
+def _unchanged(current: BatchJobStatus) -> status.Outcome:
+    """A finished BatchJob keeps its result; only observedGeneration follows the spec."""
+    kept = current.wire()
+    for k in ("observedGeneration", "phase", "conditions", "reason", "message"):
+        kept.pop(k, None)
+    return status.Outcome(
+        current.phase or "Pending", current.reason or "", current.message or "", kept
+    )

@@ -1,0 +1,52 @@
+"""The Dependency status: what admission knows, published to each Dependency's status (at
+most once a second each, the latest always lands) and to the metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bulkhead.kube import Kube, replacing
+from bulkhead.metrics import Metrics
+from bulkhead.policy.admission import DependencyState
+from bulkhead.policy.dependency_status import dependency_status
+from bulkhead.runtime.writer import LatestWinsWriter
+from bulkhead.state.store import Store
+
+STATUS_INTERVAL = 1.0
+
+
+class DependencyController:
+    def __init__(
+        self, kube: Kube, store: Store, metrics: Metrics, clock: Callable[[], datetime]
+    ) -> None:
+        self._kube = kube
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._writer: LatestWinsWriter[str] = LatestWinsWriter(self._write, STATUS_INTERVAL)
+        self._generations: dict[str, int] = {}
+
+    def generation_changed(self, name: str, generation: int | None) -> bool:
+        """True when a Dependency is new, gone, or its spec changed since last seen (its own
+        status writes keep the generation)."""
+        changed = self._generations.get(name) != generation
+        if generation is None:
+            self._generations.pop(name, None)
+            self._writer.forget(name)
+        else:
+            self._generations[name] = generation
+        return changed
+
+    def publish(self, states: dict[str, DependencyState], waiting: dict[str, int]) -> None:
+        now = self._clock()
+        for name, state in states.items():
+            self._metrics.dependency(name, state.in_use, state.spec.capacity, waiting[name])
+            dep = self._store.dependency(name)
+            if dep is not None:
+                new = dependency_status(dep, state, waiting[name], now)
+                self._writer.want(name, new, dep.status)
+
+    async def _write(self, name: str, new: dict[str, Any], last: dict[str, Any]) -> None:
+        await self._kube.patch_dependency_status(name, replacing(last, new))

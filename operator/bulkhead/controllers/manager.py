@@ -1,0 +1,134 @@
+"""The composition of the controllers over one store and one work queue, and what each watch
+event means for them. The kopf handlers in bulkhead.operator call these methods and nothing
+else."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bulkhead.api.constants import GROUP, LABEL_BATCHJOB, NAMESPACE_NOT_ALLOWED, VERSION, Key
+from bulkhead.api.views import BatchJobView, DependencyView, JobView, job_owner
+from bulkhead.controllers.admission import AdmissionController
+from bulkhead.controllers.batchjob import BatchJobController
+from bulkhead.controllers.dependency import DependencyController
+from bulkhead.kube import Kube
+from bulkhead.metrics import Metrics
+from bulkhead.runtime.workqueue import WorkQueue
+from bulkhead.settings import WORKERS
+from bulkhead.state.store import Store, fill
+
+log = logging.getLogger(__name__)
+
+# What the store is filled with at startup: kind, path, label selector.
+LISTED = (
+    ("batchjobs", f"/apis/{GROUP}/{VERSION}/batchjobs", ""),
+    ("jobs", "/apis/batch/v1/jobs", LABEL_BATCHJOB),
+    ("dependencies", f"/apis/{GROUP}/{VERSION}/dependencies", ""),
+    ("namespaces", "/api/v1/namespaces", ""),
+)
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Manager:
+    def __init__(
+        self, kube: Kube, metrics: Metrics, clock: Callable[[], datetime] = wall_clock
+    ) -> None:
+        self.kube = kube
+        self.store = Store()
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.dependencies = DependencyController(kube, self.store, metrics, clock)
+        self.admission = AdmissionController(self.store, self.queue, self.dependencies, clock)
+        self.batchjobs = BatchJobController(
+            kube, metrics, self.store, self.queue, self.admission, clock
+        )
+        self._metrics = metrics
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._metrics.count_phases(self._count_phases)
+        self._tasks = [asyncio.create_task(self._worker()) for _ in range(WORKERS)]
+        self._tasks.append(asyncio.create_task(self.admission.run()))
+        self._tasks.append(asyncio.create_task(self._fill()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _count_phases(self) -> Counter[str]:
+        return Counter(bj.phase or "Pending" for bj in self.store.all_batchjobs())
+
+    async def _fill(self) -> None:
+        """One paginated LIST per resource, so the store is complete before any decision."""
+        while True:
+            try:
+                for kind, path, selector in LISTED:
+                    fill(self.store, kind, await self.kube.list_items(path, selector))
+                break
+            except Exception:
+                log.exception("listing at startup failed; retrying in 2s")
+                await asyncio.sleep(2)
+        self.store.mark_ready()
+        for bj in self.store.all_batchjobs():
+            self.queue.add(bj.key)
+        self.admission.poke()
+
+    async def _worker(self) -> None:
+        await self.store.ready.wait()
+        while True:
+            key = await self.queue.get()
+            try:
+                self._metrics.reconciles.inc()
+                await self.batchjobs.reconcile(key)
+            except Exception:
+                log.exception("reconcile of %s/%s failed; retrying in 5s", *key)
+                self.queue.add_after(key, 5.0)
+            finally:
+                self.queue.done(key)
+
+    # --- what the watches saw --------------------------------------------------------------
+
+    def batchjob_event(self, deleted: bool, body: Any) -> None:
+        view = BatchJobView.from_body(body)
+        self.store.put_batchjob(view.key, None if deleted else view)
+        self.queue.add(view.key)
+
+    def job_event(self, deleted: bool, body: Any) -> None:
+        key = job_owner(body)
+        view = JobView.from_job(body)
+        self.store.put_job(key, view.name, None if deleted else view)
+        if deleted:
+            self.batchjobs.job_gone(key, view)
+        self.queue.add(key)
+        self.admission.poke()
+
+    def dependency_event(self, deleted: bool, body: Any) -> None:
+        """A Dependency appeared, changed or went: its users may start, or wait for other
+        reasons. Its own status writes (generation unchanged) need no look at the users."""
+        view = DependencyView.from_body(body)
+        self.store.put_dependency(view.name, None if deleted else view)
+        self.admission.poke()
+        if not self.dependencies.generation_changed(
+            view.name, None if deleted else view.generation
+        ):
+            return
+        for bj in self.store.all_batchjobs():
+            if any(u.get("dependency") == view.name for u in bj.spec.get("uses") or []):
+                self.queue.add(bj.key)
+
+    def namespace_event(self, deleted: bool, name: str, labels: dict[str, str]) -> None:
+        """Namespace labels decide allowedNamespaces: look again at the ones refused."""
+        self.store.put_namespace(name, None if deleted else labels)
+        for bj in self.store.all_batchjobs():
+            if bj.namespace == name and bj.reason == NAMESPACE_NOT_ALLOWED:
+                self.queue.add(bj.key)

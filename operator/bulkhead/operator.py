@@ -1,0 +1,85 @@
+"""kopf wiring, thin: the only module that imports kopf. Each handler hands what the watch saw
+to the Manager, which fills the store and enqueues keys.
+
+No change-detecting handlers (on.create/update/delete) are used, so kopf stores no progress
+and no diff-base on the objects, and adds no finalizer: deletion is owner-reference garbage
+collection alone. Every decision is recomputed from the store by the controllers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from bulkhead import settings as config
+from bulkhead.api.constants import GROUP, LABEL_BATCHJOB, VERSION
+from bulkhead.controllers.manager import Manager
+from bulkhead.kube import REPORTING_COMPONENT, Kube
+from bulkhead.metrics import Metrics
+
+OWNED_JOBS = {LABEL_BATCHJOB: kopf.PRESENT}
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # One replica owns admission (the Deployment uses strategy Recreate); no peering CRD needed.
+    settings.peering.standalone = True
+    # The resources are fixed: no CRD watching (and no RBAC on CRDs) needed to find them.
+    settings.scanning.disabled = True
+    # Events are posted by the controllers, one per transition, and nothing else.
+    settings.posting.enabled = False
+    settings.posting.reporting_component = REPORTING_COMPONENT
+    settings.watching.server_timeout = 600
+    settings.watching.client_timeout = 660
+    metrics = Metrics()
+    if config.METRICS_PORT:
+        metrics.serve(config.METRICS_PORT)
+    memo.manager = Manager(Kube(), metrics)
+    memo.manager.start()
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    await memo.manager.stop()
+    memo.manager.kube.close()
+
+
+@kopf.on.event(GROUP, VERSION, "batchjobs")
+async def batchjob_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.manager.batchjob_event(type == "DELETED", body)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OWNED_JOBS)
+async def job_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.manager.job_event(type == "DELETED", body)
+
+
+@kopf.on.event(GROUP, VERSION, "dependencies")
+async def dependency_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.manager.dependency_event(type == "DELETED", body)
+
+
+@kopf.on.event("", "v1", "namespaces")
+async def namespace_event(
+    type: str, name: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+) -> None:
+    memo.manager.namespace_event(type == "DELETED", name, dict(labels))
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # kopf logs every handler call at INFO; that is noise at a thousand BatchJobs.
+    logging.getLogger("kopf").setLevel(max(logging.getLevelName(config.LOG_LEVEL), logging.WARNING))
+
+
+def run() -> None:
+    configure_logging()
+    kopf.run(
+        clusterwide=True,
+        standalone=True,
+        liveness_endpoint=f"http://0.0.0.0:{config.HEALTH_PORT}/healthz",
+    )

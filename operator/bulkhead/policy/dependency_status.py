@@ -1,0 +1,56 @@
+"""Pure: what admission knows of a Dependency -> its status (inUse, holders, waiting, the Ready
+and WindowClosed conditions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bulkhead.api.models import DependencyStatus
+from bulkhead.api.times import format_time
+from bulkhead.api.views import DependencyView
+from bulkhead.policy.admission import DependencyState, windows_open
+from bulkhead.policy.conditions import condition, parse
+
+MAX_HOLDERS_SHOWN = 1000
+
+
+def dependency_status(
+    dep: DependencyView, state: DependencyState, waiting: int, now: datetime
+) -> dict[str, Any]:
+    """The status `dep` should show, given its holders and the number of BatchJobs waiting
+    for it; conditions keep their lastTransitionTime while their status holds."""
+    before = parse((dep.status or {}).get("conditions"))
+    stamp = format_time(now)
+    closed = not windows_open(state.spec, now)
+    full = state.in_use >= state.spec.capacity
+    capacity = state.spec.capacity
+    return DependencyStatus(
+        observed_generation=dep.generation,
+        in_use=state.in_use,
+        holders=[
+            {"namespace": h.key[0], "name": h.key[1], "units": h.units}
+            for h in sorted(state.holders, key=lambda h: h.key)[:MAX_HOLDERS_SHOWN]
+        ],
+        waiting=waiting,
+        conditions=[
+            condition(
+                "Ready",
+                True,
+                "Full" if full else "Available",
+                f"{state.in_use} of {capacity} units in use, {waiting} waiting",
+                generation=dep.generation,
+                before=before.get("Ready"),
+                now=stamp,
+            ),
+            condition(
+                "WindowClosed",
+                closed,
+                "OutsideWindows" if closed else "InsideWindow",
+                "no new starts until a window opens" if closed else "new starts allowed",
+                generation=dep.generation,
+                before=before.get("WindowClosed"),
+                now=stamp,
+            ),
+        ],
+    ).wire()

@@ -1,0 +1,11 @@
+"""Operator settings from the environment, read once (the README lists them)."""
+
+from __future__ import annotations
+
+import os
+
+# Reconciles (and API calls) in flight; each waits on the API server most of the time.
+WORKERS = int(os.environ.get("BULKHEAD_WORKERS", "16"))
+METRICS_PORT = int(os.environ.get("BULKHEAD_METRICS_PORT", "8080"))
+HEALTH_PORT = int(os.environ.get("BULKHEAD_HEALTH_PORT", "8081"))
+LOG_LEVEL = os.environ.get("BULKHEAD_LOG_LEVEL", "INFO").upper()

@@ -1,0 +1,98 @@
+"""Admission bookkeeping (no I/O): who waits, the latest decision for each waiter and the one
+its status shows, and who was admitted but is not in the store yet (it holds its units
+already, Kueue's "assumed" workloads)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bulkhead.api.constants import Key
+from bulkhead.api.times import parse_time
+from bulkhead.policy.admission import (
+    RATE_PERIOD,
+    Candidate,
+    Decision,
+    DependencyState,
+    Holding,
+    Wait,
+)
+from bulkhead.state.store import Store
+
+
+@dataclass
+class Changes:
+    """What a decision asks of the BatchJobs: start, show a new wait now, refresh later."""
+
+    start: list[Key] = field(default_factory=list)
+    show: list[Key] = field(default_factory=list)
+    refresh: list[Key] = field(default_factory=list)
+
+
+@dataclass
+class AdmissionBook:
+    waiting: dict[Key, Candidate] = field(default_factory=dict)
+    decided: dict[Key, Wait] = field(default_factory=dict)
+    shown: dict[Key, Wait] = field(default_factory=dict)
+    admitted: dict[Key, Candidate] = field(default_factory=dict)
+
+    def forget(self, key: Key) -> None:
+        """`key` no longer waits (it started, finished, or cannot wait)."""
+        self.waiting.pop(key, None)
+        self.decided.pop(key, None)
+        self.shown.pop(key, None)
+
+    def record(self, decision: Decision) -> Changes:
+        changes = Changes()
+        for key in decision.admitted:
+            candidate = self.waiting.pop(key)
+            self.decided.pop(key, None)
+            self.shown.pop(key, None)
+            self.admitted[key] = candidate
+            changes.start.append(key)
+        for key, wait in decision.waiting.items():
+            old = self.decided.get(key)
+            self.decided[key] = wait
+            if old is None or (old.reason, old.dependency) != (wait.reason, wait.dependency):
+                self.shown[key] = wait
+                changes.show.append(key)
+            elif old != wait:
+                changes.refresh.append(key)
+        return changes
+
+    def refreshed(self, key: Key) -> bool:
+        """The waiter's status may now show its latest decision; False if it no longer waits."""
+        if key not in self.decided:
+            return False
+        self.shown[key] = self.decided[key]
+        return True
+
+
+def dependency_states(
+    store: Store, book: AdmissionBook, now: datetime
+) -> dict[str, DependencyState]:
+    """Every parseable Dependency with what holds it: the unfinished Jobs in the store, plus the
+    admitted runs whose Job the store does not show yet (one whose BatchJob is gone, or whose
+    Job is seen, drops out of the book)."""
+    states: dict[str, DependencyState] = {}
+    for dep in store.all_dependencies():
+        spec = dep.parsed_spec()
+        if spec is None:
+            continue
+        holders = store.holders(dep.name)
+        states[dep.name] = DependencyState(
+            spec=spec,
+            holders=[Holding(h.key, h.units) for h in holders],
+            recent_starts=[
+                t for h in holders if h.created and now - (t := parse_time(h.created)) < RATE_PERIOD
+            ],
+        )
+    for key, candidate in list(book.admitted.items()):
+        if store.batchjob(key) is None or any(j.name == candidate.run for j in store.jobs(key)):
+            del book.admitted[key]
+            continue
+        for dependency, units in candidate.uses:
+            if dependency in states:
+                states[dependency].holders.append(Holding(key, units))
+                states[dependency].recent_starts.append(now)
+    return states
