@@ -10,7 +10,7 @@ log=$(mktemp -t bulkhead-demo-operator.XXXX.log)
 # The chart's CRDs and RBAC; the operator runs as the chart's ServiceAccount, not as admin.
 operator_kubeconfig=$(.venv/bin/python hack/install.py "$(mktemp -t bulkhead-demo-kubeconfig.XXXX)")
 kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
-kubectl delete dependency orders-db --ignore-not-found >/dev/null
+kubectl delete dependency orders-db warehouse-db --ignore-not-found >/dev/null
 kubectl create namespace "$ns" >/dev/null
 kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=restricted >/dev/null
 
@@ -26,9 +26,11 @@ for _ in $(seq 1 90); do
   echo "--- $(date +%T) kubectl get bj -n $ns"
   kubectl get bj -n "$ns"
   kubectl get dep orders-db --no-headers 2>/dev/null | sed 's/^/    dependency: /'
-  left=$(kubectl get bj -n "$ns" -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' \
-    | grep -cvE '^(Succeeded|Failed)$' || true)
-  [ "$left" = 0 ] && break
+  # done when every one-shot BatchJob finished and the rollup schedule has run three times
+  left=$(kubectl get bj -n "$ns" -o jsonpath='{range .items[*]}{.spec.schedule}|{.status.phase}{"\n"}{end}' \
+    | grep -E '^\|' | grep -cvE '^\|(Succeeded|Failed)$' || true)
+  rollups=$(kubectl get bj orders-rollup -n "$ns" -o jsonpath='{.status.runs[*].result}' | grep -o Succeeded | wc -l)
+  [ "$left" = 0 ] && [ "$rollups" -ge 3 ] && break
   sleep 3
 done
 echo
@@ -38,5 +40,13 @@ echo
 echo "--- events on invoices-bad-month"
 kubectl get events -n "$ns" --field-selector involvedObject.name=invoices-bad-month \
   -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message
+echo
+echo "--- the schedules: orders-rollup's runs (status.runs), newest last"
+kubectl get bj orders-rollup -n "$ns" -o jsonpath='{range .status.runs[*]}{.scheduledTime}{"  "}{.result}{"  "}{.reason}{"  "}{.jobName}{"\n"}{end}'
+echo
+echo "--- nightly-invoices waits for 02:00 Madrid time; run it now (it still waits for warehouse-db's window):"
+kubectl annotate bj nightly-invoices -n "$ns" --overwrite bulkhead.dev/run-now="demo-$(date +%s)" >/dev/null
+sleep 3
+kubectl get bj nightly-invoices -n "$ns" -o jsonpath='next run: {.status.nextScheduleTime}{"\n"}run-now handled: {.status.runNow}{"\n"}{.status.message}{"\n"}'
 echo
 echo "The cluster is still running: eval \"\$(make -s cluster-up)\" to use it, make cluster-down to stop it."

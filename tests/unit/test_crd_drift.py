@@ -98,6 +98,9 @@ def test_batchjob_printer_columns_tell_what_runs_and_why_it_waits() -> None:
             "Succeeded": ".status.succeeded",
             "Failed": ".status.failed",
             "Waiting-For": ".status.queue.dependency",
+            "Schedule": ".spec.schedule",
+            "Last-Run": ".status.lastRunResult",
+            "Next-Run": ".status.nextScheduleTime",
             "Age": ".metadata.creationTimestamp",
         }.items()
     )

@@ -391,6 +391,23 @@ class Use(Model):
 
 ExitCode = Annotated[int, Field(ge=1, le=255)]
 
+# The API server checks a schedule's shape; its meaning (field ranges, H, durations) is checked
+# by the operator, which refuses a bad one as InvalidSpec with the reason.
+SCHEDULE_SHAPE_RULE = (
+    "self.matches('^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
+    "|@every [0-9smhd]+|[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+)$')"
+)
+ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"unknown time zone {value!r}") from error
+    return value
+
+
 # Fields that define what a run does. They cannot change once a Job exists: the Job would no
 # longer be what the BatchJob says. Scheduled BatchJobs build a new Job per run, so they may.
 # env, volumes and pod placement are left out: comparing them in CEL costs more than the API
@@ -497,12 +514,36 @@ class BatchJobSpec(Model):
     ) = None
     priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
 
-    # Scheduling is a later piece of work; the fields are reserved so manifests can carry them.
-    schedule: Annotated[str, StringConstraints(max_length=128)] | None = None
-    time_zone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    # When it runs (absent: once, as soon as admitted). See policy/schedule.py and policy/runs.py.
+    schedule: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=128),
+            Field(
+                json_schema_extra={
+                    "x-kubernetes-validations": [
+                        cel(
+                            "!self.contains('TZ=')",
+                            "TZ= and CRON_TZ= are not allowed in a schedule; use spec.timeZone",
+                        ),
+                        cel(
+                            SCHEDULE_SHAPE_RULE,
+                            "a schedule is five cron fields (minute hour day-of-month month "
+                            "day-of-week), an alias such as @daily, or @every <duration>",
+                        ),
+                    ]
+                }
+            ),
+        ]
+        | None
+    ) = None
+    time_zone: Annotated[str, StringConstraints(max_length=64, pattern=ZONE_PATTERN)] | None = None
     suspend: bool = False
-    concurrency_policy: Literal["Allow", "Forbid", "Replace"] = "Forbid"
-    starting_deadline_seconds: Annotated[int, Field(ge=0)] | None = None
+    concurrency_policy: Literal["Allow", "Forbid", "Replace", "Queue"] = "Forbid"
+    starting_deadline_seconds: Annotated[int, Field(ge=0, le=31_536_000)] | None = None
+    catch_up: Literal["Latest", "None", "All"] = "Latest"
+    max_catch_up_runs: Annotated[int, Field(ge=1, le=100)] = 5
+    jitter_seconds: Annotated[int, Field(ge=0, le=86_400)] = 0
     successful_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3
     failed_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3
 
@@ -514,6 +555,8 @@ class BatchJobSpec(Model):
         for mount in self.volume_mounts or []:
             if mount.name not in volumes:
                 raise ValueError(f"volumeMounts[].name {mount.name} names no entry of volumes")
+        if self.time_zone is not None:
+            _check_zone(self.time_zone)
         dependencies = [u.dependency for u in self.uses or []]
         if len(dependencies) != len(set(dependencies)):
             raise ValueError("uses must name each dependency once")
@@ -542,6 +585,22 @@ class QueuePosition(Model):
     position: int
 
 
+RunResult = Literal["Deferred", "Running", "Succeeded", "Failed", "Missed", "Replaced"]
+
+
+class Run(Model):
+    """One run of a scheduled BatchJob, or one instant that did not run and why."""
+
+    scheduled_time: Timestamp  # the instant (for a run-now: when it was asked for)
+    result: RunResult
+    reason: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    message: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    job_name: ShortText | None = None
+    start_time: Timestamp | None = None
+    completion_time: Timestamp | None = None
+    run_now: ShortText | None = None  # set when a bulkhead.dev/run-now request made this run
+
+
 class BatchJobStatus(Model):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -555,6 +614,14 @@ class BatchJobStatus(Model):
     reason: Annotated[str, StringConstraints(max_length=1024)] | None = None
     message: Annotated[str, StringConstraints(max_length=32768)] | None = None
     queue: QueuePosition | None = None
+    # Scheduled BatchJobs (see policy/runs.py).
+    last_schedule_time: Timestamp | None = None
+    next_schedule_time: Timestamp | None = None
+    last_successful_time: Timestamp | None = None
+    last_failure_time: Timestamp | None = None
+    last_run_result: RunResult | None = None
+    run_now: ShortText | None = None  # the last bulkhead.dev/run-now value handled
+    runs: Annotated[list[Run], Field(max_length=32)] | None = None
 
 
 # --- Dependency --------------------------------------------------------------------------
@@ -585,11 +652,7 @@ class Window(Model):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"unknown time zone {value!r}") from error
-        return value
+        return _check_zone(value)
 
 
 class LabelSelectorRequirement(Model):

@@ -20,9 +20,10 @@ from bulkhead.api.models import BatchJobSpec, BatchJobStatus
 from bulkhead.api.times import format_time
 from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers.admission import AdmissionController
+from bulkhead.controllers.schedule import ScheduleController
 from bulkhead.kube import Conflict, Invalid, Kube, replacing
 from bulkhead.metrics import Metrics
-from bulkhead.policy import status
+from bulkhead.policy import runs, status
 from bulkhead.policy.build import build_job, job_name
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.store import Store
@@ -64,7 +65,11 @@ class BatchJobController:
         # Our own writes, until the watch shows them back (then the store is the truth again).
         self._written: dict[Key, tuple[str, BatchJobStatus]] = {}  # key -> (uid, status)
         self._last_write: dict[Key, float] = {}
-        self._gone: dict[Key, JobView] = {}
+        # The last state of deleted Jobs, until their BatchJob's next reconcile.
+        self._gone: dict[Key, dict[str, JobView]] = {}
+        self._schedules = ScheduleController(
+            kube, store, queue, admission, clock, self._write, self._gone_job
+        )
 
     def _current(self, bj: BatchJobView) -> BatchJobStatus | None:
         seen = BatchJobStatus.model_validate_json(bj.status_json) if bj.status_json else None
@@ -77,7 +82,10 @@ class BatchJobController:
 
     def job_gone(self, key: Key, job: JobView) -> None:
         """The last state of a deleted Job, kept until its BatchJob is reconciled once."""
-        self._gone[key] = job
+        self._gone.setdefault(key, {})[job.name] = job
+
+    def _gone_job(self, key: Key, name: str) -> JobView | None:
+        return self._gone.get(key, {}).get(name)
 
     async def reconcile(self, key: Key) -> None:
         bj = self._store.batchjob(key)
@@ -93,6 +101,12 @@ class BatchJobController:
             self._admission.book.forget(key)
             await self._write(bj, current, status.invalid_outcome(explain(error)))
             return
+        if spec.schedule:
+            try:
+                await self._schedules.reconcile(bj, spec, current)
+            finally:
+                self._gone.pop(key, None)
+            return
         name = job_name(bj.name, bj.uid)
         if status.is_terminal(current) and current and current.job_name == name:
             # A finished run keeps its result (its Job may be gone after the TTL).
@@ -102,7 +116,7 @@ class BatchJobController:
         job = next((j for j in self._store.jobs(key) if j.name == name), None)
         if job is None and current and current.job_name == name:
             found = await self.kube.get_job(bj.namespace, name)  # the watch may lag a create
-            last_seen = self._gone.pop(key, None)
+            last_seen = self._gone.pop(key, {}).get(name)
             if found is None and last_seen and last_seen.name == name and last_seen.finished:
                 # Finished, then removed (ttlSecondsAfterFinished: 0) before we wrote it down.
                 job = last_seen
@@ -115,16 +129,6 @@ class BatchJobController:
         if job is not None:
             self._admission.book.forget(key)
             await self._write(bj, current, await self._job_outcome(bj, job, spec))
-            return
-        if spec.schedule:
-            await self._write(
-                bj,
-                current,
-                status.invalid_outcome(
-                    "spec.schedule is not supported by this version of bulkhead yet; "
-                    "remove it to run the BatchJob once"
-                ),
-            )
             return
         if spec.service_account_name and not await self.kube.get_service_account(
             bj.namespace, spec.service_account_name
@@ -186,8 +190,14 @@ class BatchJobController:
         await self._write(bj, current, status.job_outcome(JobView.from_job(created), spec))
 
     async def _write(
-        self, bj: BatchJobView, current: BatchJobStatus | None, outcome: status.Outcome
+        self,
+        bj: BatchJobView,
+        current: BatchJobStatus | None,
+        outcome: status.Outcome,
+        events: list[runs.Event] | None = None,
     ) -> None:
+        """Patch the status to what `outcome` says, if that differs from `current`, then post
+        `events`, or (one-shot) an Event for a new phase or reason."""
         new = status.to_status(
             outcome, generation=bj.generation, previous=current, now=format_time(self._clock())
         )
@@ -203,10 +213,14 @@ class BatchJobController:
             return
         self._written[bj.key] = (bj.uid, new)
         self._last_write[bj.key] = self._monotonic()
-        if current is None or (current.phase, current.reason) != (new.phase, new.reason):
+        if events is None and (
+            current is None or (current.phase, current.reason) != (new.phase, new.reason)
+        ):
             warning = new.phase == "Failed" or outcome.reason in status.STALLED_REASONS
+            events = [runs.Event(warning, outcome.reason, outcome.message)]
+        for event in events or []:
             await self.kube.post_event(
-                bj.ref(), "Warning" if warning else "Normal", outcome.reason, outcome.message
+                bj.ref(), "Warning" if event.warning else "Normal", event.reason, event.message
             )
 
 

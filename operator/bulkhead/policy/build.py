@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 from bulkhead.api.constants import (
+    ANNOTATION_RUN_NOW_VALUE,
+    ANNOTATION_SCHEDULED,
     ANNOTATION_USES,
     API_VERSION,
     LABEL_BATCHJOB,
@@ -23,12 +25,19 @@ TMP_VOLUME = "bulkhead-tmp"
 SECURITY_PROFILE = {"type": "RuntimeDefault"}
 
 
-def job_name(name: str, uid: str) -> str:
+def job_name(name: str, uid: str, run: str = "") -> str:
     """Deterministic: a repeated create of the same run collides (409) instead of duplicating.
 
-    The uid part keeps a re-created BatchJob of the same name from adopting its predecessor's Job.
+    The uid part keeps a re-created BatchJob of the same name from adopting its predecessor's Job;
+    `run` names one run of a scheduled BatchJob (its instant, or its run-now request).
     """
-    return f"{name}-{hashlib.sha256(uid.encode()).hexdigest()[:8]}"
+    seed = f"{uid}/{run}" if run else uid
+    return f"{name}-{hashlib.sha256(seed.encode()).hexdigest()[:8]}"
+
+
+def run_token(scheduled: str, run_now: str) -> str:
+    """What names a run of a scheduled BatchJob: its run-now request, else its instant."""
+    return f"run-now/{run_now}" if run_now else scheduled
 
 
 def uses_annotation(uses: list[Use] | None) -> str:
@@ -113,12 +122,31 @@ def _pod_failure_policy(spec: BatchJobSpec) -> dict[str, Any]:
     return {"rules": rules}
 
 
-def build_job(*, name: str, namespace: str, uid: str, spec: BatchJobSpec) -> dict[str, Any]:
-    """The Job for one run of the BatchJob `namespace/name` (uid `uid`)."""
+def build_job(
+    *,
+    name: str,
+    namespace: str,
+    uid: str,
+    spec: BatchJobSpec,
+    scheduled: str = "",
+    run_now: str = "",
+) -> dict[str, Any]:
+    """The Job for one run of the BatchJob `namespace/name` (uid `uid`): the only run of a
+    one-shot BatchJob, or the run of a scheduled one for instant `scheduled` (RFC 3339), made by
+    the run-now request `run_now` when that is set."""
     links = {LABEL_BATCHJOB: name, LABEL_BATCHJOB_UID: uid}
+    run = run_token(scheduled, run_now)
+    run_annotations = {
+        k: v
+        for k, v in ((ANNOTATION_SCHEDULED, scheduled), (ANNOTATION_RUN_NOW_VALUE, run_now))
+        if v
+    }
     pod_meta = spec.pod_metadata
     pod_labels = {**(pod_meta.labels if pod_meta and pod_meta.labels else {}), **links}
-    pod_annotations = dict(pod_meta.annotations) if pod_meta and pod_meta.annotations else {}
+    pod_annotations = {
+        **(dict(pod_meta.annotations) if pod_meta and pod_meta.annotations else {}),
+        **run_annotations,
+    }
     job_spec: dict[str, Any] = {
         "parallelism": spec.parallelism,
         "completions": spec.completions,
@@ -139,12 +167,10 @@ def build_job(*, name: str, namespace: str, uid: str, spec: BatchJobSpec) -> dic
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name(name, uid),
+            "name": job_name(name, uid, run),
             "namespace": namespace,
             "labels": links,
-            "annotations": {
-                ANNOTATION_USES: uses_annotation(spec.uses),
-            },
+            "annotations": {ANNOTATION_USES: uses_annotation(spec.uses), **run_annotations},
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,

@@ -39,6 +39,8 @@ class Outcome:
     reason: str
     message: str
     extra: dict[str, Any] = field(default_factory=dict)
+    # type -> (status, reason); None: the one-shot set that follows from the phase
+    conditions: dict[str, tuple[bool, str]] | None = None
 
 
 def _conditions(outcome: Outcome) -> dict[str, tuple[bool, str]]:
@@ -79,7 +81,7 @@ def to_status(
             before=before.get(kind),
             now=now,
         )
-        for kind, (state, reason) in _conditions(outcome).items()
+        for kind, (state, reason) in (outcome.conditions or _conditions(outcome)).items()
     ]
     return BatchJobStatus.model_validate(
         {

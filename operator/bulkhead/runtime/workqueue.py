@@ -16,6 +16,7 @@ class WorkQueue(Generic[K]):
         self._queued: set[K] = set()
         self._active: set[K] = set()
         self._dirty: set[K] = set()
+        self._wakes: dict[K, asyncio.TimerHandle] = {}
 
     def add(self, key: K) -> None:
         if key in self._active:
@@ -26,6 +27,23 @@ class WorkQueue(Generic[K]):
 
     def add_after(self, key: K, delay: float) -> None:
         asyncio.get_running_loop().call_later(delay, self.add, key)
+
+    def wake_after(self, key: K, delay: float) -> None:
+        """Add `key` after `delay` seconds; one such wake per key, the earliest wins (a clock
+        that is asked every reconcile does not pile up timers)."""
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(delay, 0.0)
+        pending = self._wakes.get(key)
+        if pending is not None and not pending.cancelled() and pending.when() <= when:
+            return
+        if pending is not None:
+            pending.cancel()
+
+        def wake() -> None:
+            self._wakes.pop(key, None)
+            self.add(key)
+
+        self._wakes[key] = loop.call_at(when, wake)
 
     async def get(self) -> K:
         key = await self._queue.get()

@@ -1,0 +1,174 @@
+"""The reconcile of a scheduled BatchJob: read the ledger and the Jobs, let policy/runs.py
+decide, then write: delete Jobs (replaced, past the history limits), start at most one run
+(through Dependency admission), and one status patch with an Event per run transition. The
+next look is a timer at the instant the plan names (the next run, a jittered start, a
+deadline)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from bulkhead.api.constants import INVALID_SPEC, Key
+from bulkhead.api.models import BatchJobSpec, BatchJobStatus, Run
+from bulkhead.api.times import parse_time
+from bulkhead.api.views import BatchJobView, JobView
+from bulkhead.controllers.admission import AdmissionController
+from bulkhead.kube import ApiError, Conflict, Invalid, Kube
+from bulkhead.policy import runs, status
+from bulkhead.policy import schedule as cron
+from bulkhead.policy.build import build_job, job_name
+from bulkhead.runtime.workqueue import WorkQueue
+from bulkhead.state.store import Store
+
+log = logging.getLogger(__name__)
+
+Write = Callable[
+    [BatchJobView, BatchJobStatus | None, status.Outcome, list[runs.Event] | None],
+    Awaitable[None],
+]
+
+
+class ScheduleController:
+    def __init__(
+        self,
+        kube: Kube,
+        store: Store,
+        queue: WorkQueue[Key],
+        admission: AdmissionController,
+        clock: Callable[[], datetime],
+        write: Write,
+        gone: Callable[[Key, str], JobView | None],
+    ) -> None:
+        self._kube = kube
+        self._store = store
+        self._queue = queue
+        self._admission = admission
+        self._clock = clock
+        self._write = write
+        self._gone = gone
+
+    async def reconcile(
+        self, bj: BatchJobView, spec: BatchJobSpec, current: BatchJobStatus | None
+    ) -> None:
+        assert spec.schedule
+        try:
+            schedule = cron.parse(
+                spec.schedule, spec.time_zone, seed=bj.uid, anchor=parse_time(bj.created)
+            )
+        except cron.ScheduleError as error:
+            self._admission.release(bj.key)
+            await self._write(bj, current, status.invalid_outcome(str(error)), None)
+            return
+        now = self._clock()
+        ledger = list(current.runs or []) if current else []
+        jobs = [
+            j
+            for j in self._store.jobs(bj.key)
+            if j.owner_uid == bj.uid and (j.scheduled or j.run_now)
+        ]
+        jobs += await self._unseen_jobs(bj, ledger, jobs)
+        plan = runs.plan(
+            spec=spec,
+            schedule=schedule,
+            seed=bj.uid,
+            created=parse_time(bj.created),
+            ledger=ledger,
+            jobs=jobs,
+            run_now=bj.run_now,
+            handled_run_now=current.run_now if current else None,
+            suspended_since=None if spec.suspend else _suspended_since(current),
+            now=now,
+        )
+        uids = {j.name: j.uid for j in jobs}
+        for name in plan.delete:
+            try:
+                await self._kube.delete_job(bj.namespace, name, uids.get(name, ""))
+            except ApiError as error:  # the next look tries again; runs go on meanwhile
+                log.warning("could not delete Job %s/%s: %s", bj.namespace, name, error)
+        if plan.start is None:
+            self._admission.release(bj.key)
+        else:
+            started = await self._start(bj, spec, plan.start)
+            if started is None:
+                return  # the Job vanished between create and get: look again from the top
+            if isinstance(started, JobView):
+                jobs.append(started)
+                started = runs.run_of(started, spec, plan.start)
+            plan.runs = [started if runs.token(r) == runs.token(started) else r for r in plan.runs]
+        outcome = runs.outcome(spec, plan.runs, jobs, plan.next_time, plan.run_now, current)
+        await self._write(bj, current, outcome, runs.events(ledger, plan.runs))
+        if plan.wake is not None:
+            self._queue.wake_after(bj.key, (plan.wake - now).total_seconds())
+
+    async def _unseen_jobs(
+        self, bj: BatchJobView, ledger: list[Run], jobs: list[JobView]
+    ) -> list[JobView]:
+        """Jobs the ledger says are running that the watch does not show: created a moment
+        ago (the watch lags), or finished and removed (its last state was kept)."""
+        seen = {j.name for j in jobs}
+        found = []
+        for run in ledger:
+            if run.result != "Running" or not run.job_name or run.job_name in seen:
+                continue
+            body = await self._kube.get_job(bj.namespace, run.job_name)
+            view = JobView.from_job(body) if body else self._gone(bj.key, run.job_name)
+            if view is not None and view.owner_uid == bj.uid:
+                found.append(view)
+        return found
+
+    async def _start(self, bj: BatchJobView, spec: BatchJobSpec, run: Run) -> JobView | Run | None:
+        """Start `run`: its Job (created, or found under its name), or the run as it is now (still
+        waiting for admission, or failed to start), or None to look again."""
+        name = job_name(bj.name, bj.uid, runs.token(run))
+        if spec.uses and not self._admission.admitted(bj.key, name):
+            wait = self._admission.request(bj, spec, name)
+            if wait is None:
+                return run
+            return run.model_copy(update={"reason": wait.reason, "message": wait.message})
+        body = build_job(
+            name=bj.name,
+            namespace=bj.namespace,
+            uid=bj.uid,
+            spec=spec,
+            scheduled=run.scheduled_time,
+            run_now=run.run_now or "",
+        )
+        try:
+            created = await self._kube.create_job(body)
+        except Conflict:
+            found = await self._kube.get_job(bj.namespace, name)
+            if found is None:
+                self._queue.add(bj.key)
+                return None
+            created = found
+        except Invalid as error:
+            self._admission.release(bj.key)
+            return run.model_copy(
+                update={
+                    "result": "Failed",
+                    "reason": INVALID_SPEC,
+                    "message": f"the API server refused the Job: {error}",
+                }
+            )
+        job = JobView.from_job(created)
+        if job.owner_uid != bj.uid:  # never adopt a Job this BatchJob does not control
+            self._admission.release(bj.key)
+            return run.model_copy(
+                update={
+                    "result": "Failed",
+                    "reason": runs.JOB_NAME_TAKEN,
+                    "message": f"a Job named {name} exists and is not controlled by this "
+                    f"BatchJob; it was left alone",
+                }
+            )
+        return job
+
+
+def _suspended_since(current: BatchJobStatus | None) -> datetime | None:
+    """When the BatchJob was last suspended, if its status still says it is."""
+    for condition in (current.conditions if current else None) or []:
+        if condition.type == "Suspended" and condition.status == "True":
+            return parse_time(condition.last_transition_time)
+    return None

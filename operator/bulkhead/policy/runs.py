@@ -1,0 +1,448 @@
+"""Pure: the runs of a scheduled BatchJob, decided from its ledger, its Jobs and the clock.
+
+The ledger is `status.runs`: every instant the schedule reached gets exactly one entry, as it
+is first seen. It is Deferred (due, not started yet: waiting for its jitter, a Dependency or the
+active run) or Missed with the reason, and later Running, Succeeded, Failed or Replaced. The
+Jobs are merged back into the ledger on every pass (each carries its instant in an annotation),
+so a crash between a Job's create and the status write loses nothing, and a repeated create of
+the same instant is the same Job name (a 409). Instants are considered only after the newest
+one in the ledger, so nothing is decided twice.
+
+Policies (each one place below):
+- catchUp, for instants the operator did not see in time (it was down, or the BatchJob was
+  suspended): Latest runs the newest of them, All runs up to maxCatchUpRuns newest, None runs
+  only the newest, and only when it is seen within ON_TIME of its start. The rest are Missed
+  (NotCaughtUp, or Suspended for instants that fell while it was suspended).
+- startingDeadlineSeconds bounds how late a run may start, waiting for a Dependency included.
+- concurrencyPolicy, when a run is due while another is active: Allow starts it, Forbid records
+  it Missed, Queue keeps one waiting (the rest Missed, QueueFull), Replace deletes the active
+  run's Job and starts the new one.
+- history limits: finished Jobs beyond the newest N succeeded and M failed are deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bulkhead.api.constants import RETRYING, STARTED
+from bulkhead.api.models import BatchJobSpec, BatchJobStatus, Run
+from bulkhead.api.times import format_time, parse_time
+from bulkhead.api.views import JobView
+from bulkhead.policy import schedule as cron
+from bulkhead.policy.build import run_token
+from bulkhead.policy.status import Outcome, job_outcome
+
+# Finished and missed entries kept in status.runs (Deferred and Running ones are always kept).
+RUNS_KEPT = 10
+# catchUp None: a run first seen later than this after its start time was missed.
+ON_TIME = timedelta(seconds=60)
+# Missed instants listed one by one in a single pass; more are summed up in one entry.
+MISSED_LISTED = 5
+
+# Reasons: of runs (in status.runs and Events) and of a scheduled BatchJob's status.
+RUN_STARTED = "RunStarted"
+RUN_SUCCEEDED = "RunSucceeded"
+RUN_FAILED = "RunFailed"
+RUN_MISSED = "RunMissed"
+RUN_REPLACED = "RunReplaced"
+STARTING_DEADLINE = "StartingDeadlineExceeded"
+CONCURRENCY_FORBID = "ConcurrencyForbid"
+QUEUE_FULL = "QueueFull"
+NOT_CAUGHT_UP = "NotCaughtUp"
+SUSPENDED = "Suspended"
+SUPERSEDED = "Superseded"
+REPLACED = "Replaced"
+JOB_DELETED = "JobDeleted"
+JOB_NAME_TAKEN = "JobNameTaken"
+WAITING_FOR_ACTIVE_RUN = "WaitingForActiveRun"
+WAITING_TO_START = "WaitingToStart"
+SCHEDULED = "Scheduled"
+LAST_RUN_FAILED = "LastRunFailed"
+
+FINISHED = ("Succeeded", "Failed", "Missed", "Replaced")
+
+
+def token(run: Run) -> str:
+    """What identifies a run in the ledger (and names its Job)."""
+    return run_token(run.scheduled_time, run.run_now or "")
+
+
+@dataclass(frozen=True)
+class Event:
+    warning: bool
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    runs: list[Run]  # the new ledger, oldest first
+    start: Run | None = None  # the Deferred run that may start now (through admission)
+    delete: list[str] = field(default_factory=list)  # Job names to delete
+    next_time: datetime | None = None  # the schedule's next instant after now
+    wake: datetime | None = None  # when the clock needs the next look
+    run_now: str | None = None  # the run-now value handled (echoed in status)
+
+
+def _when(t: datetime) -> str:
+    return format_time(t)
+
+
+def run_of(job: JobView, spec: BatchJobSpec, entry: Run | None = None) -> Run:
+    """The ledger entry of a run whose Job is `job` (`entry`: the one the ledger had)."""
+    outcome = job_outcome(job, spec)
+    return Run(
+        scheduled_time=entry.scheduled_time if entry else job.scheduled or job.created,
+        result=outcome.phase if outcome.phase in ("Succeeded", "Failed") else "Running",
+        reason=outcome.reason,
+        message=outcome.message,
+        job_name=job.name,
+        start_time=job.start_time or job.created,
+        completion_time=outcome.extra.get("completionTime"),
+        run_now=job.run_now or None,
+    )
+
+
+def _sync(runs: dict[str, Run], jobs: list[JobView], spec: BatchJobSpec) -> None:
+    """The Jobs that exist decide the entries of their runs; a run whose Job vanished before it
+    finished is Failed (JobDeleted); a Replaced run stays Replaced."""
+    seen = set()
+    for job in jobs:
+        key = run_token(job.scheduled, job.run_now)
+        seen.add(key)
+        entry = runs.get(key)
+        if entry is not None and entry.result == "Replaced":
+            continue
+        runs[key] = run_of(job, spec, entry)
+    for key, entry in list(runs.items()):
+        if entry.result == "Running" and key not in seen:
+            runs[key] = _set(
+                entry,
+                result="Failed",
+                reason=JOB_DELETED,
+                message=f"Job {entry.job_name} was deleted before it finished",
+            )
+
+
+def _set(run: Run, **changes: Any) -> Run:
+    return run.model_copy(update=changes)
+
+
+def _missed(t: datetime, reason: str, message: str) -> Run:
+    return Run(scheduled_time=_when(t), result="Missed", reason=reason, message=message)
+
+
+def _late_reason(t: datetime, suspended_since: datetime | None) -> tuple[str, str]:
+    if suspended_since is not None and t >= suspended_since:
+        return SUSPENDED, "the BatchJob was suspended at its time"
+    return NOT_CAUGHT_UP, "the operator did not run at its time"
+
+
+def plan(
+    *,
+    spec: BatchJobSpec,
+    schedule: cron.Schedule,
+    seed: str,
+    created: datetime,
+    ledger: list[Run],
+    jobs: list[JobView],
+    run_now: str,
+    handled_run_now: str | None,
+    suspended_since: datetime | None,
+    now: datetime,
+) -> Plan:
+    """The next ledger and what to do, given the BatchJob's spec and parsed schedule, its uid
+    (`seed`), creation time, current ledger, the Jobs it controls (with an instant or run-now
+    annotation), the run-now annotation and the value already handled, since when it was
+    suspended (None if it was not), and now."""
+    runs = {token(r): r for r in ledger}
+    # Instants after the ledger's newest are new; one whose Job exists already (its status write
+    # was lost) is taken from the Job, and the others around it are still decided.
+    cursor = max((parse_time(r.scheduled_time) for r in ledger if not r.run_now), default=created)
+    _sync(runs, jobs, spec)
+    wakes: list[datetime] = []
+    result = Plan(runs=[], run_now=handled_run_now)
+
+    if run_now and run_now != handled_run_now:
+        key = run_token("", run_now)
+        if key not in runs:
+            runs[key] = Run(
+                scheduled_time=_when(now),
+                result="Deferred",
+                reason=WAITING_TO_START,
+                message=f"run now ({run_now}) requested",
+                run_now=run_now,
+            )
+        result.run_now = run_now
+
+    def jitter_of(t: datetime) -> timedelta:
+        return cron.jitter(seed, t, spec.jitter_seconds, cron.next_after(schedule, t))
+
+    if spec.suspend:
+        for key, entry in runs.items():
+            if entry.result == "Deferred" and not entry.run_now:
+                runs[key] = _set(
+                    entry, result="Missed", reason=SUSPENDED, message="the BatchJob was suspended"
+                )
+    else:
+        keep = max(spec.max_catch_up_runs, MISSED_LISTED) + 1
+        due = cron.due(schedule, cursor, now, keep=keep)
+        instants = list(due.instants)
+        if instants and now < instants[-1] + jitter_of(instants[-1]):
+            wakes.append(instants[-1] + jitter_of(instants[-1]))  # jittered: not yet
+            instants.pop()
+        if due.earlier and due.first is not None:
+            end = instants[0] if instants else now
+            # Runs with a Job in that span are in the ledger already (their write was lost).
+            taken = [
+                t for t in runs if not t.startswith("run-now/") and _when(cursor) < t < _when(end)
+            ]
+            count = due.earlier - len(taken)
+            anchor: datetime | None = due.first
+            while anchor is not None and _when(anchor) in runs and anchor < end:
+                anchor = cron.next_after(schedule, anchor)
+            if count > 0 and anchor is not None and anchor < end:
+                reason, why = _late_reason(anchor, suspended_since)
+                more = "at least " if due.capped else ""
+                runs[_when(anchor)] = _missed(
+                    anchor,
+                    reason,
+                    f"{more}{count} runs from {_when(due.first)} to before {_when(end)} were "
+                    f"not run: {why}",
+                )
+        for i, t in enumerate(instants):
+            if _when(t) in runs:
+                continue
+            start_at = t + jitter_of(t)
+            newest = i == len(instants) - 1
+            if spec.catch_up == "Latest":
+                runs_now = newest
+            elif spec.catch_up == "All":
+                runs_now = i >= len(instants) - spec.max_catch_up_runs
+            else:  # None: only the current instant, and only when seen in time
+                runs_now = newest and now - start_at <= ON_TIME
+            if runs_now:
+                runs[_when(t)] = Run(
+                    scheduled_time=_when(t),
+                    result="Deferred",
+                    reason=WAITING_TO_START,
+                    message="due",
+                )
+            else:
+                reason, why = _late_reason(t, suspended_since)
+                runs[_when(t)] = _missed(t, reason, f"{why}; catchUp is {spec.catch_up}")
+        result.next_time = cron.next_after(schedule, now)
+        if result.next_time is not None:
+            wakes.append(result.next_time + jitter_of(result.next_time))
+
+    # startingDeadlineSeconds: how late a run may start, whatever it waited for.
+    deadline = spec.starting_deadline_seconds
+    for key, entry in list(runs.items()):
+        if entry.result != "Deferred" or deadline is None:
+            continue
+        t = parse_time(entry.scheduled_time)
+        start_by = (t if entry.run_now else t + jitter_of(t)) + timedelta(seconds=deadline)
+        if now > start_by:
+            waited = f"; it was {entry.message}" if entry.reason != WAITING_TO_START else ""
+            runs[key] = _set(
+                entry,
+                result="Missed",
+                reason=STARTING_DEADLINE,
+                message=f"not started within startingDeadlineSeconds ({deadline}s){waited}",
+            )
+        else:
+            wakes.append(start_by + timedelta(seconds=1))
+
+    _concurrency(spec, runs, result)
+    result.delete += _past_history_limits(spec, jobs, result.delete)
+    result.runs = _trim(runs)
+    result.wake = min(wakes, default=None)
+    return result
+
+
+def _concurrency(spec: BatchJobSpec, runs: dict[str, Run], result: Plan) -> None:
+    active = [r for r in runs.values() if r.result == "Running"]
+    deferred = sorted(
+        (r for r in runs.values() if r.result == "Deferred"), key=lambda r: r.scheduled_time
+    )
+    if not deferred:
+        return
+    policy = spec.concurrency_policy
+    head = deferred[0]
+    if policy == "Allow":
+        result.start = head
+        return
+    if policy == "Replace":
+        newest = deferred[-1]
+        for r in deferred[:-1]:
+            runs[token(r)] = _set(
+                r,
+                result="Missed",
+                reason=SUPERSEDED,
+                message=f"superseded by the run of {newest.scheduled_time} (concurrencyPolicy "
+                f"Replace)",
+            )
+        for r in active:
+            runs[token(r)] = _set(
+                r,
+                result="Replaced",
+                reason=REPLACED,
+                message=f"replaced by the run of {newest.scheduled_time} (concurrencyPolicy "
+                f"Replace)",
+            )
+            if r.job_name:
+                result.delete.append(r.job_name)
+        result.start = newest
+        return
+    blocker = active[0] if active else None
+    rest = deferred[1:] if blocker is None or policy == "Queue" else deferred
+    for r in rest:
+        if policy == "Forbid":
+            what = (
+                f"run {blocker.job_name} was still running"
+                if blocker
+                else f"the run of {head.scheduled_time} was still waiting to start"
+            )
+            runs[token(r)] = _set(
+                r,
+                result="Missed",
+                reason=CONCURRENCY_FORBID,
+                message=f"{what} (concurrencyPolicy Forbid)",
+            )
+        else:
+            runs[token(r)] = _set(
+                r,
+                result="Missed",
+                reason=QUEUE_FULL,
+                message=f"the run of {head.scheduled_time} was already waiting "
+                f"(concurrencyPolicy Queue keeps one)",
+            )
+    if blocker is None:
+        result.start = head
+    elif policy == "Queue":
+        runs[token(head)] = _set(
+            head,
+            reason=WAITING_FOR_ACTIVE_RUN,
+            message=f"waiting for run {blocker.job_name} to finish (concurrencyPolicy Queue)",
+        )
+
+
+def _past_history_limits(spec: BatchJobSpec, jobs: list[JobView], deleting: list[str]) -> list[str]:
+    """Finished Jobs beyond the newest successfulRunsHistoryLimit succeeded and
+    failedRunsHistoryLimit failed ones (newest by instant)."""
+    finished = sorted(
+        (j for j in jobs if j.finished and not j.deleting and j.name not in deleting),
+        key=lambda j: (j.scheduled or j.created, j.name),
+        reverse=True,
+    )
+    succeeded = [j.name for j in finished if j.condition("Complete")]
+    failed = [j.name for j in finished if j.condition("Failed")]
+    return (
+        succeeded[spec.successful_runs_history_limit :] + failed[spec.failed_runs_history_limit :]
+    )
+
+
+def _trim(runs: dict[str, Run]) -> list[Run]:
+    ordered = sorted(runs.values(), key=lambda r: (r.scheduled_time, token(r)))
+    done = [r for r in ordered if r.result in FINISHED]
+    dropped = {id(r) for r in done[:-RUNS_KEPT]} if len(done) > RUNS_KEPT else set()
+    return [r for r in ordered if id(r) not in dropped]
+
+
+def events(before: list[Run], after: list[Run]) -> list[Event]:
+    """One Event per run that started, ended, was missed or replaced since `before`."""
+    old = {token(r): r.result for r in before}
+    found = []
+    for run in after:
+        if old.get(token(run)) == run.result:
+            continue
+        what = f"run of {run.scheduled_time}" + (f" (run now {run.run_now})" if run.run_now else "")
+        if run.result == "Running":
+            found.append(Event(False, RUN_STARTED, f"{what} started: Job {run.job_name}"))
+        elif run.result == "Succeeded":
+            found.append(Event(False, RUN_SUCCEEDED, f"{what} succeeded: {run.message}"))
+        elif run.result == "Failed":
+            found.append(Event(True, RUN_FAILED, f"{what} failed ({run.reason}): {run.message}"))
+        elif run.result == "Missed":
+            found.append(Event(True, RUN_MISSED, f"{what} missed ({run.reason}): {run.message}"))
+        elif run.result == "Replaced":
+            found.append(Event(False, RUN_REPLACED, f"{what}: {run.message}"))
+    return found
+
+
+def outcome(
+    spec: BatchJobSpec,
+    runs: list[Run],
+    jobs: list[JobView],
+    next_time: datetime | None,
+    handled_run_now: str | None,
+    previous: BatchJobStatus | None,
+) -> Outcome:
+    """The status of a scheduled BatchJob: phase Suspended, Running (a run active), Queued (a
+    run waits to start) or Scheduled; never Reconciling (it is the schedule that is reconciled,
+    as soon as observedGeneration is written; its runs come and go). Stalled (and Ready=False)
+    while the newest finished run failed: kstatus reads Failed, GitOps tools show it degraded,
+    until a run succeeds."""
+    finished = [r for r in runs if r.result in ("Succeeded", "Failed")]
+    last = finished[-1] if finished else None
+    running = [r for r in runs if r.result == "Running"]
+    deferred = [r for r in runs if r.result == "Deferred"]
+    ended = [r for r in runs if r.result in FINISHED]
+    failed = last is not None and last.result == "Failed"
+    next_text = f"next run at {_when(next_time)}" if next_time else "no next run"
+    if spec.suspend:
+        phase, reason, message = "Suspended", SUSPENDED, "suspended: no new runs until resumed"
+    elif running:
+        run = running[-1]
+        reason = run.reason if run.reason in (STARTED, RETRYING) else STARTED
+        phase, message = "Running", f"run of {run.scheduled_time} running: {run.message}"
+    elif deferred:
+        run = deferred[0]
+        phase, reason = "Queued", run.reason or WAITING_TO_START
+        message = f"run of {run.scheduled_time} waiting: {run.message}"
+    else:
+        phase, reason, message = "Scheduled", SCHEDULED, next_text
+    if failed and last is not None:
+        message = f"last run ({last.scheduled_time}) failed: {last.message}; {message}"
+    elif phase != "Scheduled":
+        message = f"{message}; {next_text}"
+    extra: dict[str, Any] = {"runs": [r.wire() for r in runs]}
+    current = (running or finished)[-1] if running or finished else None
+    if current is not None and current.job_name:
+        extra["jobName"] = current.job_name
+        job = next((j for j in jobs if j.name == current.job_name), None)
+        if job is not None:
+            extra.update(active=job.active, succeeded=job.succeeded, failed=job.failed)
+    # Times outlive the runs list, which keeps only the newest entries.
+    before: dict[str, Any] = previous.wire() if previous else {}
+    latest: dict[str, list[str | None]] = {
+        "lastScheduleTime": [r.scheduled_time for r in runs if r.job_name and not r.run_now],
+        "lastSuccessfulTime": [r.completion_time for r in runs if r.result == "Succeeded"],
+        "lastFailureTime": [r.completion_time for r in runs if r.result == "Failed"],
+    }
+    for key, times in latest.items():
+        known = [t for t in [*times, before.get(key)] if t]
+        if known:
+            extra[key] = max(known)
+    if next_time is not None and not spec.suspend:
+        extra["nextScheduleTime"] = _when(next_time)
+    if ended:
+        extra["lastRunResult"] = ended[-1].result
+    if handled_run_now:
+        extra["runNow"] = handled_run_now
+    cause = LAST_RUN_FAILED if failed else reason
+    return Outcome(
+        phase,  # type: ignore[arg-type]
+        reason,
+        message,
+        extra,
+        conditions={
+            "Ready": (not failed, cause),
+            "Reconciling": (False, cause),
+            "Stalled": (failed, cause),
+            "Succeeded": (last is not None and last.result == "Succeeded", cause),
+            "Suspended": (spec.suspend, cause),
+        },
+    )

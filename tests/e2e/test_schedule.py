@@ -1,0 +1,288 @@
+"""Scheduled BatchJobs on the local cluster: runs on time, concurrency policies, deadlines with
+a Dependency wait, suspend/resume, run-now, history limits, a shared budget under ten schedules
+firing at once, and SIGKILLs around the instants."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from itertools import pairwise
+from typing import Any
+
+from kube_helpers import create, get, kubectl, wait_for
+from test_batchjob import batchjob, condition, events_of, jobs_of, status_of
+from test_dependency import ActiveSampler, dependency, unique
+
+SCHEDULED = "bulkhead.dev/scheduled-time"
+
+
+def scheduled(name: str, schedule: str = "@every 10s", **spec: Any) -> dict[str, Any]:
+    return batchjob(name, schedule=schedule, **spec)
+
+
+def runs_of(name: str, namespace: str) -> list[dict[str, Any]]:
+    runs: list[dict[str, Any]] = status_of(name, namespace).get("runs") or []
+    return runs
+
+
+def wait_runs(name: str, namespace: str, what: str, check: Any, timeout: float = 90) -> list[Any]:
+    def reached() -> list[Any] | None:
+        runs = runs_of(name, namespace)
+        return runs if check(runs) else None
+
+    result: list[Any] = wait_for(reached, timeout=timeout, what=f"{name}: {what}")
+    return result
+
+
+def results(runs: list[dict[str, Any]], result: str) -> list[dict[str, Any]]:
+    return [r for r in runs if r["result"] == result]
+
+
+def parse(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def test_runs_happen_on_time_and_old_jobs_are_deleted(operator, namespace):
+    create(scheduled("every10", successfulRunsHistoryLimit=2), namespace)
+    runs = wait_runs(
+        "every10", namespace, "3 succeeded", lambda r: len(results(r, "Succeeded")) >= 3
+    )
+    jobs = wait_for(
+        lambda: (js := jobs_of("every10", namespace)) and len(js) <= 3 and js,
+        timeout=30,
+        what="history limit applied",
+    )
+    # each run started within a few seconds of its instant (skew is measured by make bench)
+    for run in results(runs, "Succeeded"):
+        skew = (parse(run["startTime"]) - parse(run["scheduledTime"])).total_seconds()
+        assert 0 <= skew <= 5, run
+    for job in jobs:
+        assert job["metadata"]["annotations"][SCHEDULED] in {r["scheduledTime"] for r in runs}
+        assert job["spec"]["template"]["metadata"]["annotations"][SCHEDULED]
+    # never more Jobs than the limit plus the one running
+    assert len(jobs) <= 3
+    wait_for(
+        lambda: (
+            len(jobs_of("every10", namespace)) <= 2
+            or any(not j.get("status", {}).get("conditions") for j in jobs_of("every10", namespace))
+        ),
+        timeout=30,
+        what="succeeded Jobs beyond the limit deleted",
+    )
+    status = status_of("every10", namespace)
+    assert status["phase"] in ("Scheduled", "Running")
+    assert status["nextScheduleTime"] > status["lastScheduleTime"]
+    assert status["lastSuccessfulTime"]
+    assert status["lastRunResult"] == "Succeeded"
+    assert condition(status, "Ready")["status"] == "True"
+    assert condition(status, "Reconciling")["status"] == "False"
+    assert condition(status, "Stalled")["status"] == "False"
+    reasons = events_of("every10", namespace)
+    assert reasons.count("RunStarted") >= 3 and reasons.count("RunSucceeded") >= 3
+
+
+def test_forbid_records_the_miss_while_a_run_is_active(operator, namespace):
+    create(scheduled("forbid", delay="25s", concurrencyPolicy="Forbid"), namespace)
+    runs = wait_runs("forbid", namespace, "a miss", lambda r: results(r, "Missed"), timeout=60)
+    [miss, *_] = results(runs, "Missed")
+    assert miss["reason"] == "ConcurrencyForbid"
+    assert "was still running" in miss["message"]
+    assert len(jobs_of("forbid", namespace)) == 1
+    assert "RunMissed" in events_of("forbid", namespace)
+
+
+def test_replace_deletes_the_active_run_and_starts_the_new_one(operator, namespace):
+    create(scheduled("replace", delay="60s", concurrencyPolicy="Replace"), namespace)
+    runs = wait_runs(
+        "replace",
+        namespace,
+        "a replaced run and a new one running",
+        lambda r: results(r, "Replaced") and results(r, "Running"),
+        timeout=60,
+    )
+    [replaced] = results(runs, "Replaced")[:1]
+    wait_for(
+        lambda: get("job", replaced["jobName"], namespace) is None,
+        timeout=60,
+        what="the replaced Job deleted",
+    )
+    [running] = results(runs, "Running")
+    assert running["scheduledTime"] > replaced["scheduledTime"]
+
+
+def test_queue_keeps_one_run_waiting_for_the_active_one(operator, namespace):
+    create(scheduled("queue", delay="15s", concurrencyPolicy="Queue"), namespace)
+    waiting = wait_runs(
+        "queue",
+        namespace,
+        "a run waiting for the active one",
+        lambda r: [x for x in results(r, "Deferred") if x["reason"] == "WaitingForActiveRun"],
+        timeout=60,
+    )
+    queued = next(r for r in waiting if r["result"] == "Deferred")
+    runs = wait_runs(
+        "queue",
+        namespace,
+        "the queued run started",
+        lambda r: any(
+            x["scheduledTime"] == queued["scheduledTime"] and x.get("jobName") for x in r
+        ),
+        timeout=60,
+    )
+    assert all(r["reason"] == "QueueFull" for r in results(runs, "Missed"))
+
+
+def test_starting_deadline_bounds_a_wait_for_a_dependency(operator, namespace):
+    dep = unique("db", namespace)
+    create(dependency(dep, 0))
+    try:
+        create(
+            scheduled(
+                "deadline", startingDeadlineSeconds=4, uses=[{"dependency": dep, "units": 1}]
+            ),
+            namespace,
+        )
+        runs = wait_runs("deadline", namespace, "a missed run", lambda r: results(r, "Missed"))
+        [miss, *_] = results(runs, "Missed")
+        assert miss["reason"] == "StartingDeadlineExceeded"
+        assert miss["message"].startswith(
+            f"not started within startingDeadlineSeconds (4s); it was waiting for needs 1 units "
+            f"of {dep}"
+        )
+        assert jobs_of("deadline", namespace) == []
+        kubectl("patch", "dependency", dep, "--type=merge", "-p", '{"spec":{"capacity":1}}')
+        wait_runs("deadline", namespace, "a run", lambda r: results(r, "Succeeded"), timeout=60)
+    finally:
+        kubectl("delete", "dependency", dep, "--wait=false")
+
+
+def test_suspend_then_resume_catches_up_the_latest_only(operator, namespace):
+    create(scheduled("suspend", suspend=True), namespace)
+    wait_for(
+        lambda: status_of("suspend", namespace).get("phase") == "Suspended",
+        timeout=30,
+        what="Suspended",
+    )
+    status = status_of("suspend", namespace)
+    assert condition(status, "Suspended")["status"] == "True"
+    assert "nextScheduleTime" not in status
+    time.sleep(25)  # two or three instants pass while suspended
+    assert jobs_of("suspend", namespace) == []
+    kubectl(
+        "patch",
+        "bj",
+        "suspend",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"suspend":false}}',
+    )
+    runs = wait_runs(
+        "suspend",
+        namespace,
+        "caught up",
+        lambda r: results(r, "Missed") and (results(r, "Running") or results(r, "Succeeded")),
+        timeout=30,
+    )
+    assert {r["reason"] for r in results(runs, "Missed")} <= {"Suspended", "NotCaughtUp"}
+    assert "Suspended" in {r["reason"] for r in results(runs, "Missed")}
+    started = [r for r in runs if r.get("jobName")]
+    assert len(started) == 1  # catchUp Latest: one run for everything that was missed
+
+
+def test_run_now_starts_one_run_and_is_echoed(operator, namespace):
+    create(scheduled("manual", schedule="0 0 1 1 *"), namespace)
+    wait_for(
+        lambda: status_of("manual", namespace).get("phase") == "Scheduled",
+        timeout=30,
+        what="Scheduled",
+    )
+    kubectl("annotate", "bj", "manual", "-n", namespace, "bulkhead.dev/run-now=first")
+    wait_for(
+        lambda: status_of("manual", namespace).get("runNow") == "first",
+        timeout=30,
+        what="run-now handled",
+    )
+    runs = wait_runs("manual", namespace, "succeeded", lambda r: results(r, "Succeeded"))
+    [run] = runs
+    assert run["runNow"] == "first"
+    status = status_of("manual", namespace)
+    assert status["lastSuccessfulTime"] == run["completionTime"]
+    assert len(jobs_of("manual", namespace)) == 1
+    # the same value again starts nothing
+    kubectl(
+        "annotate", "bj", "manual", "-n", namespace, "--overwrite", "bulkhead.dev/run-now=first"
+    )
+    time.sleep(3)
+    assert len(jobs_of("manual", namespace)) == 1
+
+
+def test_ten_schedules_at_one_instant_never_exceed_the_budget(operator, namespace):
+    dep = unique("db", namespace)
+    create(dependency(dep, 2))
+    sampler = ActiveSampler(namespace)
+    sampler.start()
+    try:
+        create(
+            [
+                scheduled(
+                    f"night-{i}",
+                    schedule="* * * * *",
+                    delay="3s",
+                    uses=[{"dependency": dep, "units": 1}],
+                )
+                for i in range(10)
+            ],
+            namespace,
+        )
+        wait_for(
+            lambda: all(results(runs_of(f"night-{i}", namespace), "Succeeded") for i in range(10)),
+            timeout=150,
+            what="each of the ten ran once",
+        )
+    finally:
+        sampler.stop()
+        kubectl("delete", "dependency", dep, "--wait=false")
+    assert sampler.peak <= 2
+    instants = {runs_of(f"night-{i}", namespace)[0]["scheduledTime"] for i in range(10)}
+    assert len(instants) == 1  # they all fired at the same instant, and took turns
+
+
+def test_sigkills_around_instants_neither_duplicate_nor_lose_runs(operator, namespace):
+    create(scheduled("killed", delay="2s", concurrencyPolicy="Allow"), namespace)
+    for _ in range(2):
+        wait_runs(
+            "killed", namespace, "a run", lambda r: results(r, "Running") or results(r, "Succeeded")
+        )
+        time.sleep(7)
+        operator.kill()
+        time.sleep(4)  # an instant passes while the operator is down
+        operator.start()
+    runs = wait_runs("killed", namespace, "5 runs accounted", lambda r: len(r) >= 5, timeout=60)
+    created = parse(get("bj", "killed", namespace)["metadata"]["creationTimestamp"])
+    times = sorted(parse(r["scheduledTime"]) for r in runs if not r.get("runNow"))
+    # one entry per instant, none skipped between the first and the last
+    assert len(times) == len(set(times))
+    steps = {int((b - a).total_seconds()) for a, b in pairwise(times)}
+    assert steps == {10}, json.dumps(runs, indent=1)
+    assert int((times[0] - created).total_seconds()) in (10, 20, 30, 40, 50, 60)
+    jobs = jobs_of("killed", namespace)
+    assert len({j["metadata"]["annotations"][SCHEDULED] for j in jobs}) == len(jobs)
+
+
+def test_a_bad_schedule_is_refused_or_stalled_with_the_reason(operator, namespace):
+    refused = create(scheduled("tz", schedule="CRON_TZ=UTC 0 * * * *"), namespace, check=False)
+    assert refused.returncode != 0 and "spec.schedule" in refused.stderr
+    refused = create(scheduled("sixf", schedule="0 0 * * * *"), namespace, check=False)
+    assert refused.returncode != 0 and "spec.schedule" in refused.stderr
+    create(scheduled("badmin", schedule="61 * * * *"), namespace)
+    status = wait_for(
+        lambda: (s := status_of("badmin", namespace)).get("reason") == "InvalidSpec" and s,
+        timeout=30,
+        what="InvalidSpec",
+    )
+    assert "spec.schedule" in status["message"]
+    assert condition(status, "Stalled")["status"] == "True"
+    assert jobs_of("badmin", namespace) == []
