@@ -286,3 +286,50 @@ def test_a_bad_schedule_is_refused_or_stalled_with_the_reason(operator, namespac
     assert "spec.schedule" in status["message"]
     assert condition(status, "Stalled")["status"] == "True"
     assert jobs_of("badmin", namespace) == []
+
+
+def test_run_now_reruns_a_finished_one_shot_batchjob(operator, namespace):
+    create(batchjob("once"), namespace)
+    kubectl("wait", "-n", namespace, "--for=condition=Succeeded", "bj/once", "--timeout=60s")
+    first = status_of("once", namespace)["jobName"]
+    kubectl("annotate", "bj", "once", "-n", namespace, "bulkhead.dev/run-now=again")
+    status = wait_for(
+        lambda: (
+            (s := status_of("once", namespace)).get("runNow") == "again"
+            and s.get("phase") == "Succeeded"
+            and s
+        ),
+        timeout=60,
+        what="re-run succeeded",
+    )
+    assert status["jobName"] != first
+    assert {j["metadata"]["name"] for j in jobs_of("once", namespace)} == {first, status["jobName"]}
+
+
+def test_an_outage_is_caught_up_exactly_as_catch_up_says(operator, namespace):
+    create(
+        scheduled("outage", catchUp="All", maxCatchUpRuns=2, concurrencyPolicy="Allow"),
+        namespace,
+    )
+    wait_runs("outage", namespace, "a first run", lambda r: results(r, "Succeeded"))
+    operator.kill()
+    down_at = datetime.now(UTC)
+    time.sleep(45)  # four or five instants pass with nobody looking
+    operator.start()
+    back_at = datetime.now(UTC)
+    runs = wait_runs(
+        "outage",
+        namespace,
+        "the outage decided",
+        lambda r: any(parse(x["scheduledTime"]) > back_at for x in r),
+        timeout=30,
+    )
+    during = [r for r in runs if down_at < parse(r["scheduledTime"]) <= back_at]
+    assert len(during) >= 4
+    started = [r for r in during if r.get("jobName")]
+    missed = [r for r in during if r["result"] == "Missed"]
+    # All with maxCatchUpRuns 2: the newest two instants of the outage run, the older are missed
+    assert [r["scheduledTime"] for r in started] == [r["scheduledTime"] for r in during[-2:]]
+    assert [r["reason"] for r in missed] == ["NotCaughtUp"] * (len(during) - 2)
+    times = sorted(parse(r["scheduledTime"]) for r in runs)
+    assert {int((b - a).total_seconds()) for a, b in pairwise(times)} == {10}

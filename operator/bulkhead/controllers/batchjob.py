@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
+from functools import partial
 
 from pydantic import ValidationError
 
@@ -24,7 +26,7 @@ from bulkhead.controllers.schedule import ScheduleController
 from bulkhead.kube import Conflict, Invalid, Kube, replacing
 from bulkhead.metrics import Metrics
 from bulkhead.policy import runs, status
-from bulkhead.policy.build import build_job, job_name
+from bulkhead.policy.build import build_job, job_name, run_token
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.store import Store
 
@@ -107,11 +109,17 @@ class BatchJobController:
             finally:
                 self._gone.pop(key, None)
             return
-        name = job_name(bj.name, bj.uid)
+        # run-now on a one-shot BatchJob: a new value starts one more run once the current one
+        # has finished; the value handled names the run (and its Job) from then on.
+        run_now = current.run_now if current else None
+        if bj.run_now and bj.run_now != run_now and status.is_terminal(current):
+            run_now = bj.run_now
+        name = job_name(bj.name, bj.uid, run_token("", run_now) if run_now else "")
+        write = partial(self._write, run_now=run_now)
         if status.is_terminal(current) and current and current.job_name == name:
             # A finished run keeps its result (its Job may be gone after the TTL).
             self._admission.book.forget(key)
-            await self._write(bj, current, _unchanged(current))
+            await write(bj, current, _unchanged(current))
             return
         job = next((j for j in self._store.jobs(key) if j.name == name), None)
         if job is None and current and current.job_name == name:
@@ -122,18 +130,18 @@ class BatchJobController:
                 job = last_seen
             elif found is None:
                 self._admission.book.forget(key)
-                await self._write(bj, current, status.job_deleted_outcome(name))
+                await write(bj, current, status.job_deleted_outcome(name))
                 return
             else:
                 job = JobView.from_job(found)
         if job is not None:
             self._admission.book.forget(key)
-            await self._write(bj, current, await self._job_outcome(bj, job, spec))
+            await write(bj, current, await self._job_outcome(bj, job, spec))
             return
         if spec.service_account_name and not await self.kube.get_service_account(
             bj.namespace, spec.service_account_name
         ):
-            await self._write(
+            await write(
                 bj,
                 current,
                 status.invalid_outcome(
@@ -145,9 +153,9 @@ class BatchJobController:
         if spec.uses and not self._admission.admitted(key, name):
             waiting = self._admission.request(bj, spec, name)
             if waiting is not None:
-                await self._write(bj, current, waiting)
+                await write(bj, current, waiting)
             return
-        await self._start(bj, spec, current)
+        await self._start(bj, spec, current, run_now)
 
     async def _job_outcome(
         self, bj: BatchJobView, job: JobView, spec: BatchJobSpec
@@ -169,9 +177,16 @@ class BatchJobController:
         return max(finished)[1] if finished else None
 
     async def _start(
-        self, bj: BatchJobView, spec: BatchJobSpec, current: BatchJobStatus | None
+        self,
+        bj: BatchJobView,
+        spec: BatchJobSpec,
+        current: BatchJobStatus | None,
+        run_now: str | None,
     ) -> None:
-        body = build_job(name=bj.name, namespace=bj.namespace, uid=bj.uid, spec=spec)
+        write = partial(self._write, run_now=run_now)
+        body = build_job(
+            name=bj.name, namespace=bj.namespace, uid=bj.uid, spec=spec, run_now=run_now or ""
+        )
         try:
             created = await self.kube.create_job(body)
         except Conflict:
@@ -182,12 +197,12 @@ class BatchJobController:
             created = found
         except Invalid as error:
             self._admission.release(bj.key)
-            await self._write(
+            await write(
                 bj, current, status.invalid_outcome(f"the API server refused the Job: {error}")
             )
             return
         self._metrics.observe_start(bj.created, self._clock())
-        await self._write(bj, current, status.job_outcome(JobView.from_job(created), spec))
+        await write(bj, current, status.job_outcome(JobView.from_job(created), spec))
 
     async def _write(
         self,
@@ -195,9 +210,13 @@ class BatchJobController:
         current: BatchJobStatus | None,
         outcome: status.Outcome,
         events: list[runs.Event] | None = None,
+        run_now: str | None = None,
     ) -> None:
         """Patch the status to what `outcome` says, if that differs from `current`, then post
-        `events`, or (one-shot) an Event for a new phase or reason."""
+        `events`, or (one-shot) an Event for a new phase or reason. `run_now`: the run-now value
+        a one-shot BatchJob has handled, echoed in its status."""
+        if run_now:
+            outcome = replace(outcome, extra={**outcome.extra, "runNow": run_now})
         new = status.to_status(
             outcome, generation=bj.generation, previous=current, now=format_time(self._clock())
         )
