@@ -5,6 +5,9 @@ ServiceAccount. Request counts come from the API server's audit log (the cluster
 bulkhead-system service accounts' requests), never from the operator's own counting.
 Timestamps are the bench's own observations through watches, in milliseconds.
 
+Phases: raw Jobs (the limit), BatchJobs, BatchJobs through a Dependency of capacity 10, N/2
+scheduled BatchJobs firing at one instant, then BatchJobs at rest and a restart.
+
 BENCH_N (default 1000): BatchJobs per phase. BENCH_REST_N (default 10000): finished BatchJobs
 for the memory-at-rest and restart phase. BENCH_OUT: where results go (default bench/results).
 """
@@ -22,6 +25,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
@@ -34,6 +38,8 @@ from bulkhead.policy.build import build_job
 ROOT = Path(__file__).resolve().parents[1]
 N = int(os.environ.get("BENCH_N", "1000"))
 REST_N = int(os.environ.get("BENCH_REST_N", "10000"))
+# Scheduled BatchJobs that fire at one instant (500 at N=1000).
+SCHEDULED_N = max(N // 2, 1)
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "bench" / "results"))
 OPERATOR_USER = "system:serviceaccount:bulkhead-system:bulkhead"
 MUTATING = {"create", "update", "patch", "delete", "deletecollection"}
@@ -132,10 +138,12 @@ class Watcher:
                         self.failed.add(owner)
         else:
             name = obj["metadata"]["name"]
-            phase = (obj.get("status") or {}).get("phase")
-            if phase in ("Succeeded", "Failed"):
+            status = obj.get("status") or {}
+            # a one-shot BatchJob's phase, or the result of a scheduled one's run
+            result = status.get("lastRunResult") or status.get("phase")
+            if result in ("Succeeded", "Failed"):
                 self.done.setdefault(name, now)
-                if phase == "Failed":
+                if result == "Failed":
                     self.failed.add(name)
 
     def wait(self, count: int, timeout: float) -> float:
@@ -366,6 +374,53 @@ def dependency_phase(audit: Audit, capacity: int = 10) -> dict[str, Any]:
     }
 
 
+def schedule_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
+    """SCHEDULED_N scheduled BatchJobs that all fire at one instant, against one Dependency that
+    has room for all of them (so what is measured is the operator, not the budget's queue)."""
+    namespace = "bench-schedule"
+    create_namespace(namespace)
+    custom = kubernetes.client.CustomObjectsApi()
+    custom.create_cluster_custom_object(
+        "bulkhead.dev",
+        "v1alpha1",
+        "dependencies",
+        {
+            "apiVersion": "bulkhead.dev/v1alpha1",
+            "kind": "Dependency",
+            "metadata": {"name": "bench-nightly-db"},
+            "spec": {"capacity": SCHEDULED_N},
+        },
+    )
+    # one instant, at least 40 s away, so every BatchJob exists and has settled before it
+    instant = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    while (instant - datetime.now(UTC)).total_seconds() < 40:
+        instant += timedelta(minutes=1)
+    schedule = f"{instant.minute} {instant.hour} * * *"
+    uses = [{"dependency": "bench-nightly-db", "units": 1}]
+    jobs, batchjobs = Watcher(namespace, "jobs"), Watcher(namespace, "batchjobs")
+    bodies = [batchjob(f"night-{i}", schedule=schedule, uses=uses) for i in range(SCHEDULED_N)]
+    create_all(namespace, bodies, "batchjobs")
+    while (instant - datetime.now(UTC)).total_seconds() > 5:
+        time.sleep(0.5)
+    cpu_before = operator.cpu_seconds()
+    mark = audit.mark()
+    at_instant = time.monotonic() + (instant - datetime.now(UTC)).total_seconds()
+    batchjobs.wait(SCHEDULED_N, timeout=900)
+    requests = audit.count(mark, audit.mark())
+    cpu = operator.cpu_seconds() - cpu_before
+    jobs.stop()
+    batchjobs.stop()
+    return {
+        "scheduled_n": SCHEDULED_N,
+        "instant_to_job_ms": percentiles(
+            [(added - at_instant) * 1000 for added in jobs.added.values()]
+        ),
+        "scheduled_failed": len(batchjobs.failed),
+        "mutating_requests_per_run": round(requests["mutating"] / SCHEDULED_N, 2),
+        "schedule_operator_cpu_seconds": round(cpu, 2),
+    }
+
+
 def rest_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
     """REST_N finished BatchJobs: memory at rest, and what a restart costs."""
     namespace = "bench-rest"
@@ -378,7 +433,8 @@ def rest_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
     time.sleep(10)  # the TTL controller removes the Jobs; the operator settles
     rss = operator.rss_mib()
     operator.stop()
-    reconciled_target = REST_N + 3 * N  # every BatchJob of the earlier phases is still there
+    # every BatchJob of the earlier phases is still there
+    reconciled_target = REST_N + 3 * N + SCHEDULED_N
     mark = audit.mark()
     started = operator.start()
     deadline = started + 600
@@ -487,6 +543,8 @@ def main() -> None:
         result["ratio"] = round(raw_seconds / result["bulkhead_seconds"], 3)
         log(f"N={N}: through a Dependency of capacity 10")
         result.update(dependency_phase(audit))
+        log(f"{SCHEDULED_N} scheduled BatchJobs firing at one instant")
+        result.update(schedule_phase(operator, audit))
         log(f"{REST_N} BatchJobs at rest, then a restart")
         result.update(rest_phase(operator, audit))
         result["machine"] = machine(cluster.bin_dir)
@@ -500,8 +558,8 @@ def main() -> None:
     if OUT == ROOT / "bench" / "results":
         update_readme(table(result))
     print(table(result))
-    if result["failed"]:
-        raise SystemExit(f"{result['failed']} BatchJobs failed")
+    if result["failed"] or result["scheduled_failed"]:
+        raise SystemExit(f"{result['failed'] + result['scheduled_failed']} BatchJobs failed")
 
 
 def _free_port() -> int:

@@ -554,6 +554,33 @@ DST = [
         ["2026-04-03 14:45", "2026-04-04 14:45", "2026-04-05 15:15"],
         id="lord-howe-fall-fixed",
     ),
+    # Off-the-hour changes that cronsim's own aware-datetime walk gets wrong (see the module):
+    # Chatham falls back 2024-04-07 03:45 (+13:45) -> 02:45 (+12:45), 2024-04-06 14:00 UTC;
+    # 03:00-03:44 repeats, so "* 3" runs again from 14:15 UTC (cronsim loops for ever here).
+    pytest.param(
+        "* 3 * * *",
+        "Pacific/Chatham",
+        "2024-04-06 14:00:14",
+        ["2024-04-06 14:15", "2024-04-06 14:16", "2024-04-06 14:17"],
+        id="chatham-fall-every-minute-of-3",
+    ),
+    # Lord Howe falls back 2024-04-07 02:00 (+11) -> 01:30 (+10:30) at 15:00 UTC; 02:00
+    # (+10:30) is 15:30 UTC (cronsim skips to 16:00).
+    pytest.param(
+        "* 2 * * *",
+        LORD_HOWE,
+        "2024-04-06 15:10",
+        ["2024-04-06 15:30", "2024-04-06 15:31", "2024-04-06 15:32"],
+        id="lord-howe-fall-every-minute-of-2",
+    ),
+    # 2026-04-05 the same change: 01:40 comes twice (14:40 and 15:10 UTC), 02:00 once.
+    pytest.param(
+        "*/20 * * * *",
+        LORD_HOWE,
+        "2026-04-04 14:30",
+        ["2026-04-04 14:40", "2026-04-04 15:10", "2026-04-04 15:30", "2026-04-04 15:50"],
+        id="lord-howe-fall-repeats-half-an-hour",
+    ),
 ]
 
 

@@ -24,6 +24,9 @@ from bulkhead.state.store import Store
 
 log = logging.getLogger(__name__)
 
+# A run whose admission the next pass decides (it queues the BatchJob again).
+DECIDING = Run(scheduled_time="", result="Deferred")
+
 Write = Callable[
     [BatchJobView, BatchJobStatus | None, status.Outcome, list[runs.Event] | None],
     Awaitable[None],
@@ -93,14 +96,22 @@ class ScheduleController:
             started = await self._start(bj, spec, plan.start)
             if started is None:
                 return  # the Job vanished between create and get: look again from the top
+            if started is DECIDING:
+                # The admission pass, milliseconds away, starts the run or shows why it waits,
+                # and queues this BatchJob again: one status write then, not two.
+                self._wake(bj.key, plan.wake, now)
+                return
             if isinstance(started, JobView):
                 jobs.append(started)
                 started = runs.run_of(started, spec, plan.start)
             plan.runs = [started if runs.token(r) == runs.token(started) else r for r in plan.runs]
         outcome = runs.outcome(spec, plan.runs, jobs, plan.next_time, plan.run_now, current)
         await self._write(bj, current, outcome, runs.events(ledger, plan.runs))
-        if plan.wake is not None:
-            self._queue.wake_after(bj.key, (plan.wake - now).total_seconds())
+        self._wake(bj.key, plan.wake, now)
+
+    def _wake(self, key: Key, wake: datetime | None, now: datetime) -> None:
+        if wake is not None:
+            self._queue.wake_after(key, (wake - now).total_seconds())
 
     async def _unseen_jobs(
         self, bj: BatchJobView, ledger: list[Run], jobs: list[JobView]
@@ -119,13 +130,14 @@ class ScheduleController:
         return found
 
     async def _start(self, bj: BatchJobView, spec: BatchJobSpec, run: Run) -> JobView | Run | None:
-        """Start `run`: its Job (created, or found under its name), or the run as it is now (still
-        waiting for admission, or failed to start), or None to look again."""
+        """Start `run`: its Job (created, or found under its name), the run as it is now (waiting
+        for admission, or failed to start), DECIDING while admission has not decided yet, or
+        None to look again."""
         name = job_name(bj.name, bj.uid, runs.token(run))
         if spec.uses and not self._admission.admitted(bj.key, name):
             wait = self._admission.request(bj, spec, name)
             if wait is None:
-                return run
+                return DECIDING
             return run.model_copy(update={"reason": wait.reason, "message": wait.message})
         body = build_job(
             name=bj.name,

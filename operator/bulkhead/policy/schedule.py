@@ -48,6 +48,7 @@ matches within 50 years of `after`, and `due` then simply finds no more instants
 from __future__ import annotations
 
 import hashlib
+import heapq
 import re
 from collections import deque
 from collections.abc import Iterator
@@ -155,7 +156,7 @@ def parse(expression: str, time_zone: str | None, *, seed: str, anchor: datetime
         )
 
     try:
-        walker = CronSim(cron, anchor.astimezone(zone))
+        walker = CronSim(cron, anchor.astimezone(zone).replace(tzinfo=None))
     except CronSimError as error:
         raise _error(expression, _cronsim_problem(error)) from None
     # Refuse what can never run rather than let it sit silently. cronsim refuses some itself
@@ -243,21 +244,88 @@ def jitter(
 
 
 def _cron_instants(schedule: Schedule, after: datetime) -> Iterator[datetime]:
-    """The schedule's cron instants strictly after `after`, in UTC, in increasing order."""
+    """The schedule's cron instants strictly after `after`, in UTC, in increasing order.
+
+    cronsim walks the wall clock with naive datetimes (plain calendar arithmetic) and the DST
+    rules are applied here to each wall-clock time it matches. cronsim can apply them itself
+    given an aware start, but for schedules that are not fixed-time it then moves with
+    datetime.replace() on aware times, which in zones whose clocks change off the hour can
+    jump back before a fall-back and loop for ever (Pacific/Chatham "* 3 * * *" from
+    2024-04-06T14:00:14Z) or skip matches (Australia/Lord_Howe "* 2 * * *" after 2024-04-07's
+    fall-back loses 02:00-02:29).
+    """
     assert schedule.cron is not None
-    walker = CronSim(schedule.cron, after.astimezone(schedule.zone))
+    zone = schedule.zone
+    fixed_time = _is_fixed_time(schedule.cron)
+    wall = after.astimezone(zone)
+    # Inside a repeated hour, a wall time earlier than `after`'s can still come after it, in
+    # the second copy; start that much earlier.
+    walker = CronSim(schedule.cron, wall.replace(tzinfo=None) - _repeat(wall))
+    # Instants of the second copy of a repeated hour wait here until no earlier one can come.
+    waiting: list[datetime] = []
     previous = after
     while True:
         try:
-            instant = next(walker).astimezone(UTC)
+            matched = next(walker)
         except (StopIteration, OverflowError):
-            return
-        # cronsim walks fixed-time schedules on the wall clock, so started inside the second
-        # copy of a repeated hour it yields the first copy (already past), and runs merged by a
-        # gap can come out at the same instant; neither is after what came before.
+            break
+        instants = _fixed_time_instants(matched, zone) if fixed_time else _instants(matched, zone)
+        if not instants:
+            continue
+        for instant in instants:
+            heapq.heappush(waiting, instant)
+        # Wall times map to their first instants in increasing order, so nothing after this
+        # wall time can come before this one's first instant.
+        while waiting and waiting[0] <= instants[0]:
+            instant = heapq.heappop(waiting)
+            # Wall times merged by a gap come out as the same instant; and the walk starts
+            # early inside a repeated hour.
+            if instant > previous:
+                previous = instant
+                yield instant
+    for instant in sorted(waiting):
         if instant > previous:
             previous = instant
             yield instant
+
+
+def _is_fixed_time(cron: str) -> bool:
+    """Debian cron's "job that runs at a specific time": minute and hour do not start with *."""
+    minute, hour = cron.split()[:2]
+    return not minute.startswith("*") and not hour.startswith("*")
+
+
+def _instants(wall: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The UTC instants a naive wall-clock time is in `zone`: none in a spring-forward gap,
+    two in a repeated fall-back hour, else one.
+    """
+    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    # PEP 495: fold=0 takes the offset from before a change, fold=1 from after. In a
+    # repeated hour that puts fold=0 first; in a gap, where neither exists, fold=1 first.
+    if first == second:
+        return [first]
+    if first < second:
+        return [first, second]
+    return []
+
+
+def _fixed_time_instants(wall: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The one instant a fixed-time run at a naive wall-clock time has in `zone`: the first
+    copy of a repeated hour; for a time in a gap, the first valid minute after it (as cronsim
+    and Debian cron do).
+    """
+    while not (instants := _instants(wall, zone)):
+        wall += timedelta(minutes=1)
+    return instants[:1]
+
+
+def _repeat(moment: datetime) -> timedelta:
+    """How far the clock goes back at an aware moment in a repeated hour; else 0."""
+    earlier = moment.replace(fold=0).utcoffset()
+    later = moment.replace(fold=1).utcoffset()
+    assert earlier is not None and later is not None
+    return max(timedelta(0), earlier - later)
 
 
 def _capped_due(
@@ -308,20 +376,19 @@ def _newest_since(
 
 
 def _reverse_hint(schedule: Schedule, until: datetime, keep: int) -> datetime:
-    """A second before the keep-th newest instant at or before `until`, by reverse iteration."""
+    """About a second before the keep-th newest instant at or before `until`: the keep-th
+    matching wall-clock time back from `until`'s, by reverse iteration. Near a DST change it
+    may be off either way, which costs `_newest_since` work, not correctness.
+    """
     assert schedule.cron is not None
-    walker = CronSim(schedule.cron, (until + _SECOND).astimezone(schedule.zone), reverse=True)
-    oldest_found = until + _SECOND
-    found = 0
-    while found < keep:
-        try:
-            instant = next(walker).astimezone(UTC)
-        except (StopIteration, OverflowError):
-            return datetime.min.replace(tzinfo=UTC)
-        if instant < oldest_found and instant <= until:
-            oldest_found = instant
-            found += 1
-    return oldest_found - _SECOND
+    matched = until.astimezone(schedule.zone).replace(tzinfo=None) + _SECOND
+    walker = CronSim(schedule.cron, matched, reverse=True)
+    try:
+        for _ in range(keep):
+            matched = next(walker)
+    except (StopIteration, OverflowError):
+        return datetime.min.replace(tzinfo=UTC)
+    return matched.replace(tzinfo=schedule.zone).astimezone(UTC) - _SECOND
 
 
 def _expand_hashed(field: str, index: int, seed: str, expression: str) -> str:
