@@ -220,8 +220,12 @@ def test_run_now_starts_one_run_and_is_echoed(operator, namespace):
 
 
 def test_ten_schedules_at_one_instant_never_exceed_the_budget(operator, namespace):
+    """Ten BatchJobs fire at the same minute against one Dependency: never more than its
+    capacity at once, and never more than maxStartsPerMinute starts in any minute."""
     dep = unique("db", namespace)
-    create(dependency(dep, 2))
+    create(dependency(dep, 2, maxStartsPerMinute=6))
+    if datetime.now(UTC).second > 55:  # all ten must be created before the same instant
+        time.sleep(6)
     sampler = ActiveSampler(namespace)
     sampler.start()
     try:
@@ -239,15 +243,20 @@ def test_ten_schedules_at_one_instant_never_exceed_the_budget(operator, namespac
         )
         wait_for(
             lambda: all(results(runs_of(f"night-{i}", namespace), "Succeeded") for i in range(10)),
-            timeout=150,
+            timeout=200,
             what="each of the ten ran once",
         )
     finally:
         sampler.stop()
         kubectl("delete", "dependency", dep, "--wait=false")
     assert sampler.peak <= 2
-    instants = {runs_of(f"night-{i}", namespace)[0]["scheduledTime"] for i in range(10)}
-    assert len(instants) == 1  # they all fired at the same instant, and took turns
+    first = {runs_of(f"night-{i}", namespace)[0]["scheduledTime"] for i in range(10)}
+    assert len(first) == 1  # they all fired at the same instant, and took turns
+    starts = sorted(
+        parse(j["metadata"]["creationTimestamp"]) for j in get("jobs", namespace=namespace)
+    )
+    assert len(starts) >= 10
+    assert all((b - a).total_seconds() >= 60 for a, b in zip(starts, starts[6:], strict=False))
 
 
 def test_sigkills_around_instants_neither_duplicate_nor_lose_runs(operator, namespace):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
-from itertools import pairwise
+from itertools import pairwise, takewhile
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +19,7 @@ from bulkhead.policy.schedule import (
     parse,
 )
 from croniter import CroniterBadDateError, croniter
+from cronsim import CronSim
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,16 @@ UTC_ZONE = ZoneInfo("UTC")
 MADRID = "Europe/Madrid"
 NEW_YORK = "America/New_York"
 LORD_HOWE = "Australia/Lord_Howe"  # DST moves the clock by 30 minutes
-ZONES = ["UTC", MADRID, NEW_YORK, LORD_HOWE, "Asia/Kolkata", "Pacific/Chatham"]
+# For the properties: no DST, whole hours, 30 minutes, 02:45 (Chatham), at midnight (Santiago).
+ZONES = [
+    "UTC",
+    MADRID,
+    NEW_YORK,
+    LORD_HOWE,
+    "Asia/Kolkata",
+    "Pacific/Chatham",
+    "America/Santiago",
+]
 
 
 def at(text: str) -> datetime:
@@ -481,6 +491,14 @@ DST = [
         ["2026-10-25 00:00", "2026-10-25 01:00", "2026-10-25 02:00"],
         id="madrid-fall-hourly-runs-both-copies",
     ),
+    # From 02:30 CEST, inside the first copy: 02:00 CET is still to come.
+    pytest.param(
+        "0 * * * *",
+        MADRID,
+        "2026-10-25 00:30",
+        ["2026-10-25 01:00", "2026-10-25 02:00", "2026-10-25 03:00"],
+        id="madrid-fall-hourly-from-inside-the-first-copy",
+    ),
     pytest.param(
         "*/15 * * * *",
         MADRID,
@@ -923,12 +941,14 @@ ANY_TIME = st.datetimes(datetime(2024, 1, 1), datetime(2030, 12, 31)).map(
 
 @st.composite
 def zoned_starts(draw: st.DrawFn) -> tuple[str, datetime]:
-    """A zone and an instant to start from, often within two days before a DST change."""
+    """A zone and an instant to start from, often within hours or two days before a DST
+    change (the starts that land inside a repeated hour matter most).
+    """
     zone = draw(st.sampled_from(ZONES))
     near_change = st.builds(
         lambda change, seconds: change + timedelta(seconds=seconds),
         st.sampled_from(TRANSITIONS[zone] or [at("2026-03-29 01:00")]),
-        st.integers(-2 * 86400, 3 * 3600),
+        st.one_of(st.integers(-3 * 3600, 3 * 3600), st.integers(-2 * 86400, 3 * 3600)),
     )
     return zone, draw(st.one_of(ANY_TIME, near_change))
 
@@ -1022,6 +1042,44 @@ def test_a_daily_fixed_time_runs_exactly_once_per_local_date(
             assert (instant - timedelta(seconds=1)).astimezone(zone).utcoffset() != (
                 instant.astimezone(zone).utcoffset()
             )
+
+
+@settings(max_examples=100, deadline=None)
+@given(zoned=zoned_starts(), expression=CRON)
+def test_instants_are_the_matching_wall_clock_minutes_under_the_dst_rules(
+    zoned: tuple[str, datetime], expression: str
+) -> None:
+    """The DST rules stated minute by minute, checked over two days of UTC minutes."""
+    zone_name, start = zoned
+    zone = ZoneInfo(zone_name)
+    schedule = parsed_or_rejected(expression, zone_name)
+    end = start + timedelta(days=2)
+    first_minute = start.replace(second=0, microsecond=0) + ONE_MINUTE
+    wall_start = (first_minute - timedelta(days=1)).astimezone(zone).replace(tzinfo=None)
+    matching = set(
+        takewhile(
+            lambda wall: wall < wall_start + timedelta(days=4), CronSim(expression, wall_start)
+        )
+    )
+    minute_field, hour_field = expression.split()[:2]
+    fixed_time = not minute_field.startswith("*") and not hour_field.startswith("*")
+
+    expected = []
+    for minute in (
+        first_minute + n * ONE_MINUTE for n in range(int((end - first_minute) / ONE_MINUTE) + 1)
+    ):
+        local = minute.astimezone(zone)
+        wall = local.replace(tzinfo=None)
+        if not fixed_time:  # every matching wall-clock minute that exists, both copies
+            runs = wall in matching
+        else:  # the first copy only; and at a gap's end, whatever the gap skipped
+            sprang = local.utcoffset() - (minute - ONE_MINUTE).astimezone(zone).utcoffset()
+            skipped = {wall - n * ONE_MINUTE for n in range(1, sprang // ONE_MINUTE + 1)}
+            runs = (wall in matching and local.fold == 0) or bool(skipped & matching)
+        if runs:
+            expected.append(minute)
+
+    assert due(schedule, start, end, keep=len(expected) + 1).instants == tuple(expected)
 
 
 # Where croniter and cronsim agree by design: UTC (croniter's DST handling differs from

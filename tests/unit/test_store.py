@@ -54,3 +54,27 @@ def test_holders_follow_the_jobs() -> None:
     assert [j.name for j in store.jobs(owner)] == ["a-1"]
     store.put_job(owner, "a-1", None)
     assert store.jobs(owner) == []
+
+
+def test_starts_of_the_last_minute_count_finished_and_deleted_jobs_too() -> None:
+    """maxStartsPerMinute counts every start, not only the runs still holding units."""
+    from datetime import UTC, datetime
+
+    store = Store()
+    owner = ("billing", "a")
+    done = (("Complete", "True", "", "", "2026-11-23T02:00:05Z"),)
+    store.put_job(owner, "old", JobView("old", uses=USES, created="2026-11-23T01:58:00Z"))
+    store.put_job(owner, "run", JobView("run", uses=USES, created="2026-11-23T02:00:30Z"))
+    store.put_job(
+        owner, "done", JobView("done", uses=USES, created="2026-11-23T02:00:00Z", conditions=done)
+    )
+    store.put_job(owner, "gone", JobView("gone", uses=USES, created="2026-11-23T02:00:10Z"))
+    store.put_job(owner, "gone", None)
+    since = datetime(2026, 11, 23, 1, 59, 45, tzinfo=UTC)
+    assert sorted(t.isoformat() for t in store.starts_since("orders-db", since)) == [
+        "2026-11-23T02:00:00+00:00",
+        "2026-11-23T02:00:10+00:00",
+        "2026-11-23T02:00:30+00:00",
+    ]
+    assert [h.job for h in store.holders("orders-db")] == ["old", "run"]
+    assert store.starts_since("other-db", since) == []

@@ -63,10 +63,14 @@ class AdmissionController:
         self.book.forget(key)
         self.book.admitted.pop(key, None)
 
-    def request(self, bj: BatchJobView, spec: BatchJobSpec, run: str) -> status.Outcome | None:
-        """`bj`'s run `run` waits for admission. The outcome its status should show: why it
-        cannot wait (a Dependency missing, its namespace not allowed), the wait the last
-        decision showed, or None when the next pass, milliseconds away, decides."""
+    def request(
+        self, bj: BatchJobView, spec: BatchJobSpec, run: str, due: str = ""
+    ) -> status.Outcome | None:
+        """`bj`'s run `run` waits for admission, in line since `due` (RFC 3339; default: the
+        BatchJob's creation; a scheduled run's instant, so a run that waited longer goes first).
+        The outcome its status should show: why it cannot wait (a Dependency missing, its
+        namespace not allowed), the wait the last decision showed, or None when the next pass,
+        milliseconds away, decides."""
         assert spec.uses
         labels = self._store.namespace_labels(bj.namespace)
         for use in spec.uses:
@@ -89,7 +93,7 @@ class AdmissionController:
         self.book.waiting[bj.key] = admission.Candidate(
             key=bj.key,
             priority=spec.priority,
-            created=bj.created,
+            created=due or bj.created,
             uses=tuple((u.dependency, u.units) for u in spec.uses),
             run=run,
         )

@@ -135,7 +135,7 @@ class ScheduleController:
         None to look again."""
         name = job_name(bj.name, bj.uid, runs.token(run))
         if spec.uses and not self._admission.admitted(bj.key, name):
-            wait = self._admission.request(bj, spec, name)
+            wait = self._admission.request(bj, spec, name, run.scheduled_time)
             if wait is None:
                 return DECIDING
             return run.model_copy(update={"reason": wait.reason, "message": wait.message})

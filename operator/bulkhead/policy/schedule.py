@@ -30,7 +30,9 @@ What a schedule may be:
 ``TZ=``/``CRON_TZ=`` prefixes are refused: the zone is spec.timeZone (default UTC), an IANA
 name.
 
-DST, following Debian cron (cronsim implements it; the tests pin it down):
+DST, following Debian cron. cronsim matches wall-clock times (it is given naive datetimes);
+this module turns them into instants by these rules, the ones cronsim's own time zone mode
+also means to follow (see `_cron_instants` for why it is not used):
 
 * A fixed wall-clock run -- minute and hour fields both not starting with ``*`` -- that falls
   in a spring-forward gap runs once, at the first valid instant after the gap (Madrid
@@ -39,6 +41,9 @@ DST, following Debian cron (cronsim implements it; the tests pin it down):
 * Any other schedule (hour or minute field starting with ``*``, e.g. "0 * * * *",
   "*/15 * * * *") runs at every matching wall-clock time that exists: nothing in the skipped
   hour, both copies of the repeated hour (they are different UTC instants).
+
+The same holds for changes that are not a whole hour or not on the hour (Lord Howe's 30
+minutes, Chatham's 02:45).
 
 cronsim gives up when nothing matches within 50 years. `parse` refuses an expression that
 has no instant within 50 years of the anchor; `next_after` returns None when nothing
@@ -93,6 +98,8 @@ class ScheduleError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
+    """A parsed spec.schedule; build it with `parse`."""
+
     expression: str  # what the user wrote
     cron: str | None  # the 5-field cron cronsim runs (aliases mapped, H expanded); None for @every
     every: timedelta | None  # the period of an @every schedule
@@ -102,6 +109,8 @@ class Schedule:
 
 @dataclass(frozen=True, slots=True)
 class Due:
+    """The instants of a schedule in a window (after, until]; see `due`."""
+
     instants: tuple[datetime, ...]  # the newest `keep` instants in (after, until], oldest first
     earlier: int  # how many older instants in (after, until] are not in `instants`
     first: datetime | None  # the oldest instant in (after, until], None if there is none

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bulkhead.api.constants import Key
-from bulkhead.api.times import parse_time
 from bulkhead.policy.admission import (
     RATE_PERIOD,
     Candidate,
@@ -83,9 +82,7 @@ def dependency_states(
         states[dep.name] = DependencyState(
             spec=spec,
             holders=[Holding(h.key, h.units) for h in holders],
-            recent_starts=[
-                t for h in holders if h.created and now - (t := parse_time(h.created)) < RATE_PERIOD
-            ],
+            recent_starts=store.starts_since(dep.name, now - RATE_PERIOD),
         )
     for key, candidate in list(book.admitted.items()):
         if store.batchjob(key) is None or any(j.name == candidate.run for j in store.jobs(key)):

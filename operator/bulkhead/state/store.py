@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bulkhead.api.constants import Key
+from bulkhead.api.times import parse_time
 from bulkhead.api.views import BatchJobView, DependencyView, JobView, job_owner
 from bulkhead.policy.build import parse_uses_annotation
 
@@ -30,16 +32,21 @@ class HoldingView:
     created: str
 
 
+def uses_of(job: JobView) -> dict[str, int]:
+    """The units a Job of ours asks of each dependency."""
+    units: dict[str, int] = {}
+    for use in parse_uses_annotation(job.uses):
+        units[use.dependency] = units.get(use.dependency, 0) + use.units
+    return units
+
+
 def holdings(job: JobView, namespace: str, batchjob: str) -> dict[str, HoldingView]:
     """The units an unfinished Job holds, by dependency (what the store counts as held)."""
     if job.finished:
         return {}
-    units: dict[str, int] = {}
-    for use in parse_uses_annotation(job.uses):
-        units[use.dependency] = units.get(use.dependency, 0) + use.units
     return {
         name: HoldingView((namespace, batchjob), job.name, count, job.created)
-        for name, count in units.items()
+        for name, count in uses_of(job).items()
     }
 
 
@@ -50,6 +57,9 @@ class Store:
         self._batchjobs: dict[Key, BatchJobView] = {}
         self._jobs: dict[Key, dict[str, JobView]] = {}  # by BatchJob, then Job name
         self._holders: dict[str, dict[tuple[str, str], HoldingView]] = {}  # dep -> job -> use
+        # dep -> job -> creation time, finished and deleted Jobs too: maxStartsPerMinute counts
+        # every start of the last minute, not only the runs still holding units.
+        self._starts: dict[str, dict[tuple[str, str], str]] = {}
         self._dependencies: dict[str, DependencyView] = {}
         self._namespaces: dict[str, dict[str, str]] = {}
         self._told: set[tuple[str, Any]] = set()  # keys a watch event spoke of before `ready`
@@ -97,6 +107,9 @@ class Store:
         jobs[name] = view
         for dependency, holding in holdings(view, owner[0], owner[1]).items():
             self._holders.setdefault(dependency, {})[job_key] = holding
+        if view.created:
+            for dependency in uses_of(view):
+                self._starts.setdefault(dependency, {})[job_key] = view.created
 
     def put_dependency(self, name: str, view: DependencyView | None, listed: bool = False) -> None:
         self._put(self._dependencies, "dependency", name, view, listed)
@@ -117,6 +130,18 @@ class Store:
 
     def holders(self, dependency: str) -> list[HoldingView]:
         return list(self._holders.get(dependency, {}).values())
+
+    def starts_since(self, dependency: str, since: datetime) -> list[datetime]:
+        """When Jobs using `dependency` were created, from `since` on (older ones are dropped)."""
+        starts = self._starts.get(dependency, {})
+        recent = []
+        for job, created in list(starts.items()):
+            moment = parse_time(created)
+            if moment < since:
+                del starts[job]
+            else:
+                recent.append(moment)
+        return recent
 
     def dependency(self, name: str) -> DependencyView | None:
         return self._dependencies.get(name)
