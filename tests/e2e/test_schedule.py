@@ -342,3 +342,23 @@ def test_an_outage_is_caught_up_exactly_as_catch_up_says(operator, namespace):
     assert [r["reason"] for r in missed] == ["NotCaughtUp"] * (len(during) - 2)
     times = sorted(parse(r["scheduledTime"]) for r in runs)
     assert {int((b - a).total_seconds()) for a, b in pairwise(times)} == {10}
+
+
+def test_a_failed_last_run_shows_as_stalled_until_a_run_succeeds(operator, namespace):
+    """kstatus reads Stalled=True as Failed (Argo CD, Flux: degraded); Ready alone it ignores."""
+    create(scheduled("fails", exit_code=2, nonRetryableExitCodes=[2]), namespace)
+    runs = wait_runs("fails", namespace, "a failed run", lambda r: results(r, "Failed"))
+    [failed, *_] = results(runs, "Failed")
+    assert failed["reason"] == "NonRetryableExitCode"
+    assert "exited with code 2" in failed["message"]
+    status = wait_for(
+        lambda: (s := status_of("fails", namespace)).get("lastFailureTime") and s,
+        timeout=30,
+        what="lastFailureTime",
+    )
+    assert condition(status, "Stalled")["status"] == "True"
+    assert condition(status, "Stalled")["reason"] == "LastRunFailed"
+    assert condition(status, "Ready")["status"] == "False"
+    assert condition(status, "Reconciling")["status"] == "False"
+    assert status["lastRunResult"] == "Failed"
+    assert "RunFailed" in events_of("fails", namespace)
