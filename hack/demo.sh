@@ -29,7 +29,8 @@ for _ in $(seq 1 90); do
   # done when every one-shot BatchJob finished and the rollup schedule has run three times
   left=$(kubectl get bj -n "$ns" -o jsonpath='{range .items[*]}{.spec.schedule}|{.status.phase}{"\n"}{end}' \
     | grep -E '^\|' | grep -cvE '^\|(Succeeded|Failed)$' || true)
-  rollups=$(kubectl get bj orders-rollup -n "$ns" -o jsonpath='{.status.runs[*].result}' | grep -o Succeeded | wc -l)
+  rollups=$(kubectl get bj orders-rollup -n "$ns" -o jsonpath='{.status.runs[*].result}' \
+    | tr ' ' '\n' | grep -c '^Succeeded$' || true)
   [ "$left" = 0 ] && [ "$rollups" -ge 3 ] && break
   sleep 3
 done

@@ -81,5 +81,8 @@ def run() -> None:
     kopf.run(
         clusterwide=True,
         standalone=True,
-        liveness_endpoint=f"http://0.0.0.0:{config.HEALTH_PORT}/healthz",
+        # 0: no liveness endpoint (kopf would read a port of 0 as "none given" and take 80)
+        liveness_endpoint=f"http://0.0.0.0:{config.HEALTH_PORT}/healthz"
+        if config.HEALTH_PORT
+        else None,
     )
