@@ -62,10 +62,8 @@ async def dependency_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any
 
 
 @kopf.on.event("", "v1", "namespaces")
-async def namespace_event(
-    type: str, name: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any
-) -> None:
-    memo.manager.namespace_event(type == "DELETED", name, dict(labels))
+async def namespace_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.manager.namespace_event(type == "DELETED", body)
 
 
 def configure_logging() -> None:

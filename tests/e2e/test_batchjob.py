@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from kube_helpers import create, get, kubectl, wait_for
 
 DELAY = "pod-complete.stage.kwok.x-k8s.io/delay"
@@ -203,6 +204,39 @@ def test_api_server_refuses_bad_input_naming_the_field(operator, namespace):
     result = create(bad_quantity, namespace, check=False)
     assert "spec.resources.limits.cpu" in result.stderr
     assert get("batchjobs", namespace=namespace) == []
+
+
+def with_spec(name: str, path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    body = batchjob(name)
+    node = body["spec"]
+    for step in path[:-1]:
+        node = node.setdefault(step, {})
+    node[path[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field", "says"),
+    [
+        (("resources", "limits", "cpu"), "0", "spec.resources.limits.cpu", "greater than 0"),
+        (("resources", "limits", "memory"), "0Mi", "spec.resources.limits.memory", "greater"),
+        (("resources", "limits", "cpu"), "5000", "spec.resources.limits.cpu", "at most 1000"),
+        (("resources", "limits", "memory"), "1e1000", "spec.resources.limits.memory", "match"),
+        (("image",), "not an image ref", "spec.image", "match"),
+        (("volumeMounts",), [{"name": "scratch", "mountPath": "data"}], "mountPath", "match"),
+    ],
+)
+def test_what_a_new_user_tried_is_refused_naming_the_field(
+    operator, namespace, path, value, field, says
+):
+    """Each of these once made a Job: a run has real limits, an image, absolute mounts."""
+    body = with_spec("tried", path, value)
+    body["spec"]["volumes"] = [{"name": "scratch", "emptyDir": {}}]
+    result = create(body, namespace, check=False)
+    assert result.returncode != 0
+    assert field in result.stderr and says in result.stderr, result.stderr
+    assert get("batchjobs", namespace=namespace) == []
+    assert get("jobs", namespace=namespace) == []
 
 
 def test_run_spec_is_immutable_once_a_job_exists(operator, namespace):

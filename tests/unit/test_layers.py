@@ -18,7 +18,7 @@ ALLOWED = {
     "kube": {"api", "settings"},
     "metrics": {"api"},
     "policy": {"api"},
-    "state": {"api", "policy"},
+    "state": {"api", "policy", "runtime"},
     "controllers": {"api", "policy", "state", "runtime", "kube", "metrics", "settings"},
     "operator": {"api", "controllers", "kube", "metrics", "settings"},
     "__main__": {"operator"},

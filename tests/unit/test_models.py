@@ -135,7 +135,51 @@ INVALID_SPECS = st.one_of(
     st.integers(max_value=-1).map(lambda n: spec_dict(ttlSecondsAfterFinished=n)),
     st.just(spec_dict(tolerations=[{"key": "batch", "operator": "Sometimes"}])),
     st.just(spec_dict(command=["x"] * 257)),
+    # what a new user tried, and got a Job for: runs need real limits, an image, absolute mounts
+    st.sampled_from(["0", "0m", "0.0", "2000", "1e1000", "1e3k"]).map(
+        lambda q: _resources({"cpu": q, "memory": "64Mi"})
+    ),
+    st.sampled_from(["0", "0Mi", "65Ti", "1e1000"]).map(
+        lambda q: _resources({"cpu": "1", "memory": q})
+    ),
+    st.sampled_from(["not an image ref", "a//b", "x:", "/abs", "Image With Spaces:1"]).map(
+        lambda i: spec_dict(image=i)
+    ),
+    st.sampled_from(["data", "./data", "relative/path"]).map(
+        lambda m: spec_dict(
+            volumes=[{"name": "scratch", "emptyDir": {}}],
+            volumeMounts=[{"name": "scratch", "mountPath": m}],
+        )
+    ),
 )
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (_resources({"cpu": "0", "memory": "64Mi"}), "limits.cpu must be greater than 0"),
+        (_resources({"cpu": "1", "memory": "0"}), "limits.memory must be greater than 0"),
+        (_resources({"cpu": "2000", "memory": "64Mi"}), "limits.cpu must be at most 1000"),
+        (_resources({"cpu": "1", "memory": "100Ti"}), "limits.memory must be at most 64Ti"),
+    ],
+)
+def test_limits_must_be_real(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        BatchJobSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "nginx",
+        "registry.example/invoices:1.4",
+        "localhost:5000/team/app:v2",
+        "ghcr.io/org/app@sha256:" + "0" * 64,
+        "[::1]:5000/app",
+    ],
+)
+def test_image_references_by_the_distribution_grammar_are_accepted(image: str) -> None:
+    assert BatchJobSpec.model_validate(spec_dict(image=image)).image == image
 
 
 class FakeKube:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from bulkhead.api.views import BatchJobView, JobView
-from bulkhead.state.store import Store
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from bulkhead.api.views import BatchJobView, JobView, Malformed
+from bulkhead.state.store import Store, fill, put_body
 
 USES = '[{"dependency":"orders-db","units":2}]'
 
@@ -43,13 +47,20 @@ def test_listing_fills_what_no_event_told_and_stops_after_ready() -> None:
     assert view is not None and view.phase == "Running"
 
 
-def test_holders_follow_the_jobs() -> None:
+def owned_store() -> Store:
+    """A store with the BatchJob billing/a (uid u1), which controls the Jobs the tests add."""
     store = Store()
+    store.put_batchjob(("billing", "a"), batchjob("Running"))
+    return store
+
+
+def test_holders_follow_the_jobs() -> None:
+    store = owned_store()
     owner = ("billing", "a")
-    store.put_job(owner, "a-1", JobView(name="a-1", uses=USES))
+    store.put_job(owner, "a-1", JobView(name="a-1", uses=USES, owner_uid="u1"))
     assert [(h.key, h.units) for h in store.holders("orders-db")] == [(owner, 2)]
     done = ("Complete", "True", "", "", "2026-11-18T02:40:00Z")
-    store.put_job(owner, "a-1", JobView(name="a-1", uses=USES, conditions=(done,)))
+    store.put_job(owner, "a-1", JobView(name="a-1", uses=USES, conditions=(done,), owner_uid="u1"))
     assert store.holders("orders-db") == []
     assert [j.name for j in store.jobs(owner)] == ["a-1"]
     store.put_job(owner, "a-1", None)
@@ -58,17 +69,17 @@ def test_holders_follow_the_jobs() -> None:
 
 def test_starts_of_the_last_minute_count_finished_and_deleted_jobs_too() -> None:
     """maxStartsPerMinute counts every start, not only the runs still holding units."""
-    from datetime import UTC, datetime
-
-    store = Store()
+    store = owned_store()
     owner = ("billing", "a")
     done = (("Complete", "True", "", "", "2026-11-23T02:00:05Z"),)
-    store.put_job(owner, "old", JobView("old", uses=USES, created="2026-11-23T01:58:00Z"))
-    store.put_job(owner, "run", JobView("run", uses=USES, created="2026-11-23T02:00:30Z"))
-    store.put_job(
-        owner, "done", JobView("done", uses=USES, created="2026-11-23T02:00:00Z", conditions=done)
-    )
-    store.put_job(owner, "gone", JobView("gone", uses=USES, created="2026-11-23T02:00:10Z"))
+
+    def job(name: str, created: str, **more: Any) -> JobView:
+        return JobView(name, uses=USES, created=created, owner_uid="u1", **more)
+
+    store.put_job(owner, "old", job("old", "2026-11-23T01:58:00Z"))
+    store.put_job(owner, "run", job("run", "2026-11-23T02:00:30Z"))
+    store.put_job(owner, "done", job("done", "2026-11-23T02:00:00Z", conditions=done))
+    store.put_job(owner, "gone", job("gone", "2026-11-23T02:00:10Z"))
     store.put_job(owner, "gone", None)
     since = datetime(2026, 11, 23, 1, 59, 45, tzinfo=UTC)
     assert sorted(t.isoformat() for t in store.starts_since("orders-db", since)) == [
@@ -78,3 +89,62 @@ def test_starts_of_the_last_minute_count_finished_and_deleted_jobs_too() -> None
     ]
     assert [h.job for h in store.holders("orders-db")] == ["old", "run"]
     assert store.starts_since("other-db", since) == []
+
+
+# --- only what a BatchJob controls counts ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "owner_uid",
+    [
+        "",  # no controller owner reference: made by hand, with our labels and annotation
+        "someone-else",  # controlled by another object
+    ],
+)
+def test_a_job_not_controlled_by_its_batchjob_holds_nothing_and_is_no_run(owner_uid: str) -> None:
+    store = owned_store()
+    owner = ("billing", "a")
+    fake = JobView("a-fake", uses=USES, owner_uid=owner_uid, created="2026-11-23T02:00:00Z")
+    store.put_job(owner, "a-fake", fake)
+    assert store.holders("orders-db") == []
+    assert store.jobs(owner) == []
+    assert store.starts_since("orders-db", datetime(2026, 11, 23, tzinfo=UTC)) == []
+
+
+def test_a_job_of_a_batchjob_that_does_not_exist_holds_nothing() -> None:
+    store = Store()  # no BatchJob billing/a at all, in any namespace
+    store.put_job(("billing", "a"), "a-1", JobView("a-1", uses=USES, owner_uid="u1"))
+    assert store.holders("orders-db") == []
+
+
+@pytest.mark.parametrize("annotation", ["not json", '[{"dependency":"x","units":-1}]', '{"a":1}'])
+def test_a_malformed_uses_annotation_holds_nothing_and_raises_nothing(annotation: str) -> None:
+    store = owned_store()
+    store.put_job(("billing", "a"), "a-1", JobView("a-1", uses=annotation, owner_uid="u1"))
+    assert store.holders("orders-db") == []
+    assert [j.name for j in store.jobs(("billing", "a"))] == ["a-1"]
+
+
+MALFORMED = [
+    ("batchjobs", {"metadata": {"namespace": "billing", "uid": "u"}}),  # no name
+    ("batchjobs", {"metadata": {"namespace": "n", "name": "a", "uid": "u"}, "status": "bad"}),
+    ("jobs", {"metadata": {"namespace": "billing", "name": "j"}}),  # no owner label
+    ("dependencies", {"metadata": {}}),
+    ("namespaces", {"metadata": {"name": "n", "labels": "not a map"}}),
+    ("batchjobs", None),
+]
+
+
+@pytest.mark.parametrize(("kind", "body"), MALFORMED)
+def test_a_malformed_object_is_refused_and_changes_nothing(kind: str, body: Any) -> None:
+    store = owned_store()
+    with pytest.raises(Malformed):
+        put_body(store, kind, body)
+    assert [b.key for b in store.all_batchjobs()] == [("billing", "a")]
+
+
+def test_the_startup_listing_skips_malformed_objects_and_keeps_the_rest() -> None:
+    store = Store()
+    good = {"metadata": {"namespace": "billing", "name": "ok", "uid": "u2"}, "spec": {}}
+    fill(store, "batchjobs", [MALFORMED[0][1], good, MALFORMED[1][1]])
+    assert [b.key for b in store.all_batchjobs()] == [("billing", "ok")]

@@ -40,3 +40,6 @@ WAITING_FOR_DEPENDENCY = "WaitingForDependency"
 WAITING_FOR_WINDOW = "WaitingForWindow"
 DEPENDENCY_NOT_FOUND = "DependencyNotFound"
 NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
+DEPENDENCY_INVALID = "DependencyInvalid"
+# A Job under the name a run needs exists and is not controlled by the BatchJob: never adopted.
+JOB_NAME_TAKEN = "JobNameTaken"

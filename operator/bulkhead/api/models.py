@@ -26,9 +26,11 @@ from bulkhead.api.constants import Phase
 
 # Kubernetes' quantity grammar (k8s.io/apimachinery/pkg/api/resource) without the sign:
 # a negative limit or size is never what anyone means.
+# Exponents have at most two digits: "1e1000" is a typo, not a size (the API server would cap
+# it at 2^63-1 and make a Job with it).
 QUANTITY_PATTERN = (
     r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?[0-9]{1,2}))?$"
 )
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -40,6 +42,19 @@ ShortText = Annotated[str, StringConstraints(max_length=253)]
 Text = Annotated[str, StringConstraints(max_length=4096)]
 Arg = Annotated[str, StringConstraints(max_length=4096)]
 Path = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+AbsolutePath = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^/")]
+
+# An image reference, by the distribution reference grammar (github.com/distribution/reference):
+# [registry[:port]/]path[:tag][@digest], lowercase path components.
+_ALNUM = r"[a-z0-9]+"
+_PATH_COMPONENT = rf"{_ALNUM}(?:(?:[._]|__|-+){_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_PATTERN = (
+    rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$"
+)
 StringMap = Annotated[dict[ShortText, Text], Field(max_length=64)]
 
 
@@ -188,7 +203,33 @@ class EnvFromSource(Model):
         return self
 
 
+# A run's limits are real: above zero, and below what any node has.
+LIMIT_BOUNDS = {"cpu": "1000", "memory": "64Ti"}
+
+
+def _limit_rules(resource: str) -> list[dict[str, Any]]:
+    value = f"quantity(string(self.{resource}))"
+    bound = LIMIT_BOUNDS[resource]
+    return [
+        cel(
+            f"{value}.isGreaterThan(quantity('0'))",
+            f"limits.{resource} must be greater than 0",
+            f".{resource}",
+        ),
+        cel(
+            f"{value}.compareTo(quantity('{bound}')) <= 0",
+            f"limits.{resource} must be at most {bound}",
+            f".{resource}",
+        ),
+    ]
+
+
 class CpuMemory(Model):
+    """A run's limits: both required, above zero and at most LIMIT_BOUNDS."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": _limit_rules("cpu") + _limit_rules("memory")}
+    )
     cpu: Quantity
     memory: Quantity
 
@@ -196,6 +237,16 @@ class CpuMemory(Model):
     @classmethod
     def _quantity(cls, value: str | int) -> str:
         return _check_quantity(value)
+
+    @model_validator(mode="after")
+    def _real(self) -> CpuMemory:
+        for resource, bound in LIMIT_BOUNDS.items():
+            value = parse_quantity(getattr(self, resource))
+            if value <= 0:
+                raise ValueError(f"limits.{resource} must be greater than 0")
+            if value > parse_quantity(bound):
+                raise ValueError(f"limits.{resource} must be at most {bound}")
+        return self
 
 
 class OptionalCpuMemory(Model):
@@ -366,7 +417,7 @@ class Volume(Model):
 
 class VolumeMount(Model):
     name: Label
-    mount_path: Path
+    mount_path: AbsolutePath
     sub_path: Path | None = None
     read_only: bool | None = None
 
@@ -478,7 +529,7 @@ class BatchJobSpec(Model):
         }
     )
 
-    image: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    image: Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=IMAGE_PATTERN)]
     command: Annotated[list[Arg], Field(max_length=64)] | None = None
     args: Annotated[list[Arg], Field(max_length=64)] | None = None
     env: Annotated[list[EnvVar], Field(max_length=128)] | None = None

@@ -176,3 +176,27 @@ class DependencyView:
             return DependencySpec.model_validate(self.spec)
         except ValueError:
             return None
+
+
+class Malformed(ValueError):
+    """A watched object that is not what its kind must be (a missing name, a status that is
+    not an object, ...): skipped, never a crash."""
+
+
+def parse_body(kind: str, body: Any) -> tuple[Any, Any]:
+    """(key, view) of a watched or listed object, given its kind ("batchjobs", "jobs",
+    "dependencies" or "namespaces"): a BatchJob's (namespace, name) and view, a Job's owning
+    BatchJob's key and view, a Dependency's name and view, a namespace's name and labels.
+    Raises Malformed for a body that does not fit."""
+    try:
+        if kind == "batchjobs":
+            view: Any = BatchJobView.from_body(body)
+            return view.key, view
+        if kind == "jobs":
+            return job_owner(body), JobView.from_job(body)
+        meta = body["metadata"]
+        if kind == "dependencies":
+            return meta["name"], DependencyView.from_body(body)
+        return meta["name"], {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise Malformed(f"{kind} object skipped, it is malformed: {error!r}") from error

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bulkhead.api.constants import (
+    DEPENDENCY_INVALID,
     DEPENDENCY_NOT_FOUND,
     NAMESPACE_NOT_ALLOWED,
     WAITING_FOR_WINDOW,
@@ -82,7 +83,17 @@ class AdmissionController:
                     DEPENDENCY_NOT_FOUND,
                     f"dependency {use.dependency} does not exist; nothing starts until it does",
                 )
-            if not selector_matches(dependency.spec.get("allowedNamespaces"), labels):
+            dependency_spec = dependency.parsed_spec()
+            if dependency_spec is None:
+                self.book.forget(bj.key)
+                return status.Outcome(
+                    "Pending",
+                    DEPENDENCY_INVALID,
+                    f"dependency {use.dependency} has a spec bulkhead cannot read; nothing starts "
+                    f"until it is fixed",
+                )
+            allowed = dependency_spec.allowed_namespaces
+            if not selector_matches(allowed.wire() if allowed else None, labels):
                 self.book.forget(bj.key)
                 return status.Outcome(
                     "Pending",

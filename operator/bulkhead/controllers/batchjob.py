@@ -28,7 +28,7 @@ from bulkhead.metrics import Metrics
 from bulkhead.policy import runs, status
 from bulkhead.policy.build import build_job, job_name, run_token
 from bulkhead.runtime.workqueue import WorkQueue
-from bulkhead.state.store import Store
+from bulkhead.state.store import Store, once
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,17 @@ class BatchJobController:
         )
 
     def _current(self, bj: BatchJobView) -> BatchJobStatus | None:
-        seen = BatchJobStatus.model_validate_json(bj.status_json) if bj.status_json else None
+        try:
+            seen = BatchJobStatus.model_validate_json(bj.status_json) if bj.status_json else None
+        except ValidationError as error:  # not written by us: ours replaces it
+            once.warning(
+                ("status", bj.uid),
+                "%s/%s: status ignored, it is malformed: %s",
+                bj.namespace,
+                bj.name,
+                error,
+            )
+            seen = None
         uid, written = self._written.get(bj.key, ("", None))
         if written is None or uid != bj.uid:
             return seen
@@ -124,6 +134,8 @@ class BatchJobController:
         job = next((j for j in self._store.jobs(key) if j.name == name), None)
         if job is None and current and current.job_name == name:
             found = await self.kube.get_job(bj.namespace, name)  # the watch may lag a create
+            if found is not None and JobView.from_job(found).owner_uid != bj.uid:
+                found = None  # someone else's Job under our name is not our run
             last_seen = self._gone.pop(key, {}).get(name)
             if found is None and last_seen and last_seen.name == name and last_seen.finished:
                 # Finished, then removed (ttlSecondsAfterFinished: 0) before we wrote it down.
@@ -193,6 +205,10 @@ class BatchJobController:
             found = await self.kube.get_job(bj.namespace, body["metadata"]["name"])
             if found is None:  # deleted between the two calls: look again from the top
                 self._queue.add(bj.key)
+                return
+            if JobView.from_job(found).owner_uid != bj.uid:  # never adopt a Job not ours
+                self._admission.release(bj.key)
+                await write(bj, current, status.job_name_taken_outcome(found["metadata"]["name"]))
                 return
             created = found
         except Invalid as error:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from bulkhead.api.constants import GROUP, LABEL_BATCHJOB, NAMESPACE_NOT_ALLOWED, VERSION, Key
-from bulkhead.api.views import BatchJobView, DependencyView, JobView, job_owner
+from bulkhead.api.views import Malformed
 from bulkhead.controllers.admission import AdmissionController
 from bulkhead.controllers.batchjob import BatchJobController
 from bulkhead.controllers.dependency import DependencyController
@@ -20,7 +20,7 @@ from bulkhead.kube import Kube
 from bulkhead.metrics import Metrics
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.settings import WORKERS
-from bulkhead.state.store import Store, fill
+from bulkhead.state.store import Store, fill, once, put_body
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +98,24 @@ class Manager:
 
     # --- what the watches saw --------------------------------------------------------------
 
+    def _put(self, kind: str, deleted: bool, body: Any) -> tuple[Any, Any] | None:
+        """Into the store; None (logged once) for an object that is malformed."""
+        try:
+            return put_body(self.store, kind, body, deleted=deleted)
+        except Malformed as error:
+            meta = body.get("metadata") if isinstance(body, Mapping) else None
+            name = meta.get("uid") or meta.get("name") if isinstance(meta, Mapping) else None
+            once.warning((kind, name), "%s", error)
+            return None
+
     def batchjob_event(self, deleted: bool, body: Any) -> None:
-        view = BatchJobView.from_body(body)
-        self.store.put_batchjob(view.key, None if deleted else view)
-        self.queue.add(view.key)
+        if put := self._put("batchjobs", deleted, body):
+            self.queue.add(put[0])
 
     def job_event(self, deleted: bool, body: Any) -> None:
-        key = job_owner(body)
-        view = JobView.from_job(body)
-        self.store.put_job(key, view.name, None if deleted else view)
+        if (put := self._put("jobs", deleted, body)) is None:
+            return
+        key, view = put
         if deleted:
             self.batchjobs.job_gone(key, view)
         self.queue.add(key)
@@ -115,20 +124,20 @@ class Manager:
     def dependency_event(self, deleted: bool, body: Any) -> None:
         """A Dependency appeared, changed or went: its users may start, or wait for other
         reasons. Its own status writes (generation unchanged) need no look at the users."""
-        view = DependencyView.from_body(body)
-        self.store.put_dependency(view.name, None if deleted else view)
+        if (put := self._put("dependencies", deleted, body)) is None:
+            return
+        name, view = put
         self.admission.poke()
-        if not self.dependencies.generation_changed(
-            view.name, None if deleted else view.generation
-        ):
+        if not self.dependencies.generation_changed(name, None if deleted else view.generation):
             return
         for bj in self.store.all_batchjobs():
-            if any(u.get("dependency") == view.name for u in bj.spec.get("uses") or []):
+            if any(u.get("dependency") == name for u in bj.spec.get("uses") or []):
                 self.queue.add(bj.key)
 
-    def namespace_event(self, deleted: bool, name: str, labels: dict[str, str]) -> None:
+    def namespace_event(self, deleted: bool, body: Any) -> None:
         """Namespace labels decide allowedNamespaces: look again at the ones refused."""
-        self.store.put_namespace(name, None if deleted else labels)
+        if (put := self._put("namespaces", deleted, body)) is None:
+            return
         for bj in self.store.all_batchjobs():
-            if bj.namespace == name and bj.reason == NAMESPACE_NOT_ALLOWED:
+            if bj.namespace == put[0] and bj.reason == NAMESPACE_NOT_ALLOWED:
                 self.queue.add(bj.key)

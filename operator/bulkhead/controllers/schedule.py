@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from bulkhead.api.constants import INVALID_SPEC, Key
+from bulkhead.api.constants import INVALID_SPEC, JOB_NAME_TAKEN, Key
 from bulkhead.api.models import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.times import parse_time
 from bulkhead.api.views import BatchJobView, JobView
@@ -170,7 +170,7 @@ class ScheduleController:
             return run.model_copy(
                 update={
                     "result": "Failed",
-                    "reason": runs.JOB_NAME_TAKEN,
+                    "reason": JOB_NAME_TAKEN,
                     "message": f"a Job named {name} exists and is not controlled by this "
                     f"BatchJob; it was left alone",
                 }

@@ -14,9 +14,11 @@ from typing import Any
 from bulkhead.api.constants import (
     BACKOFF_LIMIT,
     DEADLINE,
+    DEPENDENCY_INVALID,
     DEPENDENCY_NOT_FOUND,
     INVALID_SPEC,
     JOB_DELETED,
+    JOB_NAME_TAKEN,
     NAMESPACE_NOT_ALLOWED,
     NON_RETRYABLE,
     RETRYING,
@@ -63,7 +65,14 @@ def _conditions(outcome: Outcome) -> dict[str, tuple[bool, str]]:
 
 
 # Reasons that need a person even though nothing has failed yet.
-STALLED_REASONS = {INVALID_SPEC, JOB_DELETED, DEPENDENCY_NOT_FOUND, NAMESPACE_NOT_ALLOWED}
+STALLED_REASONS = {
+    INVALID_SPEC,
+    JOB_DELETED,
+    JOB_NAME_TAKEN,
+    DEPENDENCY_NOT_FOUND,
+    DEPENDENCY_INVALID,
+    NAMESPACE_NOT_ALLOWED,
+}
 
 
 def to_status(
@@ -156,6 +165,15 @@ def job_deleted_outcome(job_name: str) -> Outcome:
         f"Job {job_name} was deleted before it finished; bulkhead does not re-run it on its "
         f"own. Delete and re-create the BatchJob to run it again",
         {"jobName": job_name},
+    )
+
+
+def job_name_taken_outcome(job_name: str) -> Outcome:
+    return Outcome(
+        "Pending",
+        JOB_NAME_TAKEN,
+        f"a Job named {job_name} exists and is not controlled by this BatchJob; it is left "
+        f"alone and nothing runs until it is gone",
     )
 
 

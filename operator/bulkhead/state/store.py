@@ -11,6 +11,7 @@ LIST per resource: watch events always win, listed objects only fill what no eve
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +19,12 @@ from typing import Any
 
 from bulkhead.api.constants import Key
 from bulkhead.api.times import parse_time
-from bulkhead.api.views import BatchJobView, DependencyView, JobView, job_owner
+from bulkhead.api.views import BatchJobView, DependencyView, JobView, Malformed, parse_body
 from bulkhead.policy.build import parse_uses_annotation
+from bulkhead.runtime.logs import OnceLogger
+
+log = logging.getLogger(__name__)
+once = OnceLogger(log)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +35,24 @@ class HoldingView:
     job: str
     units: int
     created: str
+    owner_uid: str = ""  # the uid of the BatchJob that controls the Job
 
 
 def uses_of(job: JobView) -> dict[str, int]:
-    """The units a Job of ours asks of each dependency."""
+    """The units a Job of ours asks of each dependency; none when its annotation does not
+    parse (logged once: bulkhead writes it, so someone else changed it)."""
     units: dict[str, int] = {}
-    for use in parse_uses_annotation(job.uses):
+    try:
+        uses = parse_uses_annotation(job.uses)
+    except (ValueError, TypeError) as error:
+        once.warning(
+            ("uses", job.uid),
+            "Job %s: its uses annotation is malformed, ignored: %s",
+            job.name,
+            error,
+        )
+        return units
+    for use in uses:
         units[use.dependency] = units.get(use.dependency, 0) + use.units
     return units
 
@@ -45,7 +62,7 @@ def holdings(job: JobView, namespace: str, batchjob: str) -> dict[str, HoldingVi
     if job.finished:
         return {}
     return {
-        name: HoldingView((namespace, batchjob), job.name, count, job.created)
+        name: HoldingView((namespace, batchjob), job.name, count, job.created, job.owner_uid)
         for name, count in uses_of(job).items()
     }
 
@@ -57,9 +74,9 @@ class Store:
         self._batchjobs: dict[Key, BatchJobView] = {}
         self._jobs: dict[Key, dict[str, JobView]] = {}  # by BatchJob, then Job name
         self._holders: dict[str, dict[tuple[str, str], HoldingView]] = {}  # dep -> job -> use
-        # dep -> job -> creation time, finished and deleted Jobs too: maxStartsPerMinute counts
-        # every start of the last minute, not only the runs still holding units.
-        self._starts: dict[str, dict[tuple[str, str], str]] = {}
+        # dep -> job -> (creation time, owner, owner uid), finished and deleted Jobs too:
+        # maxStartsPerMinute counts every start of the last minute, not only the runs holding.
+        self._starts: dict[str, dict[tuple[str, str], tuple[str, Key, str]]] = {}
         self._dependencies: dict[str, DependencyView] = {}
         self._namespaces: dict[str, dict[str, str]] = {}
         self._told: set[tuple[str, Any]] = set()  # keys a watch event spoke of before `ready`
@@ -109,7 +126,11 @@ class Store:
             self._holders.setdefault(dependency, {})[job_key] = holding
         if view.created:
             for dependency in uses_of(view):
-                self._starts.setdefault(dependency, {})[job_key] = view.created
+                self._starts.setdefault(dependency, {})[job_key] = (
+                    view.created,
+                    owner,
+                    view.owner_uid,
+                )
 
     def put_dependency(self, name: str, view: DependencyView | None, listed: bool = False) -> None:
         self._put(self._dependencies, "dependency", name, view, listed)
@@ -125,21 +146,33 @@ class Store:
     def all_batchjobs(self) -> Iterator[BatchJobView]:
         return iter(list(self._batchjobs.values()))
 
+    def controls(self, key: Key, owner_uid: str) -> bool:
+        """Whether the BatchJob `key` is the controller of a Job whose controller owner
+        reference has `owner_uid`. Labels and annotations alone never make a Job ours."""
+        bj = self._batchjobs.get(key)
+        return bj is not None and bool(owner_uid) and bj.uid == owner_uid
+
     def jobs(self, key: Key) -> list[JobView]:
-        return list(self._jobs.get(key, {}).values())
+        """The Jobs the BatchJob `key` controls (others with its label are not its runs)."""
+        return [j for j in self._jobs.get(key, {}).values() if self.controls(key, j.owner_uid)]
 
     def holders(self, dependency: str) -> list[HoldingView]:
-        return list(self._holders.get(dependency, {}).values())
+        """The units held of `dependency`: by unfinished Jobs that a BatchJob controls."""
+        return [
+            h
+            for h in self._holders.get(dependency, {}).values()
+            if self.controls(h.key, h.owner_uid)
+        ]
 
     def starts_since(self, dependency: str, since: datetime) -> list[datetime]:
         """When Jobs using `dependency` were created, from `since` on (older ones are dropped)."""
         starts = self._starts.get(dependency, {})
         recent = []
-        for job, created in list(starts.items()):
+        for job, (created, owner, owner_uid) in list(starts.items()):
             moment = parse_time(created)
             if moment < since:
                 del starts[job]
-            else:
+            elif self.controls(owner, owner_uid):
                 recent.append(moment)
         return recent
 
@@ -153,16 +186,27 @@ class Store:
         return self._namespaces.get(namespace, {})
 
 
+def put_body(
+    store: Store, kind: str, body: Any, *, deleted: bool = False, listed: bool = False
+) -> tuple[Any, Any]:
+    """A watched or listed object into the store; returns its (key, view) as
+    `parse_body` does. Raises Malformed, having changed nothing, for one that does not fit."""
+    key, view = parse_body(kind, body)
+    if kind == "batchjobs":
+        store.put_batchjob(key, None if deleted else view, listed)
+    elif kind == "jobs":
+        store.put_job(key, view.name, None if deleted else view, listed)
+    elif kind == "dependencies":
+        store.put_dependency(key, None if deleted else view, listed)
+    else:
+        store.put_namespace(key, None if deleted else view, listed)
+    return key, view
+
+
 def fill(store: Store, kind: str, items: Iterable[dict[str, Any]]) -> None:
-    """Listed objects into the store (startup only)."""
+    """Listed objects into the store (startup only); a malformed one is logged and skipped."""
     for body in items:
-        meta = body["metadata"]
-        if kind == "batchjobs":
-            view = BatchJobView.from_body(body)
-            store.put_batchjob(view.key, view, listed=True)
-        elif kind == "jobs":
-            store.put_job(job_owner(body), meta["name"], JobView.from_job(body), listed=True)
-        elif kind == "dependencies":
-            store.put_dependency(meta["name"], DependencyView.from_body(body), listed=True)
-        else:
-            store.put_namespace(meta["name"], dict(meta.get("labels") or {}), listed=True)
+        try:
+            put_body(store, kind, body, listed=True)
+        except Malformed as error:
+            once.warning((kind, id(body)), "%s", error)
