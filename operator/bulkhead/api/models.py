@@ -207,7 +207,7 @@ class EnvFromSource(Model):
 LIMIT_BOUNDS = {"cpu": "1000", "memory": "64Ti"}
 
 
-def _limit_rules(resource: str) -> list[dict[str, Any]]:
+def _limit_rules(resource: str) -> list[Any]:
     value = f"quantity(string(self.{resource}))"
     bound = LIMIT_BOUNDS[resource]
     return [

@@ -82,7 +82,10 @@ def dependency_states(
         states[dep.name] = DependencyState(
             spec=spec,
             holders=[Holding(h.key, h.units) for h in holders],
-            recent_starts=store.starts_since(dep.name, now - RATE_PERIOD),
+            # only a rate limit needs them (and counting them is a walk over a minute of Jobs)
+            recent_starts=store.starts_since(dep.name, now - RATE_PERIOD)
+            if spec.max_starts_per_minute is not None
+            else [],
         )
     for key, candidate in list(book.admitted.items()):
         if store.batchjob(key) is None or any(j.name == candidate.run for j in store.jobs(key)):

@@ -76,7 +76,7 @@ class Store:
         self._holders: dict[str, dict[tuple[str, str], HoldingView]] = {}  # dep -> job -> use
         # dep -> job -> (creation time, owner, owner uid), finished and deleted Jobs too:
         # maxStartsPerMinute counts every start of the last minute, not only the runs holding.
-        self._starts: dict[str, dict[tuple[str, str], tuple[str, Key, str]]] = {}
+        self._starts: dict[str, dict[tuple[str, str], tuple[datetime, Key, str]]] = {}
         self._dependencies: dict[str, DependencyView] = {}
         self._namespaces: dict[str, dict[str, str]] = {}
         self._told: set[tuple[str, Any]] = set()  # keys a watch event spoke of before `ready`
@@ -127,7 +127,7 @@ class Store:
         if view.created:
             for dependency in uses_of(view):
                 self._starts.setdefault(dependency, {})[job_key] = (
-                    view.created,
+                    parse_time(view.created),
                     owner,
                     view.owner_uid,
                 )
@@ -168,8 +168,7 @@ class Store:
         """When Jobs using `dependency` were created, from `since` on (older ones are dropped)."""
         starts = self._starts.get(dependency, {})
         recent = []
-        for job, (created, owner, owner_uid) in list(starts.items()):
-            moment = parse_time(created)
+        for job, (moment, owner, owner_uid) in list(starts.items()):
             if moment < since:
                 del starts[job]
             elif self.controls(owner, owner_uid):
