@@ -258,6 +258,20 @@ def create_namespace(name: str) -> None:
             time.sleep(0.1)
 
 
+def create_dependency(name: str, capacity: int) -> None:
+    kubernetes.client.CustomObjectsApi().create_cluster_custom_object(
+        "bulkhead.dev",
+        "v1alpha1",
+        "dependencies",
+        {
+            "apiVersion": "bulkhead.dev/v1alpha1",
+            "kind": "Dependency",
+            "metadata": {"name": name},
+            "spec": {"capacity": capacity},
+        },
+    )
+
+
 def batchjob(name: str, **extra: Any) -> dict[str, Any]:
     return {
         "apiVersion": "bulkhead.dev/v1alpha1",
@@ -340,17 +354,7 @@ def bulkhead_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
 def dependency_phase(audit: Audit, capacity: int = 10) -> dict[str, Any]:
     namespace = "bench-dependency"
     create_namespace(namespace)
-    kubernetes.client.CustomObjectsApi().create_cluster_custom_object(
-        "bulkhead.dev",
-        "v1alpha1",
-        "dependencies",
-        {
-            "apiVersion": "bulkhead.dev/v1alpha1",
-            "kind": "Dependency",
-            "metadata": {"name": "bench-db"},
-            "spec": {"capacity": capacity},
-        },
-    )
+    create_dependency("bench-db", capacity)
     jobs, batchjobs = Watcher(namespace, "jobs"), Watcher(namespace, "batchjobs")
     uses = [{"dependency": "bench-db", "units": 1}]
     mark = audit.mark()
@@ -379,18 +383,7 @@ def schedule_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
     has room for all of them (so what is measured is the operator, not the budget's queue)."""
     namespace = "bench-schedule"
     create_namespace(namespace)
-    custom = kubernetes.client.CustomObjectsApi()
-    custom.create_cluster_custom_object(
-        "bulkhead.dev",
-        "v1alpha1",
-        "dependencies",
-        {
-            "apiVersion": "bulkhead.dev/v1alpha1",
-            "kind": "Dependency",
-            "metadata": {"name": "bench-nightly-db"},
-            "spec": {"capacity": SCHEDULED_N},
-        },
-    )
+    create_dependency("bench-nightly-db", SCHEDULED_N)
     # one instant, at least 40 s away, so every BatchJob exists and has settled before it
     instant = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
     while (instant - datetime.now(UTC)).total_seconds() < 40:

@@ -422,3 +422,31 @@ def test_every_instant_is_run_once_or_recorded_missed(
 
 
 SPAN = re.compile(r"runs from (\S+) to before (\S+) were not run")
+
+
+@pytest.mark.parametrize(
+    ("catch_up", "started"),
+    [
+        ("Latest", [iso(600)]),
+        ("All", [iso(s) for s in (360, 420, 480, 540, 600)]),  # maxCatchUpRuns 5
+        ("None", [iso(600)]),  # the newest instant is seen 5 s late: on time
+    ],
+)
+def test_ten_minutes_down_with_an_every_minute_schedule(catch_up: str, started: list[str]) -> None:
+    """Down from just after 02:00 to 02:10:05; every minute's instant is decided exactly once."""
+    ledger = [Run(scheduled_time=iso(0), result="Succeeded", job_name="j0")]
+    p = plan(
+        ledger, [], now=605, schedule="* * * * *", catch_up=catch_up, concurrency_policy="Allow"
+    )
+    # 02:01-02:04 summed up in one entry, 02:05-02:10 one entry each
+    assert [(r.scheduled_time, r.result) for r in p.runs] == [
+        (iso(0), "Succeeded"),
+        (iso(60), "Missed"),
+        *[(iso(s), "Deferred" if iso(s) in started else "Missed") for s in range(300, 610, 60)],
+    ]
+    assert p.runs[1].message == (
+        f"4 runs from {iso(60)} to before {iso(300)} were not run: the operator did not run at "
+        "its time"
+    )
+    assert {r.reason for r in p.runs if r.result == "Missed"} == {runs.NOT_CAUGHT_UP}
+    assert p.start is not None and p.start.scheduled_time == started[0]
