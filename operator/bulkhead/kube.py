@@ -29,6 +29,8 @@ REPORTING_COMPONENT = "bulkhead"
 # One thread per reconcile in flight.
 POOL_SIZE = WORKERS
 LIST_PAGE = 500
+# The Job controller labels each pod with its Job's name.
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 
 class ApiError(Exception):
@@ -160,6 +162,16 @@ class Kube:
 
     async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         return await self.list_items(f"/api/v1/namespaces/{namespace}/pods", label_selector)
+
+    async def last_exit_code(self, namespace: str, label_selector: str) -> int | None:
+        """The exit code of the pod that failed last among those selected (None: none did)."""
+        finished = []
+        for pod in await self.list_pods(namespace, label_selector):
+            for container in (pod.get("status") or {}).get("containerStatuses") or []:
+                terminated = (container.get("state") or {}).get("terminated")
+                if terminated and terminated.get("exitCode"):
+                    finished.append((terminated.get("finishedAt") or "", terminated["exitCode"]))
+        return max(finished)[1] if finished else None
 
     async def patch_batchjob_status(
         self, namespace: str, name: str, patch: dict[str, Any]

@@ -362,3 +362,20 @@ def test_a_failed_last_run_shows_as_stalled_until_a_run_succeeds(operator, names
     assert condition(status, "Reconciling")["status"] == "False"
     assert status["lastRunResult"] == "Failed"
     assert "RunFailed" in events_of("fails", namespace)
+
+
+def test_a_run_out_of_retries_names_its_exit_code(operator, namespace):
+    create(scheduled("retries", exit_code=3, backoffLimit=1), namespace)
+    runs = wait_runs("retries", namespace, "a failed run", lambda r: results(r, "Failed"))
+    [failed, *_] = results(runs, "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded"
+    assert failed["message"].startswith("container main exited with code 3; 2 pods failed")
+
+
+def test_a_run_with_a_missing_service_account_makes_no_job(operator, namespace):
+    create(scheduled("nosa", serviceAccountName="missing"), namespace)
+    runs = wait_runs("nosa", namespace, "a failed run", lambda r: results(r, "Failed"))
+    [failed, *_] = results(runs, "Failed")
+    assert failed["reason"] == "InvalidSpec"
+    assert "serviceAccountName missing does not exist" in failed["message"]
+    assert jobs_of("nosa", namespace) == []

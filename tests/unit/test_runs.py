@@ -450,3 +450,18 @@ def test_ten_minutes_down_with_an_every_minute_schedule(catch_up: str, started: 
     )
     assert {r.reason for r in p.runs if r.result == "Missed"} == {runs.NOT_CAUGHT_UP}
     assert p.start is not None and p.start.scheduled_time == started[0]
+
+
+def test_a_finished_run_keeps_what_was_recorded_of_it() -> None:
+    """The exit code read from the pods once stays in the message; later looks do not redo it."""
+    recorded = Run(
+        scheduled_time=iso(10),
+        result="Failed",
+        reason="BackoffLimitExceeded",
+        message="container main exited with code 3; 4 pods failed, more than backoffLimit 3 allows",
+        job_name=job(10).name,
+        start_time=iso(10),
+        completion_time=iso(13),
+    )
+    p = plan([recorded], [job(10, "failed")], now=15)
+    assert p.runs == [recorded]

@@ -17,13 +17,13 @@ from functools import partial
 
 from pydantic import ValidationError
 
-from bulkhead.api.constants import LABEL_BATCHJOB_UID, Key
+from bulkhead.api.constants import Key
 from bulkhead.api.models import BatchJobSpec, BatchJobStatus
 from bulkhead.api.times import format_time
 from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers.admission import AdmissionController
 from bulkhead.controllers.schedule import ScheduleController
-from bulkhead.kube import Conflict, Invalid, Kube, replacing
+from bulkhead.kube import JOB_NAME_LABEL, Conflict, Invalid, Kube, replacing
 from bulkhead.metrics import Metrics
 from bulkhead.policy import runs, status
 from bulkhead.policy.build import build_job, job_name, run_token
@@ -175,18 +175,8 @@ class BatchJobController:
         exit_code = None
         failed = job.condition("Failed")
         if failed and failed[2] == status.BACKOFF_LIMIT:
-            exit_code = await self._last_exit_code(bj)
+            exit_code = await self.kube.last_exit_code(bj.namespace, f"{JOB_NAME_LABEL}={job.name}")
         return status.job_outcome(job, spec, exit_code)
-
-    async def _last_exit_code(self, bj: BatchJobView) -> int | None:
-        pods = await self.kube.list_pods(bj.namespace, f"{LABEL_BATCHJOB_UID}={bj.uid}")
-        finished = []
-        for pod in pods:
-            for container in (pod.get("status") or {}).get("containerStatuses") or []:
-                terminated = (container.get("state") or {}).get("terminated")
-                if terminated and terminated.get("exitCode"):
-                    finished.append((terminated.get("finishedAt") or "", terminated["exitCode"]))
-        return max(finished)[1] if finished else None
 
     async def _start(
         self,

@@ -10,12 +10,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from bulkhead.api.constants import INVALID_SPEC, JOB_NAME_TAKEN, Key
+from bulkhead.api.constants import BACKOFF_LIMIT, INVALID_SPEC, JOB_NAME_TAKEN, Key
 from bulkhead.api.models import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.times import parse_time
 from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers.admission import AdmissionController
-from bulkhead.kube import ApiError, Conflict, Invalid, Kube
+from bulkhead.kube import JOB_NAME_LABEL, ApiError, Conflict, Invalid, Kube
 from bulkhead.policy import runs, status
 from bulkhead.policy import schedule as cron
 from bulkhead.policy.build import build_job, job_name
@@ -105,6 +105,7 @@ class ScheduleController:
                 jobs.append(started)
                 started = runs.run_of(started, spec, plan.start)
             plan.runs = [started if runs.token(r) == runs.token(started) else r for r in plan.runs]
+        plan.runs = await self._with_exit_codes(bj, spec, ledger, plan.runs, jobs)
         outcome = runs.outcome(spec, plan.runs, jobs, plan.next_time, plan.run_now, current)
         await self._write(bj, current, outcome, runs.events(ledger, plan.runs))
         self._wake(bj.key, plan.wake, now)
@@ -112,6 +113,32 @@ class ScheduleController:
     def _wake(self, key: Key, wake: datetime | None, now: datetime) -> None:
         if wake is not None:
             self._queue.wake_after(key, (wake - now).total_seconds())
+
+    async def _with_exit_codes(
+        self,
+        bj: BatchJobView,
+        spec: BatchJobSpec,
+        ledger: list[Run],
+        new: list[Run],
+        jobs: list[JobView],
+    ) -> list[Run]:
+        """A run that just ran out of retries names its last exit code, read once from its pods
+        (the Job's condition does not carry it)."""
+        before = {runs.token(r): r.result for r in ledger}
+        views = {j.name: j for j in jobs}
+        found = []
+        for run in new:
+            job = views.get(run.job_name or "")
+            if (
+                job is not None
+                and run.reason == BACKOFF_LIMIT
+                and before.get(runs.token(run)) != "Failed"
+            ):
+                selector = f"{JOB_NAME_LABEL}={job.name}"
+                code = await self._kube.last_exit_code(bj.namespace, selector)
+                run = runs.run_of(job, spec, run, code)
+            found.append(run)
+        return found
 
     async def _unseen_jobs(
         self, bj: BatchJobView, ledger: list[Run], jobs: list[JobView]
@@ -139,6 +166,17 @@ class ScheduleController:
             if wait is None:
                 return DECIDING
             return run.model_copy(update={"reason": wait.reason, "message": wait.message})
+        if spec.service_account_name and not await self._kube.get_service_account(
+            bj.namespace, spec.service_account_name
+        ):
+            return run.model_copy(
+                update={
+                    "result": "Failed",
+                    "reason": INVALID_SPEC,
+                    "message": f"serviceAccountName {spec.service_account_name} does not exist in "
+                    f"namespace {bj.namespace}; no Job was created",
+                }
+            )
         body = build_job(
             name=bj.name,
             namespace=bj.namespace,

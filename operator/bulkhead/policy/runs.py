@@ -89,9 +89,12 @@ def _when(t: datetime) -> str:
     return format_time(t)
 
 
-def run_of(job: JobView, spec: BatchJobSpec, entry: Run | None = None) -> Run:
-    """The ledger entry of a run whose Job is `job` (`entry`: the one the ledger had)."""
-    outcome = job_outcome(job, spec)
+def run_of(
+    job: JobView, spec: BatchJobSpec, entry: Run | None = None, exit_code: int | None = None
+) -> Run:
+    """The ledger entry of a run whose Job is `job` (`entry`: the one the ledger had;
+    `exit_code`: of its last failed pod, for the message of a run out of retries)."""
+    outcome = job_outcome(job, spec, exit_code)
     return Run(
         scheduled_time=entry.scheduled_time if entry else job.scheduled or job.created,
         result=outcome.phase if outcome.phase in ("Succeeded", "Failed") else "Running",
@@ -106,14 +109,17 @@ def run_of(job: JobView, spec: BatchJobSpec, entry: Run | None = None) -> Run:
 
 def _sync(runs: dict[str, Run], jobs: list[JobView], spec: BatchJobSpec) -> None:
     """The Jobs that exist decide the entries of their runs; a run whose Job vanished before it
-    finished is Failed (JobDeleted); a Replaced run stays Replaced."""
+    finished is Failed (JobDeleted); a Replaced or finished run stays as it was recorded."""
     seen = set()
     for job in jobs:
         key = run_token(job.scheduled, job.run_now)
         seen.add(key)
         entry = runs.get(key)
-        if entry is not None and entry.result == "Replaced":
-            continue
+        if entry is not None and (
+            entry.result == "Replaced"
+            or (entry.result in ("Succeeded", "Failed") and entry.job_name == job.name)
+        ):
+            continue  # a finished run's entry does not change (its message may name more)
         runs[key] = run_of(job, spec, entry)
     for key, entry in list(runs.items()):
         if entry.result == "Running" and key not in seen:
