@@ -77,3 +77,13 @@ def test_a_running_batchjob_keeps_its_run_and_handles_the_value_after() -> None:
     kube = reconcile(RUNNING, "again", [running])
     assert kube.created == []
     assert all("runNow" not in patch for patch in kube.status_patches)
+
+
+def test_the_last_state_of_deleted_jobs_is_not_kept_past_one_reconcile() -> None:
+    """Finished or deleted BatchJobs must not pile up the Jobs that vanished (TTL 0, GC)."""
+    manager = Manager(FakeKube(), Metrics())  # type: ignore[arg-type]
+    done = JobView(FIRST, owner_uid=METADATA["uid"], conditions=(("Complete", "True", "", "", ""),))
+    key = (METADATA["namespace"], METADATA["name"])
+    manager.batchjobs.job_gone(key, done)  # its BatchJob is gone too: nothing reconciles it again
+    asyncio.run(manager.batchjobs.reconcile(key))
+    assert manager.batchjobs._gone == {}

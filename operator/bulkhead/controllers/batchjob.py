@@ -69,9 +69,7 @@ class BatchJobController:
         self._last_write: dict[Key, float] = {}
         # The last state of deleted Jobs, until their BatchJob's next reconcile.
         self._gone: dict[Key, dict[str, JobView]] = {}
-        self._schedules = ScheduleController(
-            kube, store, queue, admission, clock, self._write, self._gone_job
-        )
+        self._schedules = ScheduleController(kube, store, queue, admission, clock, self._write)
 
     def _current(self, bj: BatchJobView) -> BatchJobStatus | None:
         try:
@@ -96,11 +94,9 @@ class BatchJobController:
         """The last state of a deleted Job, kept until its BatchJob is reconciled once."""
         self._gone.setdefault(key, {})[job.name] = job
 
-    def _gone_job(self, key: Key, name: str) -> JobView | None:
-        return self._gone.get(key, {}).get(name)
-
     async def reconcile(self, key: Key) -> None:
         bj = self._store.batchjob(key)
+        gone = self._gone.pop(key, {})  # used by this reconcile or never: nothing piles up
         if bj is None or bj.deleting:
             self._admission.release(key)
             self._written.pop(key, None)
@@ -114,10 +110,7 @@ class BatchJobController:
             await self._write(bj, current, status.invalid_outcome(explain(error)))
             return
         if spec.schedule:
-            try:
-                await self._schedules.reconcile(bj, spec, current)
-            finally:
-                self._gone.pop(key, None)
+            await self._schedules.reconcile(bj, spec, current, gone)
             return
         # run-now on a one-shot BatchJob: a new value starts one more run once the current one
         # has finished; the value handled names the run (and its Job) from then on.
@@ -136,7 +129,7 @@ class BatchJobController:
             found = await self.kube.get_job(bj.namespace, name)  # the watch may lag a create
             if found is not None and JobView.from_job(found).owner_uid != bj.uid:
                 found = None  # someone else's Job under our name is not our run
-            last_seen = self._gone.pop(key, {}).get(name)
+            last_seen = gone.get(name)
             if found is None and last_seen and last_seen.name == name and last_seen.finished:
                 # Finished, then removed (ttlSecondsAfterFinished: 0) before we wrote it down.
                 job = last_seen

@@ -42,7 +42,6 @@ class ScheduleController:
         admission: AdmissionController,
         clock: Callable[[], datetime],
         write: Write,
-        gone: Callable[[Key, str], JobView | None],
     ) -> None:
         self._kube = kube
         self._store = store
@@ -50,11 +49,15 @@ class ScheduleController:
         self._admission = admission
         self._clock = clock
         self._write = write
-        self._gone = gone
 
     async def reconcile(
-        self, bj: BatchJobView, spec: BatchJobSpec, current: BatchJobStatus | None
+        self,
+        bj: BatchJobView,
+        spec: BatchJobSpec,
+        current: BatchJobStatus | None,
+        gone: dict[str, JobView],
     ) -> None:
+        """`gone`: the last state of this BatchJob's Jobs deleted since its last reconcile."""
         assert spec.schedule
         try:
             schedule = cron.parse(
@@ -71,7 +74,7 @@ class ScheduleController:
             for j in self._store.jobs(bj.key)
             if j.owner_uid == bj.uid and (j.scheduled or j.run_now)
         ]
-        jobs += await self._unseen_jobs(bj, ledger, jobs)
+        jobs += await self._unseen_jobs(bj, ledger, jobs, gone)
         plan = runs.plan(
             spec=spec,
             schedule=schedule,
@@ -141,7 +144,7 @@ class ScheduleController:
         return found
 
     async def _unseen_jobs(
-        self, bj: BatchJobView, ledger: list[Run], jobs: list[JobView]
+        self, bj: BatchJobView, ledger: list[Run], jobs: list[JobView], gone: dict[str, JobView]
     ) -> list[JobView]:
         """Jobs the ledger says are running that the watch does not show: created a moment
         ago (the watch lags), or finished and removed (its last state was kept)."""
@@ -151,7 +154,7 @@ class ScheduleController:
             if run.result != "Running" or not run.job_name or run.job_name in seen:
                 continue
             body = await self._kube.get_job(bj.namespace, run.job_name)
-            view = JobView.from_job(body) if body else self._gone(bj.key, run.job_name)
+            view = JobView.from_job(body) if body else gone.get(run.job_name)
             if view is not None and view.owner_uid == bj.uid:
                 found.append(view)
         return found
