@@ -113,13 +113,16 @@ class Kube:
             return None
         return result
 
-    async def list_items(self, path: str, label_selector: str = "") -> list[dict[str, Any]]:
+    async def list_items(
+        self, path: str, label_selector: str = "", field_selector: str = ""
+    ) -> list[dict[str, Any]]:
         """Every item, a page of LIST_PAGE at a time (a big list is not one huge response)."""
         items: list[dict[str, Any]] = []
         token = ""
         while True:
             query = [("limit", str(LIST_PAGE))]
             query += [("labelSelector", label_selector)] if label_selector else []
+            query += [("fieldSelector", field_selector)] if field_selector else []
             query += [("continue", token)] if token else []
             result = await self._run("GET", path, query=query)
             items.extend(result.get("items") or [])
@@ -162,6 +165,13 @@ class Kube:
 
     async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         return await self.list_items(f"/api/v1/namespaces/{namespace}/pods", label_selector)
+
+    async def list_failed_creates(self, namespace: str, uid: str) -> list[dict[str, Any]]:
+        """The FailedCreate Events the Job controller posted on the Job with `uid`."""
+        return await self.list_items(
+            f"/api/v1/namespaces/{namespace}/events",
+            field_selector=f"involvedObject.uid={uid},reason=FailedCreate",
+        )
 
     async def last_exit_code(self, namespace: str, label_selector: str) -> int | None:
         """The exit code of the pod that failed last among those selected (None: none did)."""

@@ -13,10 +13,12 @@ from bulkhead.policy.status import (
     invalid_outcome,
     job_deleted_outcome,
     job_outcome,
+    not_started_outcome,
     progress_only,
     to_status,
     waiting_outcome,
 )
+from bulkhead.policy.not_started import NotStarted
 from factories import make_spec
 
 SPEC = make_spec(parallelism=2, completions=4, backoffLimit=3, activeDeadlineSeconds=3600)
@@ -73,6 +75,30 @@ ROWS = [
         {"active": 2, "succeeded": 1},
         "2 active, 1 of 4 completions succeeded",
         id="running",
+    ),
+    pytest.param(
+        not_started_outcome(
+            job_outcome(job(active=1), SPEC),
+            NotStarted("ImagePullBackOff", "pod p-1 cannot start: container main is ..."),
+        ),
+        "Pending",
+        "ImagePullBackOff",
+        STALLED,
+        {"jobName": JOB, "startTime": STARTED, "active": 1, "succeeded": 0, "failed": 0},
+        "pod p-1 cannot start",
+        id="pods-cannot-start",
+    ),
+    pytest.param(
+        not_started_outcome(
+            job_outcome(job(active=1), SPEC),
+            NotStarted("Unschedulable", "pod p-1 cannot be scheduled: 0/3 nodes are available"),
+        ),
+        "Pending",
+        "Unschedulable",
+        {"Ready": "False", "Reconciling": "True", "Stalled": "False", "Succeeded": "False"},
+        {"active": 1},
+        "pod p-1 cannot be scheduled",
+        id="unschedulable-the-scheduler-keeps-trying",
     ),
     pytest.param(
         job_outcome(job(active=2, failed=1), SPEC),

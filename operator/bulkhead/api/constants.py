@@ -43,3 +43,16 @@ NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
 DEPENDENCY_INVALID = "DependencyInvalid"
 # A Job under the name a run needs exists and is not controlled by the BatchJob: never adopted.
 JOB_NAME_TAKEN = "JobNameTaken"
+# A run whose pods cannot be made or cannot start: the words Kubernetes itself uses, so a
+# search finds them. FailedCreate is the Job controller's Event reason (a ResourceQuota, a
+# missing PriorityClass, Pod Security); the rest are what a kubelet or the scheduler reports.
+FAILED_CREATE = "FailedCreate"
+UNSCHEDULABLE = "Unschedulable"
+CONTAINER_WAITING_REASONS = (
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+)

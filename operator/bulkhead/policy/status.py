@@ -8,14 +8,16 @@ is the same everywhere: kstatus reads Reconciling/Stalled, people read phase/rea
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bulkhead.api.constants import (
     BACKOFF_LIMIT,
+    CONTAINER_WAITING_REASONS,
     DEADLINE,
     DEPENDENCY_INVALID,
     DEPENDENCY_NOT_FOUND,
+    FAILED_CREATE,
     INVALID_SPEC,
     JOB_DELETED,
     JOB_NAME_TAKEN,
@@ -25,12 +27,14 @@ from bulkhead.api.constants import (
     STARTED,
     SUCCEEDED,
     TERMINAL_PHASES,
+    UNSCHEDULABLE,
     Phase,
 )
 from bulkhead.api.models import BatchJobSpec, BatchJobStatus, QueuePosition
 from bulkhead.api.views import JobView
 from bulkhead.policy.build import CONTAINER
 from bulkhead.policy.conditions import by_type, condition
+from bulkhead.policy.not_started import NotStarted
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ def _conditions(outcome: Outcome) -> dict[str, tuple[bool, str]]:
     }
 
 
-# Reasons that need a person even though nothing has failed yet.
+# Reasons that need a person even though nothing has failed yet. (Unschedulable is not one:
+# the scheduler keeps trying and cluster autoscalers act on it.)
 STALLED_REASONS = {
     INVALID_SPEC,
     JOB_DELETED,
@@ -72,7 +77,11 @@ STALLED_REASONS = {
     DEPENDENCY_NOT_FOUND,
     DEPENDENCY_INVALID,
     NAMESPACE_NOT_ALLOWED,
+    FAILED_CREATE,
+    *CONTAINER_WAITING_REASONS,
 }
+# A run that cannot start: an Event of type Warning, as the scheduler's FailedScheduling is.
+NOT_STARTED_REASONS = {FAILED_CREATE, UNSCHEDULABLE, *CONTAINER_WAITING_REASONS}
 
 
 def to_status(
@@ -156,6 +165,12 @@ def _failure(
             f"{last}{job.failed} pods failed, more than backoffLimit {spec.backoff_limit} allows"
         )
     return job_reason or "Failed", f"Job {job.name} failed: {job_message or job_reason}"
+
+
+def not_started_outcome(running: Outcome, why: NotStarted) -> Outcome:
+    """A run whose Job exists but whose pods cannot be made or started: Pending (nothing
+    runs), with the Kubernetes reason, instead of Running; the Job's counts are kept."""
+    return replace(running, phase="Pending", reason=why.reason, message=why.message)
 
 
 def job_deleted_outcome(job_name: str) -> Outcome:
