@@ -8,6 +8,7 @@ import pytest
 from bulkhead.api.constants import ANNOTATION_USES, QUEUED, WAITING_FOR_DEPENDENCY
 from bulkhead.api.models import BatchJobStatus, QueuePosition
 from bulkhead.api.views import JobView
+from bulkhead.policy.not_started import NotStarted
 from bulkhead.policy.status import (
     Outcome,
     invalid_outcome,
@@ -18,7 +19,6 @@ from bulkhead.policy.status import (
     to_status,
     waiting_outcome,
 )
-from bulkhead.policy.not_started import NotStarted
 from factories import make_spec
 
 SPEC = make_spec(parallelism=2, completions=4, backoffLimit=3, activeDeadlineSeconds=3600)
