@@ -106,3 +106,23 @@ def test_a_run_shown_as_not_started_runs_once_the_cause_is_gone(operator, namesp
     status = wait_phase("later", namespace, "Succeeded", timeout=120)
     assert condition(status, "Stalled")["status"] == "False"
     assert len(jobs_of("later", namespace)) == 1
+
+
+def test_a_scheduled_run_that_cannot_start_says_why(operator, namespace):
+    body = never_starts(
+        "nightly",
+        "ErrImagePull",
+        "pull access denied for registry.example/missing",
+        schedule="@every 10s",
+        concurrencyPolicy="Forbid",
+    )
+    create(body, namespace)
+    # the first run starts 10 s after creation; the 30 s are counted from there
+    status, _ = shown("nightly", namespace, "ErrImagePull", time.monotonic() - 10)
+    assert status["phase"] == "Pending"
+    assert status["message"].startswith("run of ")
+    assert "pull access denied" in status["message"]
+    assert condition(status, "Stalled")["status"] == "True"
+    [run] = [r for r in status["runs"] if r["result"] == "Running"]
+    assert run["reason"] == "ErrImagePull"
+    assert len(jobs_of("nightly", namespace)) == 1  # Forbid: the stuck run holds the schedule

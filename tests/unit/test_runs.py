@@ -465,3 +465,39 @@ def test_a_finished_run_keeps_what_was_recorded_of_it() -> None:
     )
     p = plan([recorded], [job(10, "failed")], now=15)
     assert p.runs == [recorded]
+
+
+def test_a_running_run_that_cannot_start_is_pending_stalled_with_one_warning() -> None:
+    started = Run(
+        scheduled_time=iso(0),
+        result="Running",
+        reason="Running",
+        message="Job j running: 1 active",
+        job_name="j",
+    )
+    stuck = started.model_copy(
+        update={"reason": "ErrImagePull", "message": "pod j-x cannot start: container main is ..."}
+    )
+    outcome = runs.outcome(spec(), [stuck], [], at(10), None, None)
+    assert (outcome.phase, outcome.reason) == ("Pending", "ErrImagePull")
+    assert outcome.message == (
+        f"run of {iso(0)} cannot start: pod j-x cannot start: container main is ...; "
+        f"next run at {iso(10)}"
+    )
+    assert outcome.conditions == {
+        "Ready": (False, "ErrImagePull"),
+        "Reconciling": (False, "ErrImagePull"),
+        "Stalled": (True, "ErrImagePull"),
+        "Succeeded": (False, "ErrImagePull"),
+        "Suspended": (False, "ErrImagePull"),
+    }
+    assert runs.events([started], [stuck]) == [
+        runs.Event(True, "ErrImagePull", f"run of {iso(0)} cannot start: {stuck.message}")
+    ]
+    assert runs.events([stuck], [stuck]) == []  # said once, not at every look
+    unschedulable = stuck.model_copy(update={"reason": "Unschedulable"})
+    outcome = runs.outcome(spec(), [unschedulable], [], at(10), None, None)
+    assert (outcome.phase, outcome.conditions and outcome.conditions["Stalled"]) == (
+        "Pending",
+        (False, "Unschedulable"),
+    )

@@ -19,13 +19,14 @@ from pydantic import ValidationError
 
 from bulkhead.api.constants import Key
 from bulkhead.api.models import BatchJobSpec, BatchJobStatus
-from bulkhead.api.times import format_time, parse_time
+from bulkhead.api.times import format_time
 from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers.admission import AdmissionController
+from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.controllers.schedule import ScheduleController
 from bulkhead.kube import JOB_NAME_LABEL, Conflict, Invalid, Kube, replacing
 from bulkhead.metrics import Metrics
-from bulkhead.policy import not_started, runs, status
+from bulkhead.policy import runs, status
 from bulkhead.policy.build import build_job, job_name, run_token
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.store import Store, once
@@ -69,9 +70,10 @@ class BatchJobController:
         self._last_write: dict[Key, float] = {}
         # The last state of deleted Jobs, until their BatchJob's next reconcile.
         self._gone: dict[Key, dict[str, JobView]] = {}
-        # Why a run is not running, as last read: Job uid, next look (monotonic), the finding.
-        self._not_started: dict[Key, tuple[str, float, not_started.NotStarted | None]] = {}
-        self._schedules = ScheduleController(kube, store, queue, admission, clock, self._write)
+        self._not_started = NotStartedReader(kube, queue, clock, monotonic)
+        self._schedules = ScheduleController(
+            kube, store, queue, admission, clock, self._write, self._not_started
+        )
 
     def _current(self, bj: BatchJobView) -> BatchJobStatus | None:
         try:
@@ -103,7 +105,7 @@ class BatchJobController:
             self._admission.release(key)
             self._written.pop(key, None)
             self._last_write.pop(key, None)
-            self._not_started.pop(key, None)
+            self._not_started.forget(key)
             return
         current = self._current(bj)
         try:
@@ -173,35 +175,8 @@ class BatchJobController:
         if failed and failed[2] == status.BACKOFF_LIMIT:
             exit_code = await self.kube.last_exit_code(bj.namespace, f"{JOB_NAME_LABEL}={job.name}")
         outcome = status.job_outcome(job, spec, exit_code)
-        if outcome.phase != "Running" or job.ready:
-            self._not_started.pop(bj.key, None)
-            return outcome
-        why = await self._why_not_started(bj, job)
+        why = await self._not_started.why(bj.key, bj.namespace, job)
         return status.not_started_outcome(outcome, why) if why else outcome
-
-    async def _why_not_started(
-        self, bj: BatchJobView, job: JobView
-    ) -> not_started.NotStarted | None:
-        """Why a run with no ready pod is not running, read from its pods (or, while it has
-        none, the Job's FailedCreate Events) once per RECHECK, starting GRACE seconds after the
-        Job was made; remembered in between, so other reconciles keep what was found."""
-        now = self._monotonic()
-        seen = self._not_started.get(bj.key)
-        if seen and seen[0] == job.uid and now < seen[1]:
-            return seen[2]
-        age = (self._clock() - parse_time(job.created)).total_seconds() if job.created else 0.0
-        if age < not_started.GRACE:
-            self._queue.wake_after(bj.key, not_started.GRACE - age)
-            return None
-        pods, events = [], []
-        if job.active:
-            pods = await self.kube.list_pods(bj.namespace, f"{JOB_NAME_LABEL}={job.name}")
-        elif not job.succeeded and not job.failed:  # never had a pod: the Job controller says why
-            events = await self.kube.list_failed_creates(bj.namespace, job.uid)
-        why = not_started.diagnose(job.name, pods, events)
-        self._not_started[bj.key] = (job.uid, now + not_started.RECHECK, why)
-        self._queue.wake_after(bj.key, not_started.RECHECK)
-        return why
 
     async def _start(
         self,

@@ -15,6 +15,7 @@ from bulkhead.api.models import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.times import parse_time
 from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers.admission import AdmissionController
+from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.kube import JOB_NAME_LABEL, ApiError, Conflict, Invalid, Kube
 from bulkhead.policy import runs, status
 from bulkhead.policy import schedule as cron
@@ -42,6 +43,7 @@ class ScheduleController:
         admission: AdmissionController,
         clock: Callable[[], datetime],
         write: Write,
+        not_started: NotStartedReader,
     ) -> None:
         self._kube = kube
         self._store = store
@@ -49,6 +51,7 @@ class ScheduleController:
         self._admission = admission
         self._clock = clock
         self._write = write
+        self._not_started = not_started
 
     async def reconcile(
         self,
@@ -109,6 +112,7 @@ class ScheduleController:
                 started = runs.run_of(started, spec, plan.start)
             plan.runs = [started if runs.token(r) == runs.token(started) else r for r in plan.runs]
         plan.runs = await self._with_exit_codes(bj, spec, ledger, plan.runs, jobs)
+        plan.runs = await self._not_started_runs(bj, plan.runs, jobs)
         outcome = runs.outcome(spec, plan.runs, jobs, plan.next_time, plan.run_now, current)
         await self._write(bj, current, outcome, runs.events(ledger, plan.runs))
         self._wake(bj.key, plan.wake, now)
@@ -140,6 +144,22 @@ class ScheduleController:
                 selector = f"{JOB_NAME_LABEL}={job.name}"
                 code = await self._kube.last_exit_code(bj.namespace, selector)
                 run = runs.run_of(job, spec, run, code)
+            found.append(run)
+        return found
+
+    async def _not_started_runs(
+        self, bj: BatchJobView, new: list[Run], jobs: list[JobView]
+    ) -> list[Run]:
+        """A running run whose pods cannot be made or started carries the reason and message
+        of it (policy/not_started.py) instead of Running."""
+        views = {j.name: j for j in jobs}
+        found = []
+        for run in new:
+            job = views.get(run.job_name or "")
+            if run.result == "Running" and job is not None:
+                why = await self._not_started.why(bj.key, bj.namespace, job)
+                if why is not None:
+                    run = run.model_copy(update={"reason": why.reason, "message": why.message})
             found.append(run)
         return found
 

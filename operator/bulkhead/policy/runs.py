@@ -32,7 +32,7 @@ from bulkhead.api.times import format_time, parse_time
 from bulkhead.api.views import JobView
 from bulkhead.policy import schedule as cron
 from bulkhead.policy.build import run_token
-from bulkhead.policy.status import Outcome, job_outcome
+from bulkhead.policy.status import NOT_STARTED_REASONS, STALLED_REASONS, Outcome, job_outcome
 
 # Finished and missed entries kept in status.runs (Deferred and Running ones are always kept).
 RUNS_KEPT = 10
@@ -358,12 +358,15 @@ def _trim(runs: dict[str, Run]) -> list[Run]:
 
 def events(before: list[Run], after: list[Run]) -> list[Event]:
     """One Event per run that started, ended, was missed or replaced since `before`."""
-    old = {token(r): r.result for r in before}
+    old = {token(r): r for r in before}
     found = []
     for run in after:
-        if old.get(token(run)) == run.result:
-            continue
         what = f"run of {run.scheduled_time}" + (f" (run now {run.run_now})" if run.run_now else "")
+        was = old.get(token(run))
+        if was is not None and was.result == run.result:
+            if run.reason in NOT_STARTED_REASONS and run.reason != was.reason:
+                found.append(Event(True, run.reason or "", f"{what} cannot start: {run.message}"))
+            continue
         if run.result == "Running":
             found.append(Event(False, RUN_STARTED, f"{what} started: Job {run.job_name}"))
         elif run.result == "Succeeded":
@@ -389,7 +392,8 @@ def outcome(
     run waits to start) or Scheduled; never Reconciling (it is the schedule that is reconciled,
     as soon as observedGeneration is written; its runs come and go). Stalled (and Ready=False)
     while the newest finished run failed: kstatus reads Failed, GitOps tools show it degraded,
-    until a run succeeds."""
+    until a run succeeds, or while the running run cannot start (Pending, with the Kubernetes
+    reason: policy/not_started.py)."""
     finished = [r for r in runs if r.result in ("Succeeded", "Failed")]
     last = finished[-1] if finished else None
     running = [r for r in runs if r.result == "Running"]
@@ -397,8 +401,14 @@ def outcome(
     ended = [r for r in runs if r.result in FINISHED]
     failed = last is not None and last.result == "Failed"
     next_text = f"next run at {_when(next_time)}" if next_time else "no next run"
+    stuck = False  # the running run cannot start and needs a person
     if spec.suspend:
         phase, reason, message = "Suspended", SUSPENDED, "suspended: no new runs until resumed"
+    elif running and running[-1].reason in NOT_STARTED_REASONS:
+        run = running[-1]
+        phase, reason = "Pending", run.reason or ""
+        message = f"run of {run.scheduled_time} cannot start: {run.message}"
+        stuck = reason in STALLED_REASONS
     elif running:
         run = running[-1]
         reason = run.reason if run.reason in (STARTED, RETRYING) else STARTED
@@ -444,9 +454,9 @@ def outcome(
         message,
         extra,
         conditions={
-            "Ready": (not failed, cause),
+            "Ready": (not failed and not stuck, cause),
             "Reconciling": (False, cause),
-            "Stalled": (failed, cause),
+            "Stalled": (failed or stuck, cause),
             "Succeeded": (last is not None and last.result == "Succeeded", cause),
             "Suspended": (spec.suspend, cause),
         },
