@@ -12,7 +12,7 @@ from bulkhead.api.constants import (
     LABEL_BATCHJOB,
     LABEL_BATCHJOB_UID,
 )
-from bulkhead.api.models import MAX_NAME_LENGTH, BatchJobSpec
+from bulkhead.api.models import LABEL_KEY, LABEL_VALUE, MAX_NAME_LENGTH, BatchJobSpec
 from bulkhead.policy.build import (
     build_job,
     job_name,
@@ -345,7 +345,13 @@ def valid_specs(draw: st.DrawFn) -> BatchJobSpec:
         "env": draw(st.none() | env),
         "serviceAccountName": draw(st.none() | st.just("invoices")),
         "podMetadata": {
-            "labels": draw(st.dictionaries(st.text(max_size=20), st.text(max_size=20), max_size=4))
+            "labels": draw(
+                st.dictionaries(
+                    st.from_regex(LABEL_KEY, fullmatch=True).filter(lambda k: len(k) <= 253),
+                    st.from_regex(LABEL_VALUE, fullmatch=True),
+                    max_size=4,
+                )
+            )
         },
         "activeDeadlineSeconds": draw(st.none() | st.integers(1, 10**6)),
         "ttlSecondsAfterFinished": draw(st.none() | st.integers(0, 10**6)),

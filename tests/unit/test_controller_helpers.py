@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 from bulkhead.api.models import BatchJobSpec, Resources
-from bulkhead.api.views import JobView
-from bulkhead.controllers.batchjob import explain
+from bulkhead.api.views import JobView, explain
 from bulkhead.policy.selectors import selector_matches
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.store import holdings

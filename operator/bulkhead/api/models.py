@@ -55,7 +55,27 @@ _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}
 IMAGE_PATTERN = (
     rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$"
 )
-StringMap = Annotated[dict[ShortText, Text], Field(max_length=64)]
+# Label keys and values as the API server checks them on a pod or a selector: a key is a
+# qualified name with an optional DNS-subdomain prefix, a value at most 63 characters. ([.] and
+# not an escaped dot: the same text is a Python, a JSON-schema and a CEL (RE2) pattern.)
+_QUALIFIED_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_PREFIX = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
+LABEL_KEY = rf"^({_PREFIX})?{_QUALIFIED_NAME}$"
+LABEL_VALUE = rf"^({_QUALIFIED_NAME})?$"
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=LABEL_KEY)]
+LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE)]
+# The schema cannot constrain map keys (no propertyNames in a structural schema): CEL does.
+_KEYS_RULE = {
+    "x-kubernetes-validations": [
+        {
+            "rule": f"self.all(k, k.matches('{LABEL_KEY}'))",
+            "message": "keys must be qualified names: an optional DNS subdomain and '/', then "
+            "at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric",
+        }
+    ]
+}
+LabelMap = Annotated[dict[LabelKey, LabelValue], Field(max_length=64, json_schema_extra=_KEYS_RULE)]
+AnnotationMap = Annotated[dict[LabelKey, Text], Field(max_length=64, json_schema_extra=_KEYS_RULE)]
 
 
 def _quantity_schema(schema: dict[str, Any]) -> None:
@@ -423,8 +443,8 @@ class VolumeMount(Model):
 
 
 class PodMetadata(Model):
-    labels: StringMap | None = None
-    annotations: StringMap | None = None
+    labels: LabelMap | None = None
+    annotations: AnnotationMap | None = None
 
 
 class Toleration(Model):
@@ -546,7 +566,7 @@ class BatchJobSpec(Model):
     non_retryable_exit_codes: Annotated[list[ExitCode], Field(max_length=64)] | None = None
     active_deadline_seconds: Annotated[int, Field(ge=1)] | None = None
     ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = None
-    node_selector: StringMap | None = None
+    node_selector: LabelMap | None = None
     tolerations: Annotated[list[Toleration], Field(max_length=32)] | None = None
     priority_class_name: Annotated[str, StringConstraints(max_length=253)] | None = None
 
@@ -707,13 +727,13 @@ class Window(Model):
 
 
 class LabelSelectorRequirement(Model):
-    key: ShortText
+    key: LabelKey
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: Annotated[list[ShortText], Field(max_length=64)] | None = None
+    values: Annotated[list[LabelValue], Field(max_length=64)] | None = None
 
 
 class LabelSelector(Model):
-    match_labels: StringMap | None = None
+    match_labels: LabelMap | None = None
     match_expressions: Annotated[list[LabelSelectorRequirement], Field(max_length=16)] | None = None
 
 

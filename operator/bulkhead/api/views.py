@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from bulkhead.api.constants import (
     ANNOTATION_RUN_NOW,
     ANNOTATION_RUN_NOW_VALUE,
@@ -176,6 +178,23 @@ class DependencyView:
             return DependencySpec.model_validate(self.spec)
         except ValueError:
             return None
+
+    def spec_problem(self) -> str | None:
+        """What is wrong with the spec, naming the fields (None: it parses)."""
+        try:
+            DependencySpec.model_validate(self.spec)
+        except ValidationError as error:
+            return explain(error)
+        return None
+
+
+def explain(error: ValidationError) -> str:
+    """The first five problems of a spec that does not parse, each naming its field."""
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"])
+        parts.append(f"spec.{where}: {item['msg']}" if where else item["msg"])
+    return "; ".join(parts)
 
 
 class Malformed(ValueError):

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from bulkhead.api.constants import Key
 from bulkhead.api.models import BatchJobSpec, BatchJobStatus
 from bulkhead.api.times import format_time
-from bulkhead.api.views import BatchJobView, JobView
+from bulkhead.api.views import BatchJobView, JobView, explain
 from bulkhead.controllers.admission import AdmissionController
 from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.controllers.schedule import ScheduleController
@@ -36,15 +36,6 @@ log = logging.getLogger(__name__)
 # Count-only changes (pods started, shards done) are written at most this often per BatchJob;
 # phase and reason changes are written at once.
 PROGRESS_INTERVAL = 5.0
-
-
-def explain(error: ValidationError) -> str:
-    """The first five problems of a spec that does not parse, each naming its field."""
-    parts = []
-    for item in error.errors()[:5]:
-        where = ".".join(str(p) for p in item["loc"])
-        parts.append(f"spec.{where}: {item['msg']}" if where else item["msg"])
-    return "; ".join(parts)
 
 
 class BatchJobController:

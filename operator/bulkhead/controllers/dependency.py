@@ -10,7 +10,7 @@ from typing import Any
 from bulkhead.kube import Kube, replacing
 from bulkhead.metrics import Metrics
 from bulkhead.policy.admission import DependencyState
-from bulkhead.policy.dependency_status import dependency_status
+from bulkhead.policy.dependency_status import dependency_status, invalid_status
 from bulkhead.runtime.writer import LatestWinsWriter
 from bulkhead.state.store import Store
 
@@ -47,6 +47,9 @@ class DependencyController:
             if dep is not None:
                 new = dependency_status(dep, state, waiting[name], now)
                 self._writer.want(name, new, dep.status)
+        for dep in self._store.all_dependencies():
+            if dep.name not in states and (problem := dep.spec_problem()):
+                self._writer.want(dep.name, invalid_status(dep, problem, now), dep.status)
 
     async def _write(self, name: str, new: dict[str, Any], last: dict[str, Any]) -> None:
         await self._kube.patch_dependency_status(name, replacing(last, new))

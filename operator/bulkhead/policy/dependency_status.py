@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bulkhead.api.constants import INVALID_SPEC
 from bulkhead.api.models import DependencyStatus
 from bulkhead.api.times import format_time
 from bulkhead.api.views import DependencyView
@@ -52,5 +53,26 @@ def dependency_status(
                 before=before.get("WindowClosed"),
                 now=stamp,
             ),
+        ],
+    ).wire()
+
+
+def invalid_status(dep: DependencyView, problem: str, now: datetime) -> dict[str, Any]:
+    """The status of a Dependency whose spec does not parse: Ready=False, InvalidSpec, naming
+    the fields (it takes no part in admission; its users wait with DependencyInvalid)."""
+    before = parse((dep.status or {}).get("conditions"))
+    message = f"invalid spec, not used for admission: {problem}"
+    return DependencyStatus(
+        observed_generation=dep.generation,
+        conditions=[
+            condition(
+                "Ready",
+                False,
+                INVALID_SPEC,
+                message,
+                generation=dep.generation,
+                before=before.get("Ready"),
+                now=format_time(now),
+            )
         ],
     ).wire()
