@@ -82,6 +82,10 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
                 out["required"] = sorted(node["required"])
         elif isinstance(node.get("additionalProperties"), dict):
             out["additionalProperties"] = _convert(node["additionalProperties"], defs)
+        elif isinstance(patterns := node.get("patternProperties"), dict) and len(patterns) == 1:
+            # dict[PatternKey, V]: a structural schema has no key patterns (a CEL rule on the
+            # map checks the keys), only the values' schema
+            out["additionalProperties"] = _convert(next(iter(patterns.values())), defs)
     if node.get("type") == "array":
         out["items"] = _convert(node["items"], defs)
     return out

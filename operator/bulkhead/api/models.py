@@ -68,7 +68,7 @@ LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE
 _KEYS_RULE = {
     "x-kubernetes-validations": [
         {
-            "rule": f"self.all(k, k.matches('{LABEL_KEY}'))",
+            "rule": f"self.all(k, size(k) <= 253 && k.matches('{LABEL_KEY}'))",
             "message": "keys must be qualified names: an optional DNS subdomain and '/', then "
             "at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric",
         }
