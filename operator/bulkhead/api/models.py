@@ -618,6 +618,11 @@ class BatchJobSpec(Model):
     successful_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3
     failed_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3
 
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _check_zone(value)
+
     @model_validator(mode="after")
     def _consistent(self) -> BatchJobSpec:
         if self.parallelism > self.completions:
@@ -626,8 +631,6 @@ class BatchJobSpec(Model):
         for mount in self.volume_mounts or []:
             if mount.name not in volumes:
                 raise ValueError(f"volumeMounts[].name {mount.name} names no entry of volumes")
-        if self.time_zone is not None:
-            _check_zone(self.time_zone)
         dependencies = [u.dependency for u in self.uses or []]
         if len(dependencies) != len(set(dependencies)):
             raise ValueError("uses must name each dependency once")
