@@ -43,3 +43,5 @@ NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
 DEPENDENCY_INVALID = "DependencyInvalid"
 # A Job under the name a run needs exists and is not controlled by the BatchJob: never adopted.
 JOB_NAME_TAKEN = "JobNameTaken"
+# A NetworkPolicy under the name a BatchJob's runs need exists and is not controlled by it.
+NETWORK_POLICY_NAME_TAKEN = "NetworkPolicyNameTaken"
