@@ -177,3 +177,42 @@ def test_a_policy_name_taken_by_someone_else_stops_the_run(operator, namespace, 
     assert name in status["message"]
     assert jobs_of("squatted", namespace) == []
     assert get("networkpolicy", name, namespace)["spec"]["egress"] == [{}]  # left alone
+
+
+def test_each_scheduled_run_gets_the_policy_its_dependencies_declare_then(
+    operator, namespace, dependencies
+):
+    db = dependencies[0]
+    create(dependency(db, 2, network={"cidrs": ["10.20.0.0/16"]}))
+    # A yearly schedule: the runs here are the run-now requests.
+    create(
+        batchjob("nightly", schedule="0 0 1 1 *", uses=[{"dependency": db, "units": 1}]), namespace
+    )
+
+    def run_now(value: str, runs: int) -> list[dict[str, Any]]:
+        # Once the operator has seen the Dependency as it is now (it echoes the generation).
+        wait_for(
+            lambda: (
+                (d := get("dependency", db))["metadata"]["generation"]
+                == (d.get("status") or {}).get("observedGeneration")
+            ),
+            what=f"{db} observed",
+        )
+        kubectl(
+            "annotate", "--overwrite", "bj", "nightly", "-n", namespace,
+            f"bulkhead.dev/run-now={value}",
+        )  # fmt: skip
+        wait_for(lambda: len(jobs_of("nightly", namespace)) == runs, what=f"run {value}")
+        # Read the moment the run's Job shows: its policy was written before it.
+        return policies(namespace)
+
+    def cidrs(found: list[dict[str, Any]]) -> list[str]:
+        [policy] = found
+        return [p["ipBlock"]["cidr"] for p in policy["spec"]["egress"][1]["to"]]
+
+    assert cidrs(run_now("1", 1)) == ["10.20.0.0/16"]
+    patch = '{"spec":{"network":{"cidrs":["10.30.0.0/16"]}}}'
+    kubectl("patch", "dependency", db, "--type=merge", "-p", patch)
+    assert cidrs(run_now("2", 2)) == ["10.30.0.0/16"]
+    kubectl("patch", "dependency", db, "--type=merge", "-p", '{"spec":{"network":null}}')
+    assert run_now("3", 3) == []
