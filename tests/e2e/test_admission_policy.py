@@ -4,12 +4,16 @@ themselves. Users are impersonated (kubectl --as); their rights are Roles made h
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kube_helpers import create, kubectl, wait_for
 from test_batchjob import batchjob, wait_phase
 
+ROOT = Path(__file__).resolve().parents[2]
 GROUP = "bulkhead-e2e-users"
 
 
@@ -128,3 +132,32 @@ def test_the_built_in_edit_role_is_enough(enforced):
     )  # fmt: skip
     created = create_as("frank", enforced, batchjob("as-runner", serviceAccountName="runner"))
     assert created.returncode == 0, created.stderr
+
+
+def helm_template(*values: str) -> subprocess.CompletedProcess[str]:
+    """`helm template` of the chart with `--set` values."""
+    sets = [arg for value in values for arg in ("--set", value)]
+    return subprocess.run(
+        ["helm", "template", "bulkhead", str(ROOT / "charts/bulkhead"), *sets],
+        capture_output=True,
+        text=True,
+    )
+
+
+def kinds(*values: str) -> list[str]:
+    rendered = helm_template(*values)
+    assert rendered.returncode == 0, rendered.stderr
+    return sorted(d["kind"] for d in yaml.safe_load_all(rendered.stdout) if d)
+
+
+def test_the_chart_switches_turn_the_policy_and_the_user_roles_off(cluster):
+    everything = kinds()
+    expected = list(everything)
+    for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+        expected.remove(kind)
+    assert kinds("admissionPolicy.enable=false") == expected
+    for _ in ("bulkhead-edit", "bulkhead-view"):
+        expected.remove("ClusterRole")
+    assert kinds("admissionPolicy.enable=false", "userRoles.aggregate=false") == expected
+    refused = helm_template("admissionPolicy.enable=maybe")
+    assert "at '/admissionPolicy/enable': got string, want boolean" in refused.stderr
