@@ -160,6 +160,31 @@ class Kube:
         with contextlib.suppress(NotFound, Conflict):
             await self._run("DELETE", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", body)
 
+    def _network_policy_path(self, namespace: str, name: str = "") -> str:
+        path = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies"
+        return f"{path}/{name}" if name else path
+
+    async def create_network_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
+        return await self.create(self._network_policy_path(policy["metadata"]["namespace"]), policy)
+
+    async def get_network_policy(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self.get(self._network_policy_path(namespace, name))
+
+    async def replace_network_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
+        """PUT `policy` whole; its metadata.resourceVersion makes a concurrent change a
+        Conflict instead of a lost update."""
+        meta = policy["metadata"]
+        result: dict[str, Any] = await self._run(
+            "PUT", self._network_policy_path(meta["namespace"], meta["name"]), policy
+        )
+        return result
+
+    async def delete_network_policy(self, namespace: str, name: str, uid: str) -> None:
+        """Delete only the NetworkPolicy with `uid`; gone already counts as done."""
+        body = {"preconditions": {"uid": uid}}
+        with contextlib.suppress(NotFound, Conflict):
+            await self._run("DELETE", self._network_policy_path(namespace, name), body)
+
     async def get_service_account(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}")
 

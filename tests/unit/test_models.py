@@ -11,6 +11,7 @@ import yaml
 from bulkhead.api.models import BatchJobSpec, Window
 from bulkhead.api.views import BatchJobView
 from bulkhead.controllers.manager import Manager
+from bulkhead.kube import Conflict
 from bulkhead.metrics import Metrics
 from bulkhead.policy.build import build_job
 from factories import make_spec, spec_dict
@@ -189,6 +190,8 @@ class FakeKube:
         self.status_patches: list[dict[str, Any]] = []
         self.events: list[tuple[str, str]] = []
         self.created: list[dict[str, Any]] = []
+        self.network_policies: dict[str, dict[str, Any]] = {}
+        self.writes: list[str] = []  # "<verb> <Kind>", in order
 
     async def patch_batchjob_status(
         self, namespace: str, name: str, patch: dict[str, Any]
@@ -201,7 +204,30 @@ class FakeKube:
 
     async def create_job(self, job: dict[str, Any]) -> dict[str, Any]:
         self.created.append(job)
+        self.writes.append("create Job")
         return job
+
+    async def create_network_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
+        name = policy["metadata"]["name"]
+        if name in self.network_policies:
+            raise Conflict(name)
+        stored = {**policy, "metadata": {**policy["metadata"], "uid": "np", "resourceVersion": "1"}}
+        self.network_policies[name] = stored
+        self.writes.append("create NetworkPolicy")
+        return stored
+
+    async def get_network_policy(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.network_policies.get(name)
+
+    async def replace_network_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
+        stored = {**policy, "metadata": {**policy["metadata"], "uid": "np"}}
+        self.network_policies[policy["metadata"]["name"]] = stored
+        self.writes.append("replace NetworkPolicy")
+        return stored
+
+    async def delete_network_policy(self, namespace: str, name: str, uid: str) -> None:
+        del self.network_policies[name]
+        self.writes.append("delete NetworkPolicy")
 
 
 METADATA = {

@@ -56,3 +56,5 @@ CONTAINER_WAITING_REASONS = (
     "CreateContainerConfigError",
     "CreateContainerError",
 )
+# A NetworkPolicy under the name a BatchJob's runs need exists and is not controlled by it.
+NETWORK_POLICY_NAME_TAKEN = "NetworkPolicyNameTaken"

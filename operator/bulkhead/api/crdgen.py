@@ -6,6 +6,7 @@ committed files differ from what the models say.
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,8 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         rest = {k: v for k, v in node.items() if k != "anyOf"}
         rest.pop("default", None)
         return _convert({**options[0], **rest}, defs)
-    out: dict[str, Any] = {k: v for k, v in node.items() if k in _KEPT}
+    # Copies: a definition used twice would otherwise be one object, dumped as a YAML alias.
+    out: dict[str, Any] = {k: copy.deepcopy(v) for k, v in node.items() if k in _KEPT}
     if "const" in node:
         out["enum"] = [node["const"]]
     if "enum" in out and "type" not in out:

@@ -7,6 +7,7 @@ field has a corev1 twin, so a user's muscle memory works.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -740,11 +741,109 @@ class LabelSelector(Model):
     match_expressions: Annotated[list[LabelSelectorRequirement], Field(max_length=16)] | None = None
 
 
+def _check_cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a CIDR with no host bits set: {error}") from error
+    if "/" not in value:
+        raise ValueError(f"{value!r} has no prefix length (e.g. 10.0.0.0/16, 192.0.2.7/32)")
+    return value
+
+
+CIDR_MESSAGE = "must be a CIDR with no host bits set, e.g. 10.0.0.0/16, 192.0.2.7/32 or fd00::/64"
+Cidr = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    Field(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("isCIDR(self) && cidr(self) == cidr(self).masked()", CIDR_MESSAGE)
+            ]
+        }
+    ),
+]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+
+class NetworkPort(Model):
+    """A port, or the range port..endPort, as in a NetworkPolicy rule."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.endPort) || self.endPort >= self.port",
+                    "endPort must not be below port",
+                    ".endPort",
+                )
+            ]
+        }
+    )
+    port: PortNumber
+    end_port: PortNumber | None = None
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+
+    @model_validator(mode="after")
+    def _range(self) -> NetworkPort:
+        if self.end_port is not None and self.end_port < self.port:
+            raise ValueError("endPort must not be below port")
+        return self
+
+
+NETWORK_PLACE = (
+    "network must say where the dependency is: cidrs, or namespaceSelector "
+    "(with podSelector to narrow it to some pods)"
+)
+POD_SELECTOR_ALONE = (
+    "podSelector needs namespaceSelector: a Dependency is cluster-wide, so name the "
+    "namespaces its pods are in"
+)
+
+
+# When a Dependency a BatchJob uses declares its network, the BatchJob's runs may reach only
+# the Dependencies it declares and DNS (policy/network.py).
+class DependencyNetwork(Model):
+    """Where a Dependency is reached: CIDRs, or pods by namespace (and pod) selector."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("has(self.cidrs) || has(self.namespaceSelector)", NETWORK_PLACE),
+                cel(
+                    "!has(self.podSelector) || has(self.namespaceSelector)",
+                    POD_SELECTOR_ALONE,
+                    ".podSelector",
+                ),
+            ]
+        }
+    )
+    cidrs: Annotated[list[Cidr], Field(min_length=1, max_length=32)] | None = None
+    ports: Annotated[list[NetworkPort], Field(min_length=1, max_length=32)] | None = None
+    namespace_selector: LabelSelector | None = None
+    pod_selector: LabelSelector | None = None
+
+    @field_validator("cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [_check_cidr(c) for c in value]
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> DependencyNetwork:
+        if self.pod_selector is not None and self.namespace_selector is None:
+            raise ValueError(POD_SELECTOR_ALONE)
+        if self.cidrs is None and self.namespace_selector is None:
+            raise ValueError(NETWORK_PLACE)
+        return self
+
+
 class DependencySpec(Model):
     capacity: Annotated[int, Field(ge=0, le=1_000_000)]
     max_starts_per_minute: Annotated[int, Field(ge=1, le=100_000)] | None = None
     windows: Annotated[list[Window], Field(max_length=16)] | None = None
     allowed_namespaces: LabelSelector | None = None
+    # Opt-in egress isolation for the runs that use it (policy/network.py).
+    network: DependencyNetwork | None = None
 
 
 class Holder(Model):

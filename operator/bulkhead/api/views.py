@@ -23,6 +23,14 @@ from bulkhead.api.constants import (
 from bulkhead.api.models import DependencySpec
 
 
+def controller_uid(body: dict[str, Any]) -> str:
+    """The uid of the object's controller (its ownerReference with controller: true), or ""."""
+    owners = [
+        o for o in (body.get("metadata") or {}).get("ownerReferences") or [] if o.get("controller")
+    ]
+    return str(owners[0]["uid"]) if owners else ""
+
+
 @dataclass(frozen=True, slots=True)
 class JobView:
     """The part of a batch/v1 Job that status is computed from (small: one is kept per Job)."""
@@ -48,11 +56,10 @@ class JobView:
         meta = job.get("metadata", {})
         status = job.get("status") or {}
         annotations = meta.get("annotations") or {}
-        owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller")]
         return cls(
             name=meta.get("name", ""),
             uid=meta.get("uid", ""),
-            owner_uid=owners[0]["uid"] if owners else "",
+            owner_uid=controller_uid(job),
             active=status.get("active", 0),
             ready=status.get("ready", 0),
             succeeded=status.get("succeeded", 0),

@@ -22,6 +22,7 @@ from bulkhead.api.models import BatchJobSpec, BatchJobStatus
 from bulkhead.api.times import format_time
 from bulkhead.api.views import BatchJobView, JobView, explain
 from bulkhead.controllers.admission import AdmissionController
+from bulkhead.controllers.egress import ensure_egress
 from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.controllers.schedule import ScheduleController
 from bulkhead.kube import JOB_NAME_LABEL, Conflict, Invalid, Kube, replacing
@@ -177,6 +178,11 @@ class BatchJobController:
         run_now: str | None,
     ) -> None:
         write = partial(self._write, run_now=run_now)
+        blocked = await ensure_egress(self.kube, self._store, bj, spec)
+        if blocked is not None:
+            self._admission.release(bj.key)
+            await write(bj, current, status.Outcome("Pending", *blocked))
+            return
         body = build_job(
             name=bj.name, namespace=bj.namespace, uid=bj.uid, spec=spec, run_now=run_now or ""
         )

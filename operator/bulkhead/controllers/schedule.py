@@ -15,6 +15,7 @@ from bulkhead.api.models import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.times import parse_time
 from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers.admission import AdmissionController
+from bulkhead.controllers.egress import ensure_egress
 from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.kube import JOB_NAME_LABEL, ApiError, Conflict, Invalid, Kube
 from bulkhead.policy import runs, status
@@ -200,6 +201,11 @@ class ScheduleController:
                     f"namespace {bj.namespace}; no Job was created",
                 }
             )
+        blocked = await ensure_egress(self._kube, self._store, bj, spec)
+        if blocked is not None:
+            self._admission.release(bj.key)
+            reason, message = blocked
+            return run.model_copy(update={"result": "Failed", "reason": reason, "message": message})
         body = build_job(
             name=bj.name,
             namespace=bj.namespace,

@@ -50,6 +50,24 @@ def parse_uses_annotation(text: str | None) -> list[Use]:
     return [Use.model_validate(u) for u in json.loads(text)]
 
 
+def run_labels(name: str, uid: str) -> dict[str, str]:
+    """The labels on a BatchJob's Jobs and their pods, given its name and uid."""
+    return {LABEL_BATCHJOB: name, LABEL_BATCHJOB_UID: uid}
+
+
+def controller_reference(name: str, uid: str) -> dict[str, Any]:
+    """The ownerReference that makes the BatchJob `name` (uid `uid`) the controller of an object
+    in its namespace, so the garbage collector deletes the object with it."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "BatchJob",
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
 def _container(spec: BatchJobSpec) -> dict[str, Any]:
     limits = spec.resources.limits.wire()
     requests = {**limits, **(spec.resources.requests.wire() if spec.resources.requests else {})}
@@ -134,7 +152,7 @@ def build_job(
     """The Job for one run of the BatchJob `namespace/name` (uid `uid`): the only run of a
     one-shot BatchJob, or the run of a scheduled one for instant `scheduled` (RFC 3339), made by
     the run-now request `run_now` when that is set."""
-    links = {LABEL_BATCHJOB: name, LABEL_BATCHJOB_UID: uid}
+    links = run_labels(name, uid)
     run = run_token(scheduled, run_now)
     run_annotations = {
         k: v
@@ -171,16 +189,7 @@ def build_job(
             "namespace": namespace,
             "labels": links,
             "annotations": {ANNOTATION_USES: uses_annotation(spec.uses), **run_annotations},
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": "BatchJob",
-                    "name": name,
-                    "uid": uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [controller_reference(name, uid)],
         },
         "spec": job_spec,
     }

@@ -22,6 +22,7 @@ from bulkhead.api.constants import (
     JOB_DELETED,
     JOB_NAME_TAKEN,
     NAMESPACE_NOT_ALLOWED,
+    NETWORK_POLICY_NAME_TAKEN,
     NON_RETRYABLE,
     RETRYING,
     STARTED,
@@ -79,6 +80,7 @@ STALLED_REASONS = {
     NAMESPACE_NOT_ALLOWED,
     FAILED_CREATE,
     *CONTAINER_WAITING_REASONS,
+    NETWORK_POLICY_NAME_TAKEN,
 }
 # A run that cannot start: an Event of type Warning, as the scheduler's FailedScheduling is.
 NOT_STARTED_REASONS = {FAILED_CREATE, UNSCHEDULABLE, *CONTAINER_WAITING_REASONS}
