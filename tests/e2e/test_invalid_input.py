@@ -118,7 +118,7 @@ INVALID_BATCHJOB: st.SearchStrategy[Mutation] = st.one_of(
     integer_field("spec.ttlSecondsAfterFinished", 0, None),
     integer_field("spec.priority", -1_000_000, 1_000_000),
     integer_field("spec.jitterSeconds", 0, 86_400),
-    integer_field("spec.maxCatchUpRuns", 1, 100),
+    integer_field("spec.maxCatchUpRuns", 1, 20),
     st.tuples(st.sampled_from(["cpu", "memory"]), BAD_LIMITS).map(
         lambda cv: (f"spec.resources.limits.{cv[0]}", put(f"spec.resources.limits.{cv[0]}", cv[1]))
     ),

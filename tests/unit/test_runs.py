@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from bulkhead.api.models import Run
+from bulkhead.api.models import BatchJobStatus, Run
 from bulkhead.api.times import format_time, parse_time
 from bulkhead.api.views import JobView
 from bulkhead.policy import runs
@@ -404,6 +404,7 @@ def test_every_instant_is_run_once_or_recorded_missed(
             p.runs = [started if runs.token(r) == runs.token(started) else r for r in p.runs]
         if policy == "Forbid":
             assert sum(r.result == "Running" for r in p.runs) <= 1
+        assert len(p.runs) <= runs.MAX_RUNS  # what status.runs' schema allows
         if not lose_writes[step]:
             ledger = p.runs
             written.update((runs.token(r), r) for r in ledger)
@@ -501,3 +502,21 @@ def test_a_running_run_that_cannot_start_is_pending_stalled_with_one_warning() -
         "Pending",
         (False, "Unschedulable"),
     )
+
+
+def test_a_long_outage_with_the_largest_catch_up_fits_in_the_status() -> None:
+    """catchUp All, maxCatchUpRuns 20, Allow, ten runs still running: the running and the
+    waiting runs are all listed, and what was missed fills what is left of status.runs' 32."""
+    jobs = [job(s) for s in range(10, 110, 10)]
+    p = plan(
+        [runs.run_of(j, spec()) for j in jobs],
+        jobs,
+        now=5000,
+        catch_up="All",
+        max_catch_up_runs=20,
+        concurrency_policy="Allow",
+    )
+    BatchJobStatus.model_validate({"runs": [r.wire() for r in p.runs]})
+    results = [r.result for r in p.runs]
+    counts = {k: results.count(k) for k in ("Running", "Deferred", "Missed")}
+    assert (counts, len(p.runs)) == ({"Running": 10, "Deferred": 20, "Missed": 2}, 32)

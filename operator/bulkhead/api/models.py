@@ -614,7 +614,8 @@ class BatchJobSpec(Model):
     concurrency_policy: Literal["Allow", "Forbid", "Replace", "Queue"] = "Forbid"
     starting_deadline_seconds: Annotated[int, Field(ge=0, le=31_536_000)] | None = None
     catch_up: Literal["Latest", "None", "All"] = "Latest"
-    max_catch_up_runs: Annotated[int, Field(ge=1, le=100)] = 5
+    # At most 20: each waiting run is an entry of status.runs (at most 32).
+    max_catch_up_runs: Annotated[int, Field(ge=1, le=20)] = 5
     jitter_seconds: Annotated[int, Field(ge=0, le=86_400)] = 0
     successful_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3
     failed_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3

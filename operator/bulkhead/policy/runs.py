@@ -36,6 +36,8 @@ from bulkhead.policy.status import NOT_STARTED_REASONS, STALLED_REASONS, Outcome
 
 # Finished and missed entries kept in status.runs (Deferred and Running ones are always kept).
 RUNS_KEPT = 10
+# status.runs' maxItems: room for every waiting run (maxCatchUpRuns is at most 20) and more.
+MAX_RUNS = 32
 # catchUp None: a run first seen later than this after its start time was missed.
 ON_TIME = timedelta(seconds=60)
 # Missed instants listed one by one in a single pass; more are summed up in one entry.
@@ -262,7 +264,7 @@ def plan(
 
     _concurrency(spec, runs, result)
     result.delete += _past_history_limits(spec, jobs, result.delete)
-    result.runs = _trim(runs)
+    result.runs = _trim(runs, ledger)
     result.wake = min(wakes, default=None)
     return result
 
@@ -349,11 +351,22 @@ def _past_history_limits(spec: BatchJobSpec, jobs: list[JobView], deleting: list
     )
 
 
-def _trim(runs: dict[str, Run]) -> list[Run]:
+def _trim(runs: dict[str, Run], before: list[Run]) -> list[Run]:
+    """The entries status.runs keeps, at most MAX_RUNS: every waiting and running one, then the
+    finished ones this pass decided (each is written, and has its Event, at least once: one
+    dropped in the pass that decided it would be skipped silently), then the newest others,
+    up to RUNS_KEPT finished in all."""
+    old = {token(r): r.result for r in before}
     ordered = sorted(runs.values(), key=lambda r: (r.scheduled_time, token(r)))
+    live = [r for r in ordered if r.result not in FINISHED][:MAX_RUNS]
     done = [r for r in ordered if r.result in FINISHED]
-    dropped = {id(r) for r in done[:-RUNS_KEPT]} if len(done) > RUNS_KEPT else set()
-    return [r for r in ordered if id(r) not in dropped]
+    new = [r for r in done if old.get(token(r)) != r.result]
+    known = [r for r in done if old.get(token(r)) == r.result]
+    room = MAX_RUNS - len(live)
+    new = new[len(new) - room :] if room < len(new) else new
+    room = min(room - len(new), RUNS_KEPT - len(new))
+    kept = {id(r) for r in [*live, *new, *(known[-room:] if room > 0 else [])]}
+    return [r for r in ordered if id(r) in kept]
 
 
 def events(before: list[Run], after: list[Run]) -> list[Event]:
