@@ -31,8 +31,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Events are posted by the controllers, one per transition, and nothing else.
     settings.posting.enabled = False
     settings.posting.reporting_component = REPORTING_COMPONENT
-    settings.watching.server_timeout = 600
-    settings.watching.client_timeout = 660
+    settings.watching.server_timeout = config.WATCH_SERVER_TIMEOUT
+    settings.watching.client_timeout = config.WATCH_CLIENT_TIMEOUT
     metrics = Metrics()
     if config.METRICS_PORT:
         metrics.serve(config.METRICS_PORT)
