@@ -48,22 +48,22 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, "batchjobs")
 async def batchjob_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.manager.batchjob_event(type == "DELETED", body)
+    memo.manager.event("batchjobs", type, body)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED_JOBS)
 async def job_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.manager.job_event(type == "DELETED", body)
+    memo.manager.event("jobs", type, body)
 
 
 @kopf.on.event(GROUP, VERSION, "dependencies")
 async def dependency_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.manager.dependency_event(type == "DELETED", body)
+    memo.manager.event("dependencies", type, body)
 
 
 @kopf.on.event("", "v1", "namespaces")
 async def namespace_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.manager.namespace_event(type == "DELETED", body)
+    memo.manager.event("namespaces", type, body)
 
 
 def configure_logging() -> None:
