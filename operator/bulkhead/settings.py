@@ -14,3 +14,6 @@ LOG_LEVEL = os.environ.get("BULKHEAD_LOG_LEVEL", "INFO").upper()
 # either way kopf reconnects from the last resourceVersion seen.
 WATCH_SERVER_TIMEOUT = int(os.environ.get("BULKHEAD_WATCH_SERVER_TIMEOUT", "600"))
 WATCH_CLIENT_TIMEOUT = int(os.environ.get("BULKHEAD_WATCH_CLIENT_TIMEOUT", "660"))
+# Each kind is listed again this often (seconds): what a watch missed is repaired within one
+# period, and a watch that misses changes twice in a row fails the liveness check.
+RESYNC_PERIOD = float(os.environ.get("BULKHEAD_RESYNC_PERIOD", "300"))

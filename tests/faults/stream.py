@@ -103,11 +103,19 @@ def run_stream(
 
 
 def check_stream(stream: Stream, operator: OperatorProcess, namespace: str, pid: int) -> None:
-    """Never above capacity, one Job per BatchJob that exists (controlled by it), no unit
-    held at the end, and the same operator process as before the fault."""
+    """Never above capacity (and the budget used fully), then `check_outcome`."""
     capacity = get("dependency", stream.dependency)["spec"]["capacity"]
     assert stream.sampler.peak <= capacity, f"{stream.sampler.peak} Jobs active at once"
     assert stream.sampler.peak == capacity, "the budget was never used fully"
+    check_outcome(stream.dependency, stream.names, operator, namespace, pid)
+
+
+def check_outcome(
+    dep: str, names: list[str], operator: OperatorProcess, namespace: str, pid: int
+) -> None:
+    """Exactly one Job per BatchJob in `names` (controlled by it) and no other, no unit of
+    `dep` held at the end, and the operator the same process `pid`, alive and healthy; then
+    the Dependency is deleted."""
     jobs = get("jobs", namespace=namespace)
     owners = Counter(
         ref["name"]
@@ -115,13 +123,14 @@ def check_stream(stream: Stream, operator: OperatorProcess, namespace: str, pid:
         for ref in job["metadata"].get("ownerReferences") or []
         if ref.get("controller") and ref["kind"] == "BatchJob"
     )
-    assert owners == Counter(stream.names), "exactly one Job per BatchJob"
+    assert owners == Counter(names), "exactly one Job per BatchJob"
     wait_for(
-        lambda: (get("dependency", stream.dependency).get("status") or {}).get("inUse") == 0,
+        lambda: (get("dependency", dep).get("status") or {}).get("inUse") == 0,
         timeout=30,
-        what=f"Dependency {stream.dependency} inUse=0",
+        what=f"Dependency {dep} inUse=0",
     )
-    assert (get("dependency", stream.dependency)["status"].get("holders") or []) == []
+    assert (get("dependency", dep)["status"].get("holders") or []) == []
     assert operator.proc is not None and operator.proc.poll() is None, "the operator exited"
     assert operator.proc.pid == pid and operator.starts == 1, "the operator was restarted"
-    kubectl("delete", "dependency", stream.dependency, "--wait=false")
+    assert operator.health() == 200, "the liveness check fails"
+    kubectl("delete", "dependency", dep, "--wait=false")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from bulkhead.api.views import BatchJobView, JobView, Malformed
-from bulkhead.state.store import Store, fill, put_body
+from bulkhead.state.store import Listing, Store, fill, put_body
 
 USES = '[{"dependency":"orders-db","units":2}]'
 
@@ -41,7 +41,7 @@ def test_listing_fills_what_no_event_told_and_stops_when_it_ends() -> None:
     store = Store()
     store.put_batchjob(("billing", "a"), batchjob("Running"), listed=True)
     assert store.batchjob(("billing", "a")) is not None
-    assert store.end_listing("batchjobs", {("billing", "a")}) == []
+    assert store.end_listing("batchjobs", {("billing", "a")}) == Listing([], 1)
     store.put_batchjob(("billing", "a"), batchjob("Failed"), listed=True)
     view = store.batchjob(("billing", "a"))
     assert view is not None and view.phase == "Running"
@@ -81,9 +81,10 @@ def test_a_listing_again_deletes_what_vanished_unseen_and_keeps_what_events_told
     put_body(store, "jobs", job_body("a-deleted-by-event"), deleted=True)
     # the list was read before those events: it shows a-kept and a-deleted-by-event only
     listed = fill(store, "jobs", [job_body("a-kept"), job_body("a-deleted-by-event")])
-    gone = store.end_listing("jobs", listed)
+    listing = store.end_listing("jobs", listed)
 
-    assert [(key, view.name) for key, view in gone] == [(("billing", "a"), "a-gone")]
+    assert [(key, view.name) for key, view in listing.gone] == [(("billing", "a"), "a-gone")]
+    assert listing.changed == 0  # what it listed, the store held already
     assert sorted(j.name for j in store.jobs(("billing", "a"))) == ["a-kept", "a-new"]
     assert sorted((h.job, h.units) for h in store.holders("orders-db")) == [
         ("a-kept", 2),
@@ -104,9 +105,13 @@ def test_a_listing_again_deletes_any_kind_that_vanished(kind: str, body: Any) ->
     added_key, view = put_body(store, kind, body)
     store.end_listing(kind, set())
     store.begin_listing(kind)
-    assert store.end_listing(kind, fill(store, kind, [])) == [(added_key, view)]
+    assert store.end_listing(kind, fill(store, kind, [])) == Listing([(added_key, view)], 0)
     store.begin_listing(kind)
-    assert store.end_listing(kind, fill(store, kind, [])) == []
+    assert store.end_listing(kind, fill(store, kind, [])) == Listing([], 0)
+    store.begin_listing(kind)  # the watch missed its creation: the listing finds it
+    assert store.end_listing(kind, fill(store, kind, [body])) == Listing([], 1)
+    store.begin_listing(kind)
+    assert store.end_listing(kind, fill(store, kind, [body])) == Listing([], 0)
 
 
 def owned_store() -> Store:

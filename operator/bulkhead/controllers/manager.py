@@ -19,7 +19,7 @@ from bulkhead.controllers.dependency import DependencyController
 from bulkhead.kube import Kube
 from bulkhead.metrics import Metrics
 from bulkhead.runtime.workqueue import WorkQueue
-from bulkhead.settings import WORKERS
+from bulkhead.settings import RESYNC_PERIOD, WORKERS
 from bulkhead.state.store import Store, fill, once, put_body
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,9 @@ class Manager:
         self._metrics = metrics
         self._tasks: list[asyncio.Task[None]] = []
         self._watched: set[str] = set()  # kinds whose watch has streamed an event
+        self._heard: set[str] = set()  # kinds with a watch event since their last resync
+        self._silent_drift: Counter[str] = Counter()  # resyncs in a row: see stuck_watches
+        self._listing = {kind: asyncio.Lock() for kind in LISTED}
         self._relist: set[str] = set()  # kinds to list again
         self._relist_wanted = asyncio.Event()
 
@@ -64,6 +67,7 @@ class Manager:
         self._tasks.append(asyncio.create_task(self.admission.run()))
         self._tasks.append(asyncio.create_task(self._fill()))
         self._tasks.append(asyncio.create_task(self._relister()))
+        self._tasks.append(asyncio.create_task(self._resync()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -73,15 +77,19 @@ class Manager:
     def _count_phases(self) -> Counter[str]:
         return Counter(bj.phase or "Pending" for bj in self.store.all_batchjobs())
 
-    async def _list(self, kind: str) -> None:
+    async def _list(self, kind: str) -> int:
         """One paginated LIST of `kind` into the store; what it no longer shows is deleted
-        (Store.end_listing), with what a DELETED event of it would do."""
+        (Store.end_listing), with what a DELETED event of it would do. Returns how many
+        changes it found that no watch event had told."""
         path, selector = LISTED[kind]
-        self.store.begin_listing(kind)
-        # a failed listing stays open, deleting nothing, until the retry begins it again
-        listed = fill(self.store, kind, await self.kube.list_items(path, selector))
-        for key, view in self.store.end_listing(kind, listed):
+        async with self._listing[kind]:
+            self.store.begin_listing(kind)
+            # a failed listing stays open, deleting nothing, until the next one begins it again
+            listed = fill(self.store, kind, await self.kube.list_items(path, selector))
+            listing = self.store.end_listing(kind, listed)
+        for key, view in listing.gone:
             self._react(kind, True, key, view)
+        return listing.drift
 
     async def _fill(self) -> None:
         """One paginated LIST per resource, so the store is complete before any decision."""
@@ -124,6 +132,35 @@ class Manager:
                     self._relist_wanted.set()
                     await asyncio.sleep(2)
 
+    async def _resync(self) -> None:
+        """Every RESYNC_PERIOD seconds, each kind is listed again: what a watch missed, by a
+        kopf bug or a watch that hangs, is repaired within one period, and `stuck_watches`
+        learns which watch misses changes."""
+        await self.store.ready.wait()
+        while True:
+            await asyncio.sleep(RESYNC_PERIOD)
+            await self.resync()
+
+    async def resync(self) -> None:
+        """Lists each kind again; a kind whose listing fails is tried next time."""
+        for kind in LISTED:
+            heard = kind in self._heard
+            self._heard.discard(kind)
+            try:
+                drift = await self._list(kind)
+            except Exception:
+                log.exception("listing %s to resync failed; next try in one period", kind)
+                continue
+            if drift:
+                log.warning("resync of %s found %d changes no watch event told", kind, drift)
+            self._silent_drift[kind] = self._silent_drift[kind] + 1 if drift and not heard else 0
+
+    def stuck_watches(self) -> list[str]:
+        """The kinds whose watch looks stuck: two resyncs in a row found changes it had not
+        told, and it told nothing at all in between. (A watch that lags under load still
+        tells something; one change listed a moment before its event arrives happens once.)"""
+        return sorted(kind for kind, count in self._silent_drift.items() if count >= 2)
+
     async def _worker(self) -> None:
         await self.store.ready.wait()
         while True:
@@ -152,6 +189,7 @@ class Manager:
     def event(self, kind: str, type_: str | None, body: Any) -> None:
         """A watch event of `kind` ("batchjobs", "jobs", "dependencies", "namespaces"):
         type_ ADDED, MODIFIED, DELETED, or None for an object kopf listed."""
+        self._heard.add(kind)
         if type_ is None:
             self.relisted(kind)
         else:

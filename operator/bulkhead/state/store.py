@@ -74,6 +74,19 @@ def holdings(job: JobView, namespace: str, batchjob: str) -> dict[str, HoldingVi
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What a listing found that the watch had not told: objects gone (key and last view, as
+    `put_body` returns them), and how many listed objects changed the store."""
+
+    gone: list[tuple[Any, Any]]
+    changed: int
+
+    @property
+    def drift(self) -> int:
+        return len(self.gone) + self.changed
+
+
 class Store:
     """Plain dicts fed by watch events (and, until `ready`, by the startup listing)."""
 
@@ -89,6 +102,7 @@ class Store:
         # kind -> the keys a watch event spoke of since a listing of that kind began; a kind is
         # here only while it is being listed (every kind, until the startup listing ends it)
         self._told: dict[str, set[Any]] = {kind: set() for kind in KINDS}
+        self._changed: dict[str, int] = dict.fromkeys(KINDS, 0)  # by the current listing
         self.ready = asyncio.Event()
 
     def _fresh(self, kind: str, key: Any, listed: bool) -> bool:
@@ -108,12 +122,13 @@ class Store:
         """A listing of `kind` begins: from now on its listed objects fill the store where no
         event speaks first."""
         self._told[kind] = set()
+        self._changed[kind] = 0
 
-    def end_listing(self, kind: str, listed: set[Any]) -> list[tuple[Any, Any]]:
+    def end_listing(self, kind: str, listed: set[Any]) -> Listing:
         """Ends the listing of `kind`, given the keys it showed (as `fill` returns them): what
         the store holds of that kind, that the listing did not show and no event spoke of since
-        it began, is deleted as a DELETED event would delete it. Returns the (key, last view)
-        of each deleted object, as `put_body` returns them."""
+        it began, is deleted as a DELETED event would delete it. Returns those deletions and
+        how many listed objects changed the store (both things no watch event had told)."""
         told = self._told.pop(kind, set())
         gone = [
             (key, view)
@@ -129,7 +144,7 @@ class Store:
                 self.put_dependency(key, None)
             else:
                 self.put_namespace(key, None)
-        return gone
+        return Listing(gone, self._changed[kind])
 
     def _entries(self, kind: str) -> list[tuple[Any, Any, Any]]:
         """(key as `_fresh` knows it, key as `put_body` returns it, view) of what the store
@@ -153,6 +168,8 @@ class Store:
         """`value` None means deleted."""
         if not self._fresh(kind, key, listed):
             return
+        if listed and table.get(key) != value:
+            self._changed[kind] += 1
         if value is None:
             table.pop(key, None)
         else:
@@ -173,6 +190,8 @@ class Store:
             if not jobs:
                 del self._jobs[owner]
             return
+        if listed and jobs.get(name) != view:
+            self._changed["jobs"] += 1
         jobs[name] = view
         for dependency, holding in holdings(view, owner[0], owner[1]).items():
             self._holders.setdefault(dependency, {})[job_key] = holding
