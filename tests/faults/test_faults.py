@@ -29,6 +29,14 @@ def record(measured: dict, stream: Stream, **extra: object) -> None:
     )
 
 
+def test_no_fault_for_comparison(cluster, operator, namespace, measured):
+    """The same stream with no fault: what the numbers of the others compare with."""
+    pid = operator.proc.pid
+    stream = run_stream(cluster, operator, namespace, lambda stream: None)
+    check_stream(stream, operator, namespace, pid)
+    record(measured, stream)
+
+
 def test_apiserver_killed_and_restarted(cluster, operator, namespace, measured):
     pid = operator.proc.pid
 
