@@ -116,3 +116,20 @@ def test_changes_a_resync_finds_while_the_watch_streams_are_lag_not_a_stuck_watc
         return manager.stuck_watches()
 
     assert asyncio.run(scenario()) == []
+
+
+def test_a_change_the_watch_missed_is_stored_and_its_batchjob_reconciled_after_a_resync() -> None:
+    kube = ListingKube()
+    manager = Manager(kube, Metrics())  # type: ignore[arg-type]
+
+    async def scenario() -> tuple[list[tuple[str, str]], str]:
+        await manager._fill()
+        key = await manager.queue.get()  # the startup enqueues every BatchJob
+        manager.queue.done(key)
+        kube.items[BATCHJOBS] = [{**kube.items[BATCHJOBS][0], "status": {"phase": "Running"}}]
+        await manager.resync()
+        queued = [await asyncio.wait_for(manager.queue.get(), 1)]
+        view = manager.store.batchjob(("billing", "a"))
+        return queued, view.phase if view else ""
+
+    assert asyncio.run(scenario()) == ([("billing", "a")], "Running")

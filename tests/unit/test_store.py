@@ -41,7 +41,8 @@ def test_listing_fills_what_no_event_told_and_stops_when_it_ends() -> None:
     store = Store()
     store.put_batchjob(("billing", "a"), batchjob("Running"), listed=True)
     assert store.batchjob(("billing", "a")) is not None
-    assert store.end_listing("batchjobs", {("billing", "a")}) == Listing([], 1)
+    listing = store.end_listing("batchjobs", {("billing", "a")})
+    assert listing == Listing([], [(("billing", "a"), batchjob("Running"))])
     store.put_batchjob(("billing", "a"), batchjob("Failed"), listed=True)
     view = store.batchjob(("billing", "a"))
     assert view is not None and view.phase == "Running"
@@ -84,7 +85,7 @@ def test_a_listing_again_deletes_what_vanished_unseen_and_keeps_what_events_told
     listing = store.end_listing("jobs", listed)
 
     assert [(key, view.name) for key, view in listing.gone] == [(("billing", "a"), "a-gone")]
-    assert listing.changed == 0  # what it listed, the store held already
+    assert listing.changed == []  # what it listed, the store held already
     assert sorted(j.name for j in store.jobs(("billing", "a"))) == ["a-kept", "a-new"]
     assert sorted((h.job, h.units) for h in store.holders("orders-db")) == [
         ("a-kept", 2),
@@ -105,13 +106,13 @@ def test_a_listing_again_deletes_any_kind_that_vanished(kind: str, body: Any) ->
     added_key, view = put_body(store, kind, body)
     store.end_listing(kind, set())
     store.begin_listing(kind)
-    assert store.end_listing(kind, fill(store, kind, [])) == Listing([(added_key, view)], 0)
+    assert store.end_listing(kind, fill(store, kind, [])) == Listing([(added_key, view)], [])
     store.begin_listing(kind)
-    assert store.end_listing(kind, fill(store, kind, [])) == Listing([], 0)
+    assert store.end_listing(kind, fill(store, kind, [])) == Listing([], [])
     store.begin_listing(kind)  # the watch missed its creation: the listing finds it
-    assert store.end_listing(kind, fill(store, kind, [body])) == Listing([], 1)
+    assert store.end_listing(kind, fill(store, kind, [body])) == Listing([], [(added_key, view)])
     store.begin_listing(kind)
-    assert store.end_listing(kind, fill(store, kind, [body])) == Listing([], 0)
+    assert store.end_listing(kind, fill(store, kind, [body])) == Listing([], [])
 
 
 def owned_store() -> Store:

@@ -89,6 +89,9 @@ class Manager:
             listing = self.store.end_listing(kind, listed)
         for key, view in listing.gone:
             self._react(kind, True, key, view)
+        if self.store.ready.is_set():  # at startup every BatchJob is enqueued anyway
+            for key, view in listing.changed:
+                self._react(kind, False, key, view)
         return listing.drift
 
     async def _fill(self) -> None:

@@ -76,19 +76,20 @@ def holdings(job: JobView, namespace: str, batchjob: str) -> dict[str, HoldingVi
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """What a listing found that the watch had not told: objects gone (key and last view, as
-    `put_body` returns them), and how many listed objects changed the store."""
+    """What a listing found that the watch had not told: objects gone (key and last view)
+    and listed objects that changed the store (key and new view), keys and views as
+    `put_body` returns them."""
 
     gone: list[tuple[Any, Any]]
-    changed: int
+    changed: list[tuple[Any, Any]]
 
     @property
     def drift(self) -> int:
-        return len(self.gone) + self.changed
+        return len(self.gone) + len(self.changed)
 
 
 class Store:
-    """Plain dicts fed by watch events (and, until `ready`, by the startup listing)."""
+    """Plain dicts fed by watch events and by listings (at startup, and again later)."""
 
     def __init__(self) -> None:
         self._batchjobs: dict[Key, BatchJobView] = {}
@@ -102,7 +103,7 @@ class Store:
         # kind -> the keys a watch event spoke of since a listing of that kind began; a kind is
         # here only while it is being listed (every kind, until the startup listing ends it)
         self._told: dict[str, set[Any]] = {kind: set() for kind in KINDS}
-        self._changed: dict[str, int] = dict.fromkeys(KINDS, 0)  # by the current listing
+        self._changed: dict[str, list[tuple[Any, Any]]] = {kind: [] for kind in KINDS}
         self.ready = asyncio.Event()
 
     def _fresh(self, kind: str, key: Any, listed: bool) -> bool:
@@ -122,13 +123,13 @@ class Store:
         """A listing of `kind` begins: from now on its listed objects fill the store where no
         event speaks first."""
         self._told[kind] = set()
-        self._changed[kind] = 0
+        self._changed[kind] = []
 
     def end_listing(self, kind: str, listed: set[Any]) -> Listing:
         """Ends the listing of `kind`, given the keys it showed (as `fill` returns them): what
         the store holds of that kind, that the listing did not show and no event spoke of since
         it began, is deleted as a DELETED event would delete it. Returns those deletions and
-        how many listed objects changed the store (both things no watch event had told)."""
+        the listed objects that changed the store (both things no watch event had told)."""
         told = self._told.pop(kind, set())
         gone = [
             (key, view)
@@ -144,7 +145,7 @@ class Store:
                 self.put_dependency(key, None)
             else:
                 self.put_namespace(key, None)
-        return Listing(gone, self._changed[kind])
+        return Listing(gone, self._changed.pop(kind, []))
 
     def _entries(self, kind: str) -> list[tuple[Any, Any, Any]]:
         """(key as `_fresh` knows it, key as `put_body` returns it, view) of what the store
@@ -169,7 +170,7 @@ class Store:
         if not self._fresh(kind, key, listed):
             return
         if listed and table.get(key) != value:
-            self._changed[kind] += 1
+            self._changed[kind].append((key, value))
         if value is None:
             table.pop(key, None)
         else:
@@ -191,7 +192,7 @@ class Store:
                 del self._jobs[owner]
             return
         if listed and jobs.get(name) != view:
-            self._changed["jobs"] += 1
+            self._changed["jobs"].append((owner, view))
         jobs[name] = view
         for dependency, holding in holdings(view, owner[0], owner[1]).items():
             self._holders.setdefault(dependency, {})[job_key] = holding
