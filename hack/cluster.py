@@ -322,10 +322,12 @@ class Cluster:
         the cluster are healthy. Its port may still be held for a while by the connections
         of a killed process to a peer that does not read (a frozen client): it tries again
         until `timeout`. Returns the seconds from the first try until healthy; raises
-        ClusterError when not healthy by then."""
+        ClusterError when it runs already, or is not healthy by then."""
         started = time.monotonic()
         deadline = started + timeout
         with self._lock():
+            if comp in self._alive():
+                raise ClusterError(f"{comp} of cluster {self.name!r} is running already")
             while True:
                 mark = self.log_file(comp).stat().st_size if self.log_file(comp).exists() else 0
                 self._spawn(comp, self._args(comp))
