@@ -6,10 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv tools crds lint unit e2e bench-smoke test cluster-up cluster-down demo bench clean
+.PHONY: help venv tools crds lint unit e2e faults bench-smoke test cluster-up cluster-down demo bench clean
 
 help:
-	@echo "make test   - lint, unit, e2e (local cluster) and a tiny benchmark run"
+	@echo "make test   - lint, unit, e2e and faults (local cluster) and a tiny benchmark run"
+	@echo "make faults - the fault tier: control-plane restarts, a frozen operator, 410 Gone, a burst"
 	@echo "make demo   - start the local cluster and run bulkhead's examples on it"
 	@echo "make bench  - the benchmark (BENCH_N=1000 by default)"
 	@echo "make cluster-up / cluster-down - the local control plane (eval the output of cluster-up)"
@@ -40,10 +41,14 @@ unit: $(STAMP)
 e2e: $(STAMP) tools
 	$(VENV)/bin/pytest -q tests/e2e
 
+# Its own cluster and operator: faults injected mid-run (a few minutes).
+faults: $(STAMP) tools
+	$(VENV)/bin/pytest -q tests/faults
+
 bench-smoke: $(STAMP) tools
 	BENCH_N=20 BENCH_REST_N=40 BENCH_OUT=$(CURDIR)/.bench-smoke $(PY) bench/run.py
 
-test: lint unit e2e bench-smoke
+test: lint unit e2e faults bench-smoke
 
 cluster-up: tools
 	@python3 hack/cluster.py up

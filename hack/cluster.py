@@ -4,6 +4,8 @@
     eval "$(python3 hack/cluster.py up [--name NAME])"    # starts it, or reuses a healthy one
     python3 hack/cluster.py down [--name NAME] [--purge]  # stops it (--purge: delete its state)
     python3 hack/cluster.py status [--name NAME]
+    python3 hack/cluster.py restart COMPONENT [--down-for S] [--term] [--name NAME]
+    python3 hack/cluster.py compact [--name NAME]   # etcd: watches from older revisions get 410
 
 Runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (fake nodes whose
 pods run for `pod-complete.stage.kwok.x-k8s.io/delay`, default 1s, and exit with the code in
@@ -24,6 +26,9 @@ Identities (certificates signed by the cluster's own CA; authorization Node,RBAC
 Python API (stdlib only, Python 3.11):
     c = Cluster("e2e-123").up()   # or Cluster("/some/state/dir")
     c.kubeconfig, c.bin_dir, c.env()  # env(): os.environ plus KUBECONFIG and PATH
+    c.restart("kube-apiserver", down_for=3)   # one component in place: same ports, certs, data
+    c.stop_component("etcd"); c.start_component("etcd")   # the same, in two steps
+    c.compact()                                # etcd compaction up to its current revision
     c.down(purge=True)
 """
 
@@ -285,6 +290,102 @@ class Cluster:
                 self._pid_file(comp).unlink()
         self._children.clear()
 
+    def restart(
+        self, comp: str, down_for: float = 0, sig: int = signal.SIGKILL, timeout: float = 120
+    ) -> float:
+        """`stop_component`, `down_for` seconds, then `start_component`: one component
+        restarted in place (same ports, certificates and data directory). Returns the seconds
+        from its start until healthy."""
+        self.stop_component(comp, sig)
+        time.sleep(down_for)
+        return self.start_component(comp, timeout)
+
+    def stop_component(self, comp: str, sig: int = signal.SIGKILL) -> None:
+        """Stops one component with `sig` (SIGKILL: a crash, no graceful shutdown) and waits
+        until it is gone. Raises ClusterError if it is not running."""
+        if comp not in COMPONENTS:
+            raise ClusterError(f"unknown component {comp!r}; one of {', '.join(COMPONENTS)}")
+        with self._lock():
+            pid = self._alive().get(comp)
+            if pid is None:
+                raise ClusterError(f"{comp} of cluster {self.name!r} is not running")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            while _pid_alive(pid, str(self.dir)):
+                self._reap()
+                time.sleep(0.05)
+            self._children.pop(comp, None)
+            self._pid_file(comp).unlink(missing_ok=True)
+
+    def start_component(self, comp: str, timeout: float = 120) -> float:
+        """Starts one stopped component with its usual command line and waits until it and
+        the cluster are healthy. Its port may still be held for a while by the connections
+        of a killed process to a peer that does not read (a frozen client): it tries again
+        until `timeout`. Returns the seconds from the first try until healthy; raises
+        ClusterError when it runs already, or is not healthy by then."""
+        started = time.monotonic()
+        deadline = started + timeout
+        with self._lock():
+            if comp in self._alive():
+                raise ClusterError(f"{comp} of cluster {self.name!r} is running already")
+            while True:
+                mark = self.log_file(comp).stat().st_size if self.log_file(comp).exists() else 0
+                self._spawn(comp, self._args(comp))
+                self._save_state()
+                try:
+                    self._wait(comp, deadline, self._health(comp))
+                    break
+                except ClusterError:
+                    with open(self.log_file(comp), "rb") as log:
+                        log.seek(mark)
+                        busy = b"address already in use" in log.read()
+                    if not busy or time.monotonic() > deadline:
+                        raise
+                    self._children.pop(comp, None)
+                    time.sleep(0.5)
+            self._wait(comp, deadline, lambda: self._usable()[0])
+        healthy = time.monotonic() - started
+        _log(f"{comp} started, healthy in {healthy:.1f}s")
+        return healthy
+
+    def _args(self, comp: str) -> list[str]:
+        return {
+            "etcd": self._etcd_args,
+            "kube-apiserver": self._apiserver_args,
+            "kube-controller-manager": self._controller_manager_args,
+            "kube-scheduler": self._scheduler_args,
+            "kwok": self._kwok_args,
+        }[comp]()
+
+    def _health(self, comp: str):
+        """The readiness check of one component (kwok has none of its own: nodes Ready)."""
+        if comp == "etcd":
+            return self._etcd_ready
+        if comp == "kube-apiserver":
+            return lambda: self._get("/readyz") == 200
+        if comp == "kwok":
+            return lambda: self._usable()[0]
+        return lambda: self._healthz(self.ports[comp])
+
+    def compact(self) -> int:
+        """Compacts etcd up to its current revision (through its v3 HTTP gateway), so that a
+        watch or list from any older resourceVersion is refused with 410 Gone (once the
+        apiserver's watch cache, which may still hold them, is gone too: restart it).
+        Returns the revision compacted to."""
+        base = f"http://127.0.0.1:{self.ports['etcd']}/v3/kv"
+
+        def post(path: str, body: dict) -> dict:
+            req = urllib.request.Request(
+                f"{base}/{path}", data=json.dumps(body).encode(), method="POST"
+            )
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.load(r)
+
+        # any key will do: every response header carries the store's current revision
+        revision = int(post("range", {"key": "AA=="})["header"]["revision"])
+        post("compaction", {"revision": str(revision), "physical": True})
+        return revision
+
     def _reap(self) -> None:
         for p in self._children.values():
             p.poll()
@@ -301,20 +402,16 @@ class Cluster:
         deadline = time.monotonic() + timeout
 
         self._spawn("etcd", self._etcd_args())
-        self._wait("etcd", deadline, self._etcd_ready)
+        self._wait("etcd", deadline, self._health("etcd"))
         self._spawn("kube-apiserver", self._apiserver_args())
-        self._wait("kube-apiserver", deadline, lambda: self._get("/readyz") == 200)
+        self._wait("kube-apiserver", deadline, self._health("kube-apiserver"))
         self._spawn("kube-controller-manager", self._controller_manager_args())
         self._spawn("kube-scheduler", self._scheduler_args())
         self._spawn("kwok", self._kwok_args())
         self._save_state()
         self._create_nodes()
-        self._wait(
-            "kube-controller-manager",
-            deadline,
-            lambda: self._healthz(self.ports["kube-controller-manager"]),
-        )
-        self._wait("kube-scheduler", deadline, lambda: self._healthz(self.ports["kube-scheduler"]))
+        for comp in ("kube-controller-manager", "kube-scheduler"):
+            self._wait(comp, deadline, self._health(comp))
 
         def usable():
             ok, why = self._usable()
@@ -762,7 +859,7 @@ class Cluster:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for cmd in ("up", "down", "status"):
+    for cmd in ("up", "down", "status", "restart", "compact"):
         p = sub.add_parser(cmd)
         p.add_argument(
             "--name",
@@ -773,6 +870,10 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--timeout", type=float, default=180)
         if cmd == "down":
             p.add_argument("--purge", action="store_true", help="also delete the state directory")
+        if cmd == "restart":
+            p.add_argument("component", choices=COMPONENTS)
+            p.add_argument("--down-for", type=float, default=0, help="seconds kept stopped")
+            p.add_argument("--term", action="store_true", help="SIGTERM instead of SIGKILL")
     a = ap.parse_args(argv)
     c = Cluster(a.name)
     try:
@@ -782,6 +883,11 @@ def main(argv: list[str] | None = None) -> int:
         elif a.cmd == "down":
             c.down(purge=a.purge)
             _log(f"cluster {c.name!r} stopped" + (" and its state deleted" if a.purge else ""))
+        elif a.cmd == "restart":
+            sig = signal.SIGTERM if a.term else signal.SIGKILL
+            c.restart(a.component, down_for=a.down_for, sig=sig)
+        elif a.cmd == "compact":
+            _log(f"etcd compacted to revision {c.compact()}")
         else:
             print(c.status())
     except (ClusterError, subprocess.CalledProcessError) as e:

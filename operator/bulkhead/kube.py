@@ -29,6 +29,9 @@ REPORTING_COMPONENT = "bulkhead"
 # One thread per reconcile in flight.
 POOL_SIZE = WORKERS
 LIST_PAGE = 500
+# (connect, read) seconds. The API server ends a request after 60 s itself; without a bound a
+# connection to a server that died without closing it (a partition) would hold a worker forever.
+REQUEST_TIMEOUT = (10, 70)
 # The Job controller labels each pod with its Job's name.
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
@@ -90,7 +93,7 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self._client.call_api(*request)
+        response = self._client.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
         data = response.read()
         if response.status == 404:
             raise NotFound(path)

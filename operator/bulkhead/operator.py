@@ -31,8 +31,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Events are posted by the controllers, one per transition, and nothing else.
     settings.posting.enabled = False
     settings.posting.reporting_component = REPORTING_COMPONENT
-    settings.watching.server_timeout = 600
-    settings.watching.client_timeout = 660
+    settings.watching.server_timeout = config.WATCH_SERVER_TIMEOUT
+    settings.watching.client_timeout = config.WATCH_CLIENT_TIMEOUT
+    # kopf's own requests are the watches and their listings: retried at most 2 s apart (its
+    # default grows to 21 s), so they resume within 2 s of an API server coming back; after
+    # the last retry kopf starts the request over.
+    settings.networking.error_backoffs = (0.5, 1, 2, 2, 2, 2, 2, 2, 2, 2)
     metrics = Metrics()
     if config.METRICS_PORT:
         metrics.serve(config.METRICS_PORT)
@@ -48,22 +52,31 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, "batchjobs")
 async def batchjob_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.manager.batchjob_event(type == "DELETED", body)
+    memo.manager.event("batchjobs", type, body)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED_JOBS)
 async def job_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.manager.job_event(type == "DELETED", body)
+    memo.manager.event("jobs", type, body)
 
 
 @kopf.on.event(GROUP, VERSION, "dependencies")
 async def dependency_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.manager.dependency_event(type == "DELETED", body)
+    memo.manager.event("dependencies", type, body)
 
 
 @kopf.on.event("", "v1", "namespaces")
 async def namespace_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.manager.namespace_event(type == "DELETED", body)
+    memo.manager.event("namespaces", type, body)
+
+
+@kopf.on.probe(id="watches", errors=kopf.ErrorsMode.PERMANENT)
+async def watches(memo: kopf.Memo, **_: Any) -> str:
+    """Liveness: /healthz answers 500 while a watch looks stuck (Manager.stuck_watches), so
+    the kubelet restarts the operator; kopf alone would go on with a watch that tells nothing."""
+    if stuck := memo.manager.stuck_watches():
+        raise kopf.PermanentError(f"watches that miss changes: {', '.join(stuck)}")
+    return "ok"
 
 
 def configure_logging() -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.request import urlopen
 
 
@@ -23,6 +24,7 @@ class OperatorProcess:
         self.log_dir = log_dir
         self.kubeconfig = kubeconfig
         self.metrics_port = free_port()
+        self.health_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -33,7 +35,7 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "BULKHEAD_METRICS_PORT": str(self.metrics_port),
-            "BULKHEAD_HEALTH_PORT": str(free_port()),
+            "BULKHEAD_HEALTH_PORT": str(self.health_port),
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bulkhead"], stdout=log, stderr=subprocess.STDOUT, env=env
@@ -62,6 +64,13 @@ class OperatorProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def health(self) -> int:
+        """The HTTP status of the liveness endpoint /healthz (500 when a check fails)."""
+        try:
+            return int(urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=5).status)
+        except HTTPError as error:
+            return error.code
 
     def metrics(self) -> str:
         return urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()

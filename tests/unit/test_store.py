@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from bulkhead.api.views import BatchJobView, JobView, Malformed
-from bulkhead.state.store import Store, fill, put_body
+from bulkhead.state.store import Listing, Store, fill, put_body
 
 USES = '[{"dependency":"orders-db","units":2}]'
 
@@ -37,14 +37,82 @@ def test_a_listed_object_does_not_resurrect_a_deletion() -> None:
     assert store.batchjob(("billing", "a")) is None
 
 
-def test_listing_fills_what_no_event_told_and_stops_after_ready() -> None:
+def test_listing_fills_what_no_event_told_and_stops_when_it_ends() -> None:
     store = Store()
     store.put_batchjob(("billing", "a"), batchjob("Running"), listed=True)
     assert store.batchjob(("billing", "a")) is not None
-    store.mark_ready()
+    listing = store.end_listing("batchjobs", {("billing", "a")})
+    assert listing == Listing([], [(("billing", "a"), batchjob("Running"))])
     store.put_batchjob(("billing", "a"), batchjob("Failed"), listed=True)
     view = store.batchjob(("billing", "a"))
     assert view is not None and view.phase == "Running"
+
+
+def job_body(name: str, uid: str = "u1", finished: bool = False) -> dict[str, Any]:
+    """A Job of BatchJob billing/a (controller owner uid `uid`) holding 2 units of orders-db."""
+    return {
+        "metadata": {
+            "namespace": "billing",
+            "name": name,
+            "labels": {"bulkhead.dev/batchjob": "a"},
+            "annotations": {"bulkhead.dev/uses": USES},
+            "creationTimestamp": "2026-11-23T02:00:00Z",
+            "ownerReferences": [{"kind": "BatchJob", "name": "a", "uid": uid, "controller": True}],
+        },
+        "status": {"conditions": [{"type": "Complete", "status": "True"}]} if finished else {},
+    }
+
+
+def test_a_listing_again_deletes_what_vanished_unseen_and_keeps_what_events_told() -> None:
+    """After a watch's 410 Gone, kopf lists again and reports no deletion: the operator's own
+    listing frees the units of a Job deleted during the gap, keeps a Job an event created
+    while it listed, and counts each remaining holder once."""
+    store = owned_store()
+    for name in ("a-gone", "a-kept", "a-deleted-by-event"):
+        put_body(store, "jobs", job_body(name))
+    store.end_listing("jobs", set())  # the startup listing, done long ago
+    assert sorted(h.job for h in store.holders("orders-db")) == [
+        "a-deleted-by-event",
+        "a-gone",
+        "a-kept",
+    ]
+
+    store.begin_listing("jobs")
+    put_body(store, "jobs", job_body("a-new"))  # an event while the listing is under way
+    put_body(store, "jobs", job_body("a-deleted-by-event"), deleted=True)
+    # the list was read before those events: it shows a-kept and a-deleted-by-event only
+    listed = fill(store, "jobs", [job_body("a-kept"), job_body("a-deleted-by-event")])
+    listing = store.end_listing("jobs", listed)
+
+    assert [(key, view.name) for key, view in listing.gone] == [(("billing", "a"), "a-gone")]
+    assert listing.changed == []  # what it listed, the store held already
+    assert sorted(j.name for j in store.jobs(("billing", "a"))) == ["a-kept", "a-new"]
+    assert sorted((h.job, h.units) for h in store.holders("orders-db")) == [
+        ("a-kept", 2),
+        ("a-new", 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("batchjobs", {"metadata": {"namespace": "billing", "name": "b", "uid": "u"}}),
+        ("dependencies", {"metadata": {"name": "db", "uid": "u"}, "spec": {"capacity": 1}}),
+        ("namespaces", {"metadata": {"name": "billing", "labels": {"team": "b"}}}),
+    ],
+)
+def test_a_listing_again_deletes_any_kind_that_vanished(kind: str, body: Any) -> None:
+    store = Store()
+    added_key, view = put_body(store, kind, body)
+    store.end_listing(kind, set())
+    store.begin_listing(kind)
+    assert store.end_listing(kind, fill(store, kind, [])) == Listing([(added_key, view)], [])
+    store.begin_listing(kind)
+    assert store.end_listing(kind, fill(store, kind, [])) == Listing([], [])
+    store.begin_listing(kind)  # the watch missed its creation: the listing finds it
+    assert store.end_listing(kind, fill(store, kind, [body])) == Listing([], [(added_key, view)])
+    store.begin_listing(kind)
+    assert store.end_listing(kind, fill(store, kind, [body])) == Listing([], [])
 
 
 def owned_store() -> Store:
