@@ -23,6 +23,6 @@ IDENTITY = (
     or os.environ.get("POD_NAME")
     or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 )
-LEASE_DURATION = float(os.environ.get("BULKHEAD_LEASE_DURATION", "15"))
-RENEW_DEADLINE = float(os.environ.get("BULKHEAD_RENEW_DEADLINE", "10"))
+LEASE_DURATION = float(os.environ.get("BULKHEAD_LEASE_DURATION", "12"))
+RENEW_DEADLINE = float(os.environ.get("BULKHEAD_RENEW_DEADLINE", "8"))
 RETRY_PERIOD = float(os.environ.get("BULKHEAD_RETRY_PERIOD", "2"))
