@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes.aio.client import ApiClient, Configuration
+from kubernetes.aio.client import ApiClient, Configuration, V1Lease, V1ObjectMeta
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.config import ConfigException, load_incluster_config, load_kube_config
 from kubernetes.aio.leaderelection.leaderelectionrecord import LeaderElectionRecord
@@ -170,6 +170,24 @@ class LeaderElector:
         return bool(await self._lock.update(name, namespace, mine))
 
 
+class CreatingLeaseLock(LeaseLock):
+    """LeaseLock with a `create` that works: kubernetes 37.0.2's passes `pretty=True`, which the
+    aio client's argument validation refuses (it wants a string), so the stock lock can never
+    create its Lease (found on the local cluster)."""
+
+    async def create(
+        self, name: str, namespace: str, election_record: LeaderElectionRecord
+    ) -> bool:
+        body = V1Lease(metadata=V1ObjectMeta(name=name), spec=self.update_lease(election_record))
+        try:
+            await self.api_instance.create_namespaced_lease(namespace, body)
+        except ApiException as error:
+            if error.status != 409:  # another replica created it first: that is no error
+                log.warning("creating the lease %s/%s failed: %s", namespace, name, error.reason)
+            return False
+        return True
+
+
 async def lease_lock(name: str, namespace: str, identity: str, user_agent: str) -> LeaseLock:
     """A LeaseLock on its own aio client, configured in-cluster or from KUBECONFIG."""
     config = Configuration()
@@ -179,4 +197,4 @@ async def lease_lock(name: str, namespace: str, identity: str, user_agent: str) 
         await load_kube_config(client_configuration=config)
     client = ApiClient(config)
     client.user_agent = user_agent
-    return LeaseLock(name, namespace, identity, client)
+    return CreatingLeaseLock(name, namespace, identity, client)
