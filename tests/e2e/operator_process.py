@@ -69,6 +69,7 @@ class OperatorProcess:
         self.proc.send_signal(signal.SIGSTOP)
 
     def resume(self) -> None:
+        """SIGCONT: a frozen process runs on from where it stopped."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGCONT)
 
