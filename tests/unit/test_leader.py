@@ -7,16 +7,26 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+import aiohttp
 import kubernetes
+import pydantic
 import pytest
 import urllib3
 from bulkhead.kube import Kube, NotLeader
-from bulkhead.runtime.leader import LeaderElector, Timings, record_stamp, wait_to_take
+from bulkhead.runtime.leader import (
+    CreatingLeaseLock,
+    LeaderElector,
+    Timings,
+    record_stamp,
+    wait_to_take,
+)
+from kubernetes.aio.client import ApiClient, Configuration
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.leaderelection.electionconfig import Config
 from kubernetes.aio.leaderelection.leaderelection import LeaderElection
 from kubernetes.aio.leaderelection.leaderelectionrecord import LeaderElectionRecord
 from kubernetes.aio.leaderelection.resourcelock.baselock import BaseLock
+from kubernetes.aio.leaderelection.resourcelock.leaselock import LeaseLock
 
 WALL = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -260,3 +270,49 @@ def test_kube_refuses_a_write_before_sending_it_when_not_the_leader():
             kube._call("GET", "/api/v1/namespaces")
     finally:
         kube.close()
+
+
+def test_the_stock_lease_lock_cannot_create_a_lease_and_ours_can():
+    """kubernetes 37.0.2's LeaseLock.create passes pretty=True, refused before any request."""
+
+    async def create(lock_class: type[LeaseLock]) -> BaseException | bool:
+        client = ApiClient(Configuration(host="http://127.0.0.1:9"))  # nothing listens
+        lock = lock_class("bulkhead", "bulkhead-system", "a", client)
+        try:
+            return await lock.create("bulkhead", "bulkhead-system", record("a"))
+        except Exception as error:
+            return error
+        finally:
+            await client.close()
+
+    stock = asyncio.run(create(LeaseLock))
+    assert isinstance(stock, pydantic.ValidationError)
+    assert "pretty" in str(stock)
+    ours = asyncio.run(create(CreatingLeaseLock))
+    assert isinstance(ours, aiohttp.ClientConnectionError), "sent: only the network failed"
+
+
+def test_the_stock_leader_election_keeps_leading_through_a_hung_renewal():
+    """The stock loop has no timeout on an attempt: with a renewal hung, its leader is still
+    running a whole lease duration (3 s here) later, when a standby may have taken over."""
+
+    async def scenario() -> tuple[bool, list[str]]:
+        lease = Lease()
+        stopped: list[str] = []
+
+        async def lead() -> None:
+            lease.hang = True
+            await asyncio.Event().wait()
+
+        async def on_stopped() -> None:
+            stopped.append("stopped")
+
+        stock = asyncio.create_task(
+            LeaderElection(Config(FakeLock(lease, "a"), 3, 2.5, 1, lead, on_stopped)).run()
+        )
+        await asyncio.sleep(4)  # acquired at once, then one retry period, then a lease
+        still_leading = not stock.done()
+        stock.cancel()
+        return still_leading, stopped
+
+    assert asyncio.run(scenario()) == (True, [])
