@@ -316,3 +316,12 @@ def test_the_stock_leader_election_keeps_leading_through_a_hung_renewal():
         return still_leading, stopped
 
     assert asyncio.run(scenario()) == (True, [])
+
+
+def test_a_fractional_lease_duration_is_written_rounded_up():
+    """Others wait for the whole seconds written: never less than the leader counts on."""
+    lease, clock = Lease(), Clock()
+    a = LeaderElector(FakeLock(lease, "a"), Timings(8.2, 8, 2), clock, lambda: WALL)
+    assert attempt(a) is True
+    assert lease.record is not None
+    assert lease.record.lease_duration == "9"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -136,6 +137,7 @@ class LeaderElector:
     async def _attempt(self, budget: float) -> bool:
         """One try to acquire or renew, cut at `budget` seconds; any error is a failed try."""
         started = self._monotonic()
+        self._wait = 0.0  # known again only if this try reads the lease
         try:
             async with asyncio.timeout(budget):
                 succeeded = await self._try_acquire_or_renew()
@@ -150,9 +152,9 @@ class LeaderElector:
         name, namespace = self._lock.name, self._lock.namespace
         found, record = await self._lock.get(name, namespace)
         stamp = record_stamp(self._wall())
-        mine = LeaderElectionRecord(
-            self.identity, str(int(self.timings.lease_duration)), stamp, stamp
-        )
+        # Whole seconds in a Lease: rounded up, others wait at least as long as we count on.
+        duration = str(math.ceil(self.timings.lease_duration))
+        mine = LeaderElectionRecord(self.identity, duration, stamp, stamp)
         if not found:
             if isinstance(record, ApiException) and record.status == 404:
                 return bool(await self._lock.create(name, namespace, mine))
