@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -20,11 +21,12 @@ import kubernetes
 from bulkhead import __version__
 from bulkhead.api.constants import GROUP, VERSION
 from bulkhead.api.times import format_time
-from bulkhead.settings import WORKERS
+from bulkhead.settings import IDENTITY, WORKERS
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"bulkhead/{__version__}"
+# The identity tells replicas apart in the API server's audit log.
+USER_AGENT = f"bulkhead/{__version__} ({IDENTITY})"
 REPORTING_COMPONENT = "bulkhead"
 # One thread per reconcile in flight.
 POOL_SIZE = WORKERS
@@ -52,6 +54,10 @@ class Invalid(ApiError):
     """The API server refused the object; the message names the field."""
 
 
+class NotLeader(ApiError):
+    """A write refused before it was sent: this replica does not hold the lease."""
+
+
 def replacing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """A JSON merge patch that turns `old` into `new`: keys `new` lacks are set to null."""
     return {**new, **{k: None for k in old if k not in new}}
@@ -72,6 +78,8 @@ class Kube:
         self._client = kubernetes.client.ApiClient(config or load_config())
         self._client.user_agent = USER_AGENT
         self._pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="kube")
+        # Asked right before every write is sent (leader election replaces it).
+        self.may_write: Callable[[], bool] = lambda: True
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -93,6 +101,8 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
+        if method != "GET" and not self.may_write():
+            raise NotLeader(f"{method} {path}: not the leader")
         response = self._client.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
         data = response.read()
         if response.status == 404:

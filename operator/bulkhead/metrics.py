@@ -52,6 +52,11 @@ class Metrics:
         self.reconciles = CounterMetric(
             "bulkhead_reconciles", "BatchJob reconciles run", registry=self.registry
         )
+        self.leader = Gauge(
+            "bulkhead_leader",
+            "1 while this replica decides (it holds the lease), 0 while it stands by",
+            registry=self.registry,
+        )
         self._phases = _PhaseCollector()
         self.registry.register(self._phases)
 

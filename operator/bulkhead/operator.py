@@ -9,6 +9,7 @@ collection alone. Every decision is recomputed from the store by the controllers
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -16,15 +17,16 @@ import kopf
 from bulkhead import settings as config
 from bulkhead.api.constants import GROUP, LABEL_BATCHJOB, VERSION
 from bulkhead.controllers.manager import Manager
-from bulkhead.kube import REPORTING_COMPONENT, Kube
+from bulkhead.kube import REPORTING_COMPONENT, USER_AGENT, Kube
 from bulkhead.metrics import Metrics
+from bulkhead.runtime.leader import LeaderElector, Timings, lease_lock
 
 OWNED_JOBS = {LABEL_BATCHJOB: kopf.PRESENT}
 
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    # One replica owns admission (the Deployment uses strategy Recreate); no peering CRD needed.
+    # One replica decides, by leader election on a Lease (runtime/leader.py): no kopf peering.
     settings.peering.standalone = True
     # The resources are fixed: no CRD watching (and no RBAC on CRDs) needed to find them.
     settings.scanning.disabled = True
@@ -40,8 +42,24 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     metrics = Metrics()
     if config.METRICS_PORT:
         metrics.serve(config.METRICS_PORT)
-    memo.manager = Manager(Kube(), metrics)
-    memo.manager.start()
+    kube = Kube()
+    memo.manager = Manager(kube, metrics)
+    if not config.LEADER_ELECTION:
+        memo.manager.start()
+        return
+    timings = Timings(config.LEASE_DURATION, config.RENEW_DEADLINE, config.RETRY_PERIOD)
+    lock = await lease_lock(config.LEASE_NAME, config.LEASE_NAMESPACE, config.IDENTITY, USER_AGENT)
+    elector = LeaderElector(lock, timings)
+    kube.may_write = elector.leading
+    memo.manager.start(elector, on_lost=exit_at_once)
+
+
+def exit_at_once() -> None:
+    """The lease is lost: exit, and let the pod restart as a standby. Everything in memory
+    was built for deciding (assumed admissions, last writes), and a process that dies at any
+    instant is what the operator is built to survive; client-go's controllers exit too."""
+    logging.shutdown()
+    os._exit(1)
 
 
 @kopf.on.cleanup()

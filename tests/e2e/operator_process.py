@@ -20,9 +20,15 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, log_dir: Path, kubeconfig: Path) -> None:
+    def __init__(
+        self, log_dir: Path, kubeconfig: Path, env: dict[str, str] | None = None, name: str = ""
+    ) -> None:
+        """`env`: settings of this process on top of the test's environment; `name` tells the
+        log files of several processes apart."""
         self.log_dir = log_dir
         self.kubeconfig = kubeconfig
+        self.env = env or {}
+        self.name = name or "operator"
         self.metrics_port = free_port()
         self.health_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -30,12 +36,13 @@ class OperatorProcess:
 
     def start(self) -> None:
         self.starts += 1
-        log = open(self.log_dir / f"operator-{self.starts}.log", "wb")  # noqa: SIM115
+        log = open(self.log_dir / f"{self.name}-{self.starts}.log", "wb")  # noqa: SIM115
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "BULKHEAD_METRICS_PORT": str(self.metrics_port),
             "BULKHEAD_HEALTH_PORT": str(self.health_port),
+            **self.env,
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bulkhead"], stdout=log, stderr=subprocess.STDOUT, env=env
@@ -57,6 +64,17 @@ class OperatorProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process keeps its sockets and state but runs no code, as when a node
+        stalls or a VM is paused."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: a frozen process runs on from where it stopped."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -74,3 +92,10 @@ class OperatorProcess:
 
     def metrics(self) -> str:
         return urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+
+    def gauge(self, name: str) -> float:
+        """The value of an unlabelled metric (a gauge or counter) the process serves."""
+        for line in self.metrics().splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+        raise KeyError(name)

@@ -20,7 +20,7 @@ ALLOWED = {
     "policy": {"api"},
     "state": {"api", "policy", "runtime"},
     "controllers": {"api", "policy", "state", "runtime", "kube", "metrics", "settings"},
-    "operator": {"api", "controllers", "kube", "metrics", "settings"},
+    "operator": {"api", "controllers", "kube", "metrics", "runtime", "settings"},
     "__main__": {"operator"},
     "__init__": set(),
 }

@@ -18,6 +18,7 @@ from bulkhead.controllers.batchjob import BatchJobController
 from bulkhead.controllers.dependency import DependencyController
 from bulkhead.kube import Kube
 from bulkhead.metrics import Metrics
+from bulkhead.runtime.leader import LeaderElector
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.settings import RESYNC_PERIOD, WORKERS
 from bulkhead.state.store import Store, fill, once, put_body
@@ -61,13 +62,37 @@ class Manager:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(
+        self, elector: LeaderElector | None = None, on_lost: Callable[[], None] = lambda: None
+    ) -> None:
+        """Decide from now on (one process); or, given `elector`, stand by (the watches keep
+        the store warm) until it wins the lease, decide while it holds it, and call `on_lost()`
+        once it no longer does (its writes are refused from that instant on, see Kube)."""
         self._metrics.count_phases(self._count_phases)
-        self._tasks = [asyncio.create_task(self._worker()) for _ in range(WORKERS)]
-        self._tasks.append(asyncio.create_task(self.admission.run()))
-        self._tasks.append(asyncio.create_task(self._fill()))
-        self._tasks.append(asyncio.create_task(self._relister()))
-        self._tasks.append(asyncio.create_task(self._resync()))
+        if elector is None:
+            self._tasks = [asyncio.create_task(self._lead())]
+        else:
+            self._tasks = [asyncio.create_task(self._elect(elector, on_lost))]
+
+    async def _elect(self, elector: LeaderElector, on_lost: Callable[[], None]) -> None:
+        self._metrics.leader.set(0)
+        await elector.run(self._lead)
+        self._metrics.leader.set(0)
+        log.error("%s lost the lease; it stops deciding", elector.identity)
+        on_lost()
+
+    async def _lead(self) -> None:
+        """Decide until cancelled: the store filled from a fresh listing (a standby's watches
+        may lag the last writes of the leader before it), then the workers and admission, and
+        the listings again after a 410 Gone and every resync period."""
+        self._metrics.leader.set(1)
+        await asyncio.gather(
+            self._fill(),
+            self.admission.run(),
+            self._relister(),
+            self._resync(),
+            *(self._worker() for _ in range(WORKERS)),
+        )
 
     async def stop(self) -> None:
         for task in self._tasks:
