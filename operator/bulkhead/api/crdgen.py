@@ -115,15 +115,11 @@ def crd(
         "type": "object",
         "required": ["spec"],
         "properties": {
-            "apiVersion": {
-                "description": f"The API version of this object: {GROUP}/{VERSION}.",
-                "type": "string",
-            },
-            "kind": {"description": f"The kind of this object: {kind}.", "type": "string"},
-            "metadata": {
-                "description": "Standard object metadata: name, labels, annotations, ...",
-                "type": "object",
-            },
+            # No descriptions: the API server publishes its own for these three (and refuses
+            # anything on metadata but its type).
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
             "spec": openapi(spec),
             "status": openapi(status),
         },
