@@ -891,7 +891,7 @@ class Run(Model):
     """One run of a scheduled BatchJob, or one instant that did not run and why."""
 
     scheduled_time: Timestamp
-    """The instant (RFC 3339); for a run-now request, when it was handled."""
+    """The instant (RFC 3339); for a run-now request, when it was asked for."""
     result: RunResult
     """Deferred (waiting for its jitter, a Dependency or the active run), Running, Succeeded,
     Failed, Missed or Replaced."""
