@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from bulkhead.api import crdgen
+from bulkhead.api.models import CpuMemory, Resources, Use
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = {"BatchJob": crdgen.batchjob_crd(), "Dependency": crdgen.dependency_crd()}
@@ -73,6 +74,39 @@ def test_every_string_is_bounded(kind: str) -> None:
         if n.get("type") == "string" and not {"maxLength", "enum", "pattern"} & n.keys()
     ]
     assert not unbounded, f"strings without maxLength, pattern or enum: {unbounded}"
+
+
+@pytest.mark.parametrize("kind", CRDS)
+def test_every_field_has_a_description(kind: str) -> None:
+    """`kubectl explain` shows each field's description: the kind, spec and status and every field
+    under them have one, at every depth. A list's or map's scalar elements need none (the list
+    or map says what they are); elements that are objects do."""
+    assert _schema(kind).get("description")
+    bare = [
+        path
+        for path, node in _api_nodes(kind)
+        if "description" not in node
+        and not (path.endswith(("[]", ".*")) and node.get("type") != "object")
+    ]
+    assert bare == []
+
+
+def _one_line(text: str | None) -> str:
+    assert text is not None
+    return " ".join(text.split())
+
+
+def test_a_fields_description_wins_over_its_types() -> None:
+    """An object-typed field is described by its own docstring, a list's items by their class,
+    and a quantity keeps its description through its int-or-string schema."""
+    spec = _schema("BatchJob")["properties"]["spec"]["properties"]
+    limits = spec["resources"]["properties"]["limits"]
+    assert limits["description"] == _one_line(Resources.model_fields["limits"].description)
+    assert limits["description"] != _one_line(CpuMemory.__doc__)
+    assert spec["uses"]["items"]["description"] == _one_line(Use.__doc__)
+    assert limits["properties"]["cpu"]["description"] == _one_line(
+        CpuMemory.model_fields["cpu"].description
+    )
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from bulkhead.api.constants import GROUP, VERSION
 from bulkhead.api.models import (
     IMMUTABLE_RUN_RULE,
+    MAX_NAME_LENGTH,
     NAME_LENGTH_RULE,
     BatchJobSpec,
     BatchJobStatus,
@@ -70,6 +71,9 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         return _convert({**options[0], **rest}, defs)
     # Copies: a definition used twice would otherwise be one object, dumped as a YAML alias.
     out: dict[str, Any] = {k: copy.deepcopy(v) for k, v in node.items() if k in _KEPT}
+    if "description" in out:
+        # Docstrings are wrapped for the source; kubectl explain wraps the text itself.
+        out["description"] = " ".join(out["description"].split())
     if "const" in node:
         out["enum"] = [node["const"]]
     if "enum" in out and "type" not in out:
@@ -96,6 +100,7 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 def crd(
     *,
     kind: str,
+    description: str,
     plural: str,
     short: str,
     scope: str,
@@ -104,10 +109,14 @@ def crd(
     columns: list[dict[str, Any]],
     root_rules: list[dict[str, str]],
 ) -> dict[str, Any]:
+    """The CRD of `kind`; `description` says what one object is (kubectl explain KIND)."""
     root: dict[str, Any] = {
+        "description": description,
         "type": "object",
         "required": ["spec"],
         "properties": {
+            # No descriptions: the API server publishes its own for these three (and refuses
+            # anything on metadata but its type).
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
@@ -153,6 +162,10 @@ def _column(name: str, path: str, kind: str = "string", **extra: Any) -> dict[st
 def batchjob_crd() -> dict[str, Any]:
     return crd(
         kind="BatchJob",
+        description="Batch work run as isolated Kubernetes Jobs: one container with its own "
+        "limits and identity, started when the Dependencies it uses have room for it, once or on a "
+        f"schedule. Its name is at most {MAX_NAME_LENGTH} characters: each Job's name adds a "
+        "suffix.",
         plural="batchjobs",
         short="bj",
         scope="Namespaced",
@@ -179,6 +192,9 @@ def batchjob_crd() -> dict[str, Any]:
 def dependency_crd() -> dict[str, Any]:
     return crd(
         kind="Dependency",
+        description="A shared service that batch work must not overload (a database, a REST "
+        "API, a broker) and its budget: the units running BatchJobs may hold at once, when new "
+        "runs may start, and from which namespaces.",
         plural="dependencies",
         short="dep",
         scope="Cluster",

@@ -80,9 +80,12 @@ AnnotationMap = Annotated[dict[LabelKey, Text], Field(max_length=64, json_schema
 
 
 def _quantity_schema(schema: dict[str, Any]) -> None:
+    # Replaces the generated str | int schema; the field's own description stays.
+    description = {k: v for k, v in schema.items() if k == "description"}
     schema.clear()
     schema.update(
         {
+            **description,
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "x-kubernetes-int-or-string": True,
             "pattern": QUANTITY_PATTERN,
@@ -125,7 +128,12 @@ class Model(BaseModel):
     """camelCase on the wire, unknown fields refused (the CRD prunes them server-side too)."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        # The docstring under a field is its description in the CRD, so `kubectl explain` shows it.
+        use_attribute_docstrings=True,
     )
 
     def wire(self) -> dict[str, Any]:
@@ -136,17 +144,31 @@ class Model(BaseModel):
 
 
 class KeyRef(Model):
+    """A key of a Secret or ConfigMap in the BatchJob's namespace."""
+
     name: Name
+    """Name of the Secret or ConfigMap, in the BatchJob's namespace."""
     key: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    """The key whose value is used."""
     optional: bool | None = None
+    """Whether the container may start without the object or its key. Default false: the pod waits
+    (CreateContainerConfigError)."""
 
 
 class FieldRef(Model):
+    """A field of the run's pod (the Downward API), as corev1 ObjectFieldSelector."""
+
     field_path: ShortText
+    """Path of the pod field, e.g. metadata.name, metadata.namespace, metadata.labels['key'],
+    spec.nodeName, status.podIP."""
     api_version: ShortText | None = None
+    """Version of the schema fieldPath is written in. Default v1."""
 
 
 class EnvVarSource(Model):
+    """Where an environment variable's value comes from: exactly one of secretKeyRef,
+    configMapKeyRef, fieldRef."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -159,8 +181,11 @@ class EnvVarSource(Model):
         }
     )
     secret_key_ref: KeyRef | None = None
+    """A key of a Secret in the BatchJob's namespace."""
     config_map_key_ref: KeyRef | None = None
+    """A key of a ConfigMap in the BatchJob's namespace."""
     field_ref: FieldRef | None = None
+    """A field of the run's pod."""
 
     @model_validator(mode="after")
     def _one_source(self) -> EnvVarSource:
@@ -173,6 +198,8 @@ class EnvVarSource(Model):
 
 
 class EnvVar(Model):
+    """An environment variable of the main container, as corev1.EnvVar."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -184,8 +211,12 @@ class EnvVar(Model):
         }
     )
     name: Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=ENV_NAME)]
+    """The variable's name: letters, digits, '-', '.' and '_', not starting with a digit."""
     value: Arg | None = None
+    """The value; $(NAME) refers to a variable defined before it. Mutually exclusive with valueFrom.
+    Default empty."""
     value_from: EnvVarSource | None = None
+    """Where the value comes from, instead of value."""
 
     @model_validator(mode="after")
     def _value_or_source(self) -> EnvVar:
@@ -195,11 +226,18 @@ class EnvVar(Model):
 
 
 class LocalRef(Model):
+    """A Secret or ConfigMap in the BatchJob's namespace."""
+
     name: Name
+    """Name of the Secret or ConfigMap."""
     optional: bool | None = None
+    """Whether the container may start without it. Default false."""
 
 
 class EnvFromSource(Model):
+    """Every key of a Secret or ConfigMap as an environment variable: exactly one of secretRef,
+    configMapRef."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -211,8 +249,11 @@ class EnvFromSource(Model):
         }
     )
     prefix: Annotated[str, StringConstraints(max_length=253)] | None = None
+    """Prepended to every key to make the variable's name. Default none."""
     secret_ref: LocalRef | None = None
+    """A Secret of the BatchJob's namespace."""
     config_map_ref: LocalRef | None = None
+    """A ConfigMap of the BatchJob's namespace."""
 
     @model_validator(mode="after")
     def _one_source(self) -> EnvFromSource:
@@ -246,13 +287,16 @@ def _limit_rules(resource: str) -> list[Any]:
 
 
 class CpuMemory(Model):
-    """A run's limits: both required, above zero and at most LIMIT_BOUNDS."""
+    """The main container's limits: cpu and memory, both required, above zero, cpu at most 1000
+    cores and memory at most 64Ti."""
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": _limit_rules("cpu") + _limit_rules("memory")}
     )
     cpu: Quantity
+    """CPU limit, a quantity in cores, e.g. 500m or 2. Above 0, at most 1000."""
     memory: Quantity
+    """Memory limit, a quantity in bytes, e.g. 512Mi or 1Gi. Above 0, at most 64Ti."""
 
     @field_validator("cpu", "memory", mode="before")
     @classmethod
@@ -271,8 +315,13 @@ class CpuMemory(Model):
 
 
 class OptionalCpuMemory(Model):
+    """The main container's requests; one that is absent equals its limit."""
+
     cpu: Quantity | None = None
+    """CPU request, a quantity in cores, e.g. 250m; at most limits.cpu. Default: limits.cpu."""
     memory: Quantity | None = None
+    """Memory request, a quantity in bytes, e.g. 256Mi; at most limits.memory. Default:
+    limits.memory."""
 
     @field_validator("cpu", "memory", mode="before")
     @classmethod
@@ -291,13 +340,18 @@ def _not_above_limit(resource: str) -> dict[str, Any]:
 
 
 class Resources(Model):
+    """CPU and memory of the main container: limits are required, so every run is bounded."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [_not_above_limit("cpu"), _not_above_limit("memory")]
         }
     )
     limits: CpuMemory
+    """The most the container may use: cpu and memory, both required."""
     requests: OptionalCpuMemory | None = None
+    """What the scheduler reserves for each pod, at most the limits. Default: equal to the limits.
+    """
 
     @model_validator(mode="after")
     def _requests_within_limits(self) -> Resources:
@@ -312,9 +366,14 @@ class Resources(Model):
 
 
 class KeyToPath(Model):
+    """A key of a ConfigMap or Secret, projected to a file."""
+
     key: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    """The key to project."""
     path: Path
+    """Relative path of its file in the volume."""
     mode: Annotated[int, Field(ge=0, le=0o777)] | None = None
+    """Mode bits of the file, 0 to 0777 (511). Default: the volume's defaultMode."""
 
 
 Items = Annotated[list[KeyToPath], Field(max_length=64)]
@@ -322,69 +381,129 @@ Mode = Annotated[int, Field(ge=0, le=0o777)]
 
 
 class ConfigMapVolume(Model):
+    """A ConfigMap of the BatchJob's namespace, as files."""
+
     name: Name
+    """Name of the ConfigMap."""
     items: Items | None = None
+    """The keys to project, and their files. Default: every key, in a file named after it."""
     default_mode: Mode | None = None
+    """Mode bits of the files, 0 to 0777 (511). Default 0644."""
     optional: bool | None = None
+    """Whether the pod may start without the ConfigMap or a listed key. Default false."""
 
 
 class SecretVolume(Model):
+    """A Secret of the BatchJob's namespace, as files."""
+
     secret_name: Name
+    """Name of the Secret."""
     items: Items | None = None
+    """The keys to project, and their files. Default: every key, in a file named after it."""
     default_mode: Mode | None = None
+    """Mode bits of the files, 0 to 0777 (511). Default 0644."""
     optional: bool | None = None
+    """Whether the pod may start without the Secret or a listed key. Default false."""
 
 
 class EmptyDirVolume(Model):
+    """A scratch directory that lives as long as the pod."""
+
     medium: Literal["", "Memory"] | None = None
+    """"" for the node's disk, Memory for a tmpfs (it counts against the memory limit). Default "".
+    """
     size_limit: Quantity | None = None
+    """The most the directory may hold, a quantity in bytes, e.g. 1Gi; above it the pod is evicted.
+    Default: no limit of its own."""
 
 
 class PersistentVolumeClaimVolume(Model):
+    """A PersistentVolumeClaim of the BatchJob's namespace."""
+
     claim_name: Name
+    """Name of the claim."""
     read_only: bool | None = None
+    """Mount it read-only. Default false."""
 
 
 class ResourceFieldRef(Model):
+    """A resource limit or request of a container, as a value."""
+
     resource: ShortText
+    """The resource: limits.cpu, limits.memory, requests.cpu or requests.memory (or
+    limits/requests.ephemeral-storage)."""
     container_name: ShortText | None = None
+    """The container whose resource it is; the run's container is named main."""
     divisor: Quantity | None = None
+    """The unit of the value, a quantity, e.g. 1m for millicores or 1Mi for MiB. Default 1."""
 
 
 class DownwardAPIFile(Model):
+    """One file of a downwardAPI volume: a pod field or a container's resource value."""
+
     path: Path
+    """Relative path of the file in the volume."""
     field_ref: FieldRef | None = None
+    """A field of the pod: metadata.name, metadata.namespace, metadata.uid, metadata.labels or
+    metadata.annotations."""
     resource_field_ref: ResourceFieldRef | None = None
+    """A resource limit or request of the container."""
     mode: Mode | None = None
+    """Mode bits of the file, 0 to 0777 (511). Default: the volume's defaultMode."""
 
 
 class DownwardAPIVolume(Model):
+    """Pod fields and container resource values, as files."""
+
     items: Annotated[list[DownwardAPIFile], Field(max_length=64)] | None = None
+    """The files, at most 64."""
     default_mode: Mode | None = None
+    """Mode bits of the files, 0 to 0777 (511). Default 0644."""
 
 
 class ProjectedKeys(Model):
+    """Keys of a ConfigMap or Secret of the BatchJob's namespace, for a projected volume."""
+
     name: Name
+    """Name of the ConfigMap or Secret."""
     items: Items | None = None
+    """The keys to project, and their files. Default: every key, in a file named after it."""
     optional: bool | None = None
+    """Whether the pod may start without it or a listed key. Default false."""
 
 
 class ServiceAccountTokenProjection(Model):
+    """A token of the pod's ServiceAccount, for an audience, as a file."""
+
     path: Path
+    """Relative path of the token's file in the volume."""
     audience: ShortText | None = None
+    """Who the token is for. Default: the API server's own audience."""
     expiration_seconds: Annotated[int, Field(ge=600)] | None = None
+    """Requested lifetime of the token in seconds, at least 600; the kubelet renews it. Default
+    3600."""
 
 
 class ProjectedSource(Model):
+    """One source of a projected volume: configMap, secret, downwardAPI or serviceAccountToken."""
+
     config_map: ProjectedKeys | None = None
+    """Keys of a ConfigMap."""
     secret: ProjectedKeys | None = None
+    """Keys of a Secret."""
     downward_api: DownwardAPIVolume | None = Field(default=None, alias="downwardAPI")
+    """Pod fields and container resource values."""
     service_account_token: ServiceAccountTokenProjection | None = None
+    """A token of the pod's ServiceAccount (the run needs serviceAccountName)."""
 
 
 class ProjectedVolume(Model):
+    """Several sources in one directory."""
+
     sources: Annotated[list[ProjectedSource], Field(max_length=32)]
+    """The sources, merged into one directory; at most 32."""
     default_mode: Mode | None = None
+    """Mode bits of the files, 0 to 0777 (511). Default 0644."""
 
 
 VOLUME_SOURCES = (
@@ -398,7 +517,8 @@ VOLUME_SOURCES = (
 
 
 class Volume(Model):
-    """Only the volume types that keep a batch pod inside its namespace's data."""
+    """A volume of the run's pod: exactly one source, of the types that keep a batch pod inside its
+    namespace's data."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -412,12 +532,19 @@ class Volume(Model):
         }
     )
     name: Label
+    """Name of the volume, a DNS label; volumeMounts[].name refers to it."""
     config_map: ConfigMapVolume | None = None
+    """A ConfigMap of the BatchJob's namespace, as files."""
     secret: SecretVolume | None = None
+    """A Secret of the BatchJob's namespace, as files."""
     empty_dir: EmptyDirVolume | None = None
+    """A scratch directory that lives as long as the pod."""
     persistent_volume_claim: PersistentVolumeClaimVolume | None = None
+    """A PersistentVolumeClaim of the BatchJob's namespace."""
     projected: ProjectedVolume | None = None
+    """Several sources in one directory."""
     downward_api: DownwardAPIVolume | None = Field(default=None, alias="downwardAPI")
+    """Pod fields and container resource values, as files."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Volume:
@@ -437,28 +564,54 @@ class Volume(Model):
 
 
 class VolumeMount(Model):
+    """Where a volume is mounted in the main container."""
+
     name: Label
+    """Name of an entry of spec.volumes."""
     mount_path: AbsolutePath
+    """Absolute path in the container. The root filesystem is read-only: without a mount at /tmp,
+    bulkhead mounts an emptyDir there."""
     sub_path: Path | None = None
+    """A path in the volume to mount instead of its root. Default: the root."""
     read_only: bool | None = None
+    """Mount it read-only. Default false."""
 
 
 class PodMetadata(Model):
+    """Labels and annotations copied onto the run's pods."""
+
     labels: LabelMap | None = None
+    """Labels for the pods, at most 64; bulkhead's own (bulkhead.dev/batchjob,
+    bulkhead.dev/batchjob-uid) win over these."""
     annotations: AnnotationMap | None = None
+    """Annotations for the pods, at most 64."""
 
 
 class Toleration(Model):
+    """A taint the run's pods tolerate, as corev1.Toleration."""
+
     key: ShortText | None = None
+    """The taint key to match; empty, with operator Exists, matches every taint."""
     operator: Literal["Exists", "Equal"] | None = None
+    """Exists or Equal. Default Equal."""
     value: ShortText | None = None
+    """The taint value to match, with operator Equal."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    """The taint effect to match: NoSchedule, PreferNoSchedule or NoExecute. Default: every effect.
+    """
     toleration_seconds: int | None = None
+    """With effect NoExecute: seconds a pod stays on a node after the taint appears. Default: for
+    ever."""
 
 
 class Use(Model):
+    """A Dependency that each run uses, and how many of its units a run holds."""
+
     dependency: Name
+    """Name of the Dependency (cluster-scoped)."""
     units: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    """Units of its capacity a run holds, from when it is admitted until its Job finishes. Default
+    1; 1 to 1000000."""
 
 
 ExitCode = Annotated[int, Field(ge=1, le=255)]
@@ -531,6 +684,9 @@ IMMUTABLE_RUN_RULE = cel(
 
 
 class BatchJobSpec(Model):
+    """What a BatchJob runs (one container, in a Job of its own), how, with which Dependencies, and
+    when."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -551,25 +707,55 @@ class BatchJobSpec(Model):
     )
 
     image: Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=IMAGE_PATTERN)]
+    """Container image of the run, e.g. registry.example/invoices:1.4, optionally with
+    @sha256:<digest>. Required."""
     command: Annotated[list[Arg], Field(max_length=64)] | None = None
+    """The container's entrypoint, at most 64 entries. Default: the image's ENTRYPOINT."""
     args: Annotated[list[Arg], Field(max_length=64)] | None = None
+    """Arguments to the entrypoint, at most 64. Default: the image's CMD."""
     env: Annotated[list[EnvVar], Field(max_length=128)] | None = None
+    """Environment variables of the container, at most 128."""
     env_from: Annotated[list[EnvFromSource], Field(max_length=32)] | None = None
+    """Secrets and ConfigMaps whose keys become environment variables, at most 32."""
     resources: Resources
+    """CPU and memory of the container. limits.cpu and limits.memory are required; requests default
+    to the limits."""
     volumes: Annotated[list[Volume], Field(max_length=32)] | None = None
+    """Volumes of the pod, at most 32: only configMap, secret, emptyDir, persistentVolumeClaim,
+    projected and downwardAPI."""
     volume_mounts: Annotated[list[VolumeMount], Field(max_length=32)] | None = None
+    """Where volumes are mounted in the container, at most 32; each names an entry of volumes."""
     pod_metadata: PodMetadata | None = None
+    """Labels and annotations copied onto the run's pods."""
     service_account_name: Annotated[str, StringConstraints(max_length=253)] | None = None
+    """ServiceAccount of the BatchJob's namespace the pods run as; its token is mounted only when
+    this is set, and the requester needs the verb use on it. Default: none (the namespace's
+    default account, no token)."""
 
     parallelism: Annotated[int, Field(ge=1, le=10_000)] = 1
+    """Pods that run at once. Default 1; 1 to 10000, at most completions."""
     completions: Annotated[int, Field(ge=1, le=100_000)] = 1
+    """Pods that must succeed for the run to succeed. Default 1; 1 to 100000. Above 1 the Job is
+    Indexed: each pod gets its shard in JOB_COMPLETION_INDEX."""
     backoff_limit: Annotated[int, Field(ge=0, le=1_000)] = 3
+    """Failed pods retried before the run fails (BackoffLimitExceeded); a pod disrupted by a drain
+    or preemption does not count. Default 3; 0 to 1000."""
     non_retryable_exit_codes: Annotated[list[ExitCode], Field(max_length=64)] | None = None
+    """Exit codes (1 to 255) of the container that fail the run at once, without retries
+    (NonRetryableExitCode)."""
     active_deadline_seconds: Annotated[int, Field(ge=1)] | None = None
+    """Longest a run may take, in seconds from its Job's start; then it fails (DeadlineExceeded).
+    Default: no limit."""
     ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = None
+    """Seconds a finished run's Job and pods are kept before Kubernetes deletes them; the BatchJob
+    keeps its status. Default: kept (for a schedule, the history limits delete old runs)."""
     node_selector: LabelMap | None = None
+    """Node labels the pods must match, e.g. a dedicated batch node pool; at most 64."""
     tolerations: Annotated[list[Toleration], Field(max_length=32)] | None = None
+    """Taints the pods tolerate, at most 32."""
     priority_class_name: Annotated[str, StringConstraints(max_length=253)] | None = None
+    """PriorityClass of the pods, for the scheduler and preemption on nodes. Not the admission
+    order: see priority. Default: none."""
 
     uses: (
         Annotated[
@@ -584,7 +770,11 @@ class BatchJobSpec(Model):
         ]
         | None
     ) = None
+    """Dependencies a run needs, each named once, at most 16. A run starts only when every one has
+    room for all its units at once; it never holds part of them."""
     priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
+    """Admission order among waiting BatchJobs: higher first, then the older. Default 0; -1000000 to
+    1000000."""
 
     # When it runs (absent: once, as soon as admitted). See policy/schedule.py and policy/runs.py.
     schedule: (
@@ -609,16 +799,37 @@ class BatchJobSpec(Model):
         ]
         | None
     ) = None
+    """When it runs: five cron fields (H picks a per-BatchJob value), an alias such as @daily, or
+    @every <duration> (at least 10s). Each instant runs as a Job of its own. Default: none, it
+    runs once, as soon as admitted."""
     time_zone: Annotated[str, StringConstraints(max_length=64, pattern=ZONE_PATTERN)] | None = None
+    """IANA time zone of schedule, e.g. Europe/Madrid. Default UTC."""
     suspend: bool = False
+    """With a schedule: while true, no new run starts (waiting ones are recorded as Missed, reason
+    Suspended); a running one goes on. Default false."""
     concurrency_policy: Literal["Allow", "Forbid", "Replace", "Queue"] = "Forbid"
+    """With a schedule, what an instant does while a run is active: Forbid records it as Missed,
+    Queue keeps one run waiting, Replace deletes the active run's Job and starts the new one,
+    Allow runs both. Default Forbid."""
     starting_deadline_seconds: Annotated[int, Field(ge=0, le=31_536_000)] | None = None
+    """With a schedule: how late a run may start, in seconds after its instant, a wait for a
+    Dependency included; later it is Missed (StartingDeadlineExceeded). Default: no limit; at
+    most 31536000."""
     catch_up: Literal["Latest", "None", "All"] = "Latest"
+    """With a schedule, which instants missed while the operator was down or the BatchJob suspended
+    run: Latest the newest once, All the newest maxCatchUpRuns, None only an instant seen within
+    60 s of its time. Default Latest."""
     # At most 20: each waiting run is an entry of status.runs (at most 32).
     max_catch_up_runs: Annotated[int, Field(ge=1, le=20)] = 5
+    """With catchUp All: how many of the newest missed instants run. Default 5; 1 to 20."""
     jitter_seconds: Annotated[int, Field(ge=0, le=86_400)] = 0
+    """With a schedule: each run starts up to this many seconds after its instant, the same offset
+    for the same BatchJob and instant, never at or past the next instant. Default 0; at most
+    86400."""
     successful_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3
+    """With a schedule: Jobs of succeeded runs kept; older ones are deleted. Default 3; 0 to 100."""
     failed_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3
+    """With a schedule: Jobs of failed runs kept; older ones are deleted. Default 3; 0 to 100."""
 
     @field_validator("time_zone")
     @classmethod
@@ -643,22 +854,34 @@ class BatchJobSpec(Model):
 
 
 class Condition(Model):
-    """metav1.Condition."""
+    """A condition, as metav1.Condition."""
 
     type: Annotated[str, StringConstraints(max_length=316)]
+    """The condition's type: Ready, Reconciling, Stalled, Succeeded or Suspended on a BatchJob;
+    Ready or WindowClosed on a Dependency."""
     status: Literal["True", "False", "Unknown"]
+    """True, False or Unknown."""
     reason: Annotated[str, StringConstraints(max_length=1024)]
+    """Why, in one CamelCase word that Events use too, e.g. WaitingForDependency or
+    BackoffLimitExceeded."""
     message: Annotated[str, StringConstraints(max_length=32768)] = ""
+    """What happened, for a person."""
     last_transition_time: Timestamp
+    """When status last changed (RFC 3339)."""
     observed_generation: int | None = None
+    """The metadata.generation the condition was computed from."""
 
 
 Conditions = Annotated[list[Condition], Field(max_length=16)]
 
 
 class QueuePosition(Model):
+    """Where a waiting BatchJob stands in a Dependency's queue."""
+
     dependency: Name
+    """The Dependency it waits for (the first that holds it back)."""
     position: int
+    """Its place among the BatchJobs waiting for that Dependency; 1 is next."""
 
 
 RunResult = Literal["Deferred", "Running", "Succeeded", "Failed", "Missed", "Replaced"]
@@ -667,37 +890,71 @@ RunResult = Literal["Deferred", "Running", "Succeeded", "Failed", "Missed", "Rep
 class Run(Model):
     """One run of a scheduled BatchJob, or one instant that did not run and why."""
 
-    scheduled_time: Timestamp  # the instant (for a run-now: when it was asked for)
+    scheduled_time: Timestamp
+    """The instant (RFC 3339); for a run-now request, when it was asked for."""
     result: RunResult
+    """Deferred (waiting for its jitter, a Dependency or the active run), Running, Succeeded,
+    Failed, Missed or Replaced."""
     reason: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    """Why, e.g. WaitingForDependency, StartingDeadlineExceeded, ConcurrencyForbid, NotCaughtUp or
+    BackoffLimitExceeded."""
     message: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    """What happened, for a person."""
     job_name: ShortText | None = None
+    """The run's Job, once it is made."""
     start_time: Timestamp | None = None
+    """When the run's Job started (RFC 3339)."""
     completion_time: Timestamp | None = None
-    run_now: ShortText | None = None  # set when a bulkhead.dev/run-now request made this run
+    """When the run finished (RFC 3339)."""
+    run_now: ShortText | None = None
+    """The bulkhead.dev/run-now value that asked for this run, when one did."""
 
 
 class BatchJobStatus(Model):
+    """What the operator observed and decided; only the operator writes it."""
+
     observed_generation: int | None = None
+    """The metadata.generation this status was computed from."""
     phase: Phase | None = None
+    """Pending, Queued, Running, Succeeded, Failed, Suspended, or Scheduled (a schedule between
+    runs)."""
     conditions: Conditions | None = None
+    """Ready, Reconciling, Stalled, Succeeded and Suspended, as kstatus, Flux and Argo CD read them.
+    """
     job_name: ShortText | None = None
+    """The run's Job; for a schedule, the running or latest finished run's."""
     start_time: Timestamp | None = None
+    """When the run's Job started (RFC 3339)."""
     completion_time: Timestamp | None = None
+    """When the run finished (RFC 3339)."""
     active: int | None = None
+    """Pods of the run's Job that are running."""
     succeeded: int | None = None
+    """Pods of the run's Job that succeeded."""
     failed: int | None = None
+    """Pods of the run's Job that failed."""
     reason: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    """Why it is in its phase, e.g. WaitingForDependency, BackoffLimitExceeded, InvalidSpec."""
     message: Annotated[str, StringConstraints(max_length=32768)] | None = None
+    """What happened and what it waits for, for a person."""
     queue: QueuePosition | None = None
+    """While it waits for a Dependency: which one, and its place in the queue."""
     # Scheduled BatchJobs (see policy/runs.py).
     last_schedule_time: Timestamp | None = None
+    """With a schedule: the newest instant that got a Job (RFC 3339)."""
     next_schedule_time: Timestamp | None = None
+    """With a schedule: the next instant (RFC 3339); absent while suspended."""
     last_successful_time: Timestamp | None = None
+    """With a schedule: when the newest succeeded run finished (RFC 3339)."""
     last_failure_time: Timestamp | None = None
+    """With a schedule: when the newest failed run finished (RFC 3339)."""
     last_run_result: RunResult | None = None
-    run_now: ShortText | None = None  # the last bulkhead.dev/run-now value handled
+    """With a schedule: the result of the newest run that ended."""
+    run_now: ShortText | None = None
+    """The last bulkhead.dev/run-now annotation value handled."""
     runs: Annotated[list[Run], Field(max_length=32)] | None = None
+    """With a schedule: every waiting and running run, then the newest 10 finished or missed ones;
+    at most 32 entries."""
 
 
 # --- Dependency --------------------------------------------------------------------------
@@ -707,6 +964,8 @@ ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5]
 
 
 class Window(Model):
+    """A time of day when a Dependency lets new runs start."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -715,9 +974,14 @@ class Window(Model):
         }
     )
     days: Annotated[list[Day], Field(max_length=7)] | None = None
+    """Days the window opens on, Mon to Sun. Default: every day."""
     start: ClockTime
+    """When it opens, HH:MM (24 h) in timeZone."""
     end: ClockTime
+    """When it closes, HH:MM, exclusive. Before start: the window runs past midnight into the next
+    day."""
     time_zone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+    """IANA time zone of start and end, so the window follows daylight saving. Default UTC."""
 
     @model_validator(mode="after")
     def _not_empty(self) -> Window:
@@ -732,14 +996,24 @@ class Window(Model):
 
 
 class LabelSelectorRequirement(Model):
+    """One requirement of a label selector, as in metav1.LabelSelector."""
+
     key: LabelKey
+    """The label key."""
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    """In, NotIn, Exists or DoesNotExist."""
     values: Annotated[list[LabelValue], Field(max_length=64)] | None = None
+    """Values for In and NotIn, at most 64; empty for Exists and DoesNotExist."""
 
 
 class LabelSelector(Model):
+    """A label selector, as metav1.LabelSelector: every term must hold; an empty one matches
+    everything."""
+
     match_labels: LabelMap | None = None
+    """Labels that must all be present with these values."""
     match_expressions: Annotated[list[LabelSelectorRequirement], Field(max_length=16)] | None = None
+    """Requirements that must all hold, at most 16."""
 
 
 def _check_cidr(value: str) -> str:
@@ -782,8 +1056,11 @@ class NetworkPort(Model):
         }
     )
     port: PortNumber
+    """Port number, 1 to 65535."""
     end_port: PortNumber | None = None
+    """Last port of the range port..endPort. Default: port alone."""
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+    """TCP, UDP or SCTP. Default TCP."""
 
     @model_validator(mode="after")
     def _range(self) -> NetworkPort:
@@ -820,9 +1097,14 @@ class DependencyNetwork(Model):
         }
     )
     cidrs: Annotated[list[Cidr], Field(min_length=1, max_length=32)] | None = None
+    """IP ranges of the service, no host bits set, e.g. 10.20.0.0/16, 192.0.2.7/32, fd00::/64; at
+    most 32."""
     ports: Annotated[list[NetworkPort], Field(min_length=1, max_length=32)] | None = None
+    """Ports runs may reach it on, at most 32. Default: every port."""
     namespace_selector: LabelSelector | None = None
+    """Namespaces whose pods are the service."""
     pod_selector: LabelSelector | None = None
+    """Narrows namespaceSelector to these pods; needs namespaceSelector."""
 
     @field_validator("cidrs")
     @classmethod
@@ -839,23 +1121,49 @@ class DependencyNetwork(Model):
 
 
 class DependencySpec(Model):
+    """A shared service's budget for batch runs: how many units runs may hold at once, and when and
+    from which namespaces new runs may start."""
+
     capacity: Annotated[int, Field(ge=0, le=1_000_000)]
+    """Units running BatchJobs may hold at once, summed over their uses[].units; 0 admits nothing.
+    Lowering it stops no running work. 0 to 1000000."""
     max_starts_per_minute: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    """At most this many runs start in any 60 s, to spread starts. Default: no limit."""
     windows: Annotated[list[Window], Field(max_length=16)] | None = None
+    """When new runs may start; outside every window they wait (WaitingForWindow), running ones go
+    on. At most 16. Default: always."""
     allowed_namespaces: LabelSelector | None = None
+    """Namespaces, by label, whose BatchJobs may use it; others stay Pending (NamespaceNotAllowed).
+    Default: every namespace."""
     # Opt-in egress isolation for the runs that use it (policy/network.py).
     network: DependencyNetwork | None = None
+    """Where the service is reached. When set, the runs that use it get an egress NetworkPolicy that
+    allows only DNS and their Dependencies' networks. Default: no egress isolation."""
 
 
 class Holder(Model):
+    """An unfinished run's Job that holds units of the Dependency."""
+
     namespace: ShortText
+    """Namespace of the Job."""
     name: ShortText
+    """Name of the Job (a BatchJob's run)."""
     units: int
+    """Units it holds."""
 
 
 class DependencyStatus(Model):
+    """How much of the budget is in use, by which Jobs, and how many BatchJobs wait; only the
+    operator writes it."""
+
     observed_generation: int | None = None
+    """The metadata.generation this status was computed from."""
     in_use: int | None = None
+    """Units held by unfinished runs, counted from the Jobs that exist."""
     holders: Annotated[list[Holder], Field(max_length=1000)] | None = None
+    """The Jobs that hold units, at most 1000 shown."""
     waiting: int | None = None
+    """BatchJobs waiting for this Dependency."""
     conditions: Conditions | None = None
+    """Ready (reason Full or Available; False with InvalidSpec when its spec cannot be read) and
+    WindowClosed."""
