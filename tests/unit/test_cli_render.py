@@ -190,10 +190,31 @@ def test_queue_shows_holders_and_waiters_in_admission_order() -> None:
         ]
     )
     assert render.queue_text(report, NOW, wide=True).splitlines()[-4:] == [
-        "#   NAMESPACE   NAME       UNITS   REASON                 PRIORITY   WAITING-FOR   AGE",
+        "#   NAMESPACE   NAME       UNITS   REASON                 "
+        "PRIORITY   WAITING-FOR   IN-LINE",
         "1   shop        urgent     2       WaitingForDependency   10         orders-db     15m",
         "2   billing     invoices   1       WaitingForDependency   0          orders-db     1h",
         "3   shop        late       1       WaitingForDependency   0          orders-db     30m",
+    ]
+
+
+def test_a_scheduled_run_waits_in_line_since_its_instant() -> None:
+    runs = [{"scheduledTime": "2026-11-18T00:30:00Z", "result": "Deferred"}]
+    nightly = batchjob(
+        "nightly-run",
+        uses=(("orders-db", 1),),
+        created="2026-11-18T01:50:00Z",  # created after the others, its run due before them
+        spec={"schedule": "30 0 * * *"},
+        phase="Queued",
+        reason="WaitingForDependency",
+        queue={"dependency": "orders-db", "position": 1},
+        runs=runs,
+    )
+    report = render.queue_report(DB, [WAITING, LATE, nightly], NOW)
+    assert [(w["name"], w["inLineSince"]) for w in report["waiting"]] == [
+        ("nightly-run", "2026-11-18T00:30:00Z"),
+        ("invoices", "2026-11-18T01:00:00Z"),
+        ("late", "2026-11-18T01:30:00Z"),
     ]
 
 
@@ -211,7 +232,7 @@ def test_an_idle_queue_outside_its_window() -> None:
             # as admission counts it
             "Waiting (admission order):",
             "#   NAMESPACE   NAME       UNITS   REASON                 "
-            "PRIORITY   WAITING-FOR   AGE",
+            "PRIORITY   WAITING-FOR   IN-LINE",
             "1   billing     invoices   1       WaitingForDependency   0          orders-db     1h",
         ]
     )

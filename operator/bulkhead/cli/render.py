@@ -185,11 +185,20 @@ def not_ok_text(batchjobs: list[dict[str, Any]], all_namespaces: bool) -> str:
 # --- queue ---------------------------------------------------------------------------------
 
 
+def _in_line_since(batchjob: dict[str, Any]) -> str:
+    """What admission orders a waiter by after priority: a scheduled run's instant (the first
+    Deferred entry of status.runs), else the BatchJob's creation time."""
+    runs = (batchjob.get("status") or {}).get("runs") or []
+    deferred = [r["scheduledTime"] for r in runs if r["result"] == "Deferred"]
+    return deferred[0] if deferred else str(batchjob["metadata"]["creationTimestamp"])
+
+
 def queue_report(
     dependency: dict[str, Any], batchjobs: list[dict[str, Any]], now: datetime
 ) -> dict[str, Any]:
     """A Dependency's capacity, units in use, holders, and the BatchJobs that use it and wait
-    (status.queue set), in admission order (priority, then creation time, then name)."""
+    (status.queue set), in admission order: priority, then creation time (a scheduled run's:
+    its instant), then namespace/name."""
     name = dependency["metadata"]["name"]
     status = dependency.get("status") or {}
     waiting = {}
@@ -203,7 +212,7 @@ def queue_report(
         candidate = Candidate(
             key=key,
             priority=bj["spec"].get("priority", 0),
-            created=meta["creationTimestamp"],
+            created=_in_line_since(bj),
             uses=tuple(_uses(bj).items()),
         )
         waiting[key] = (candidate, bj, units, queue)
@@ -221,7 +230,7 @@ def queue_report(
                 "priority": c.priority,
                 "waitingFor": waiting[c.key][3]["dependency"],
                 "reason": (waiting[c.key][1].get("status") or {}).get("reason", ""),
-                "created": c.created,
+                "inLineSince": c.created,
             }
             for c in ordered
         ],
@@ -254,12 +263,12 @@ def queue_text(report: dict[str, Any], now: datetime, wide: bool = False) -> str
         return "\n".join(lines)
     header = ["#", "NAMESPACE", "NAME", "UNITS", "REASON"]
     if wide:
-        header += ["PRIORITY", "WAITING-FOR", "AGE"]
+        header += ["PRIORITY", "WAITING-FOR", "IN-LINE"]
     rows = []
     for position, w in enumerate(report["waiting"], start=1):
         row = [str(position), w["namespace"], w["name"], str(w["units"]), w["reason"]]
         if wide:
-            age = duration((now - parse_time(w["created"])).total_seconds())
+            age = duration((now - parse_time(w["inLineSince"])).total_seconds())
             row += [str(w["priority"]), w["waitingFor"], age]
         rows.append(row)
     lines += ["Waiting (admission order):", table(header, rows)]
