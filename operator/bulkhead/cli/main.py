@@ -45,10 +45,12 @@ POLL_SECONDS = 1.0
 
 
 class Missing(Exception):
-    """A named object does not exist (exit NOT_FOUND, with kubectl's message)."""
+    """What was asked for does not exist (exit NOT_FOUND); the message says what."""
 
-    def __init__(self, resource: str, name: str) -> None:
-        super().__init__(f'Error from server (NotFound): {resource} "{name}" not found')
+
+def not_found(resource: str, name: str) -> Missing:
+    """kubectl's message for an object the API server does not have."""
+    return Missing(f'Error from server (NotFound): {resource} "{name}" not found')
 
 
 @dataclass(frozen=True)
@@ -120,14 +122,14 @@ def emit(output: str | None, report: Any, text: str) -> None:
 async def get_batchjob(target: Target, name: str) -> dict[str, Any]:
     batchjob = await target.kube.get(batchjobs_path(target.namespace, name))
     if batchjob is None:
-        raise Missing(f"batchjobs.{GROUP}", name)
+        raise not_found(f"batchjobs.{GROUP}", name)
     return batchjob
 
 
 async def patch_batchjob(target: Target, name: str, patch: dict[str, Any]) -> dict[str, Any]:
     patched = await target.kube.merge_patch(batchjobs_path(target.namespace, name), patch)
     if patched is None:
-        raise Missing(f"batchjobs.{GROUP}", name)
+        raise not_found(f"batchjobs.{GROUP}", name)
     return patched
 
 
@@ -233,7 +235,7 @@ def queue(dependency: str, watch: bool, output: str | None, **options: Any) -> N
     async def draw(target: Target) -> str:
         found = await target.kube.get(dependency_path(dependency))
         if found is None:
-            raise Missing(f"dependencies.{GROUP}", dependency)
+            raise not_found(f"dependencies.{GROUP}", dependency)
         now = datetime.now(UTC)
         report = render.queue_report(found, await target.kube.list_items(batchjobs_path(None)), now)
         text = render.queue_text(report, now, wide=output == "wide")
@@ -346,11 +348,11 @@ def logs(name: str, follow: bool, **options: Any) -> None:
         batchjob = await get_batchjob(target, name)
         job = (batchjob.get("status") or {}).get("jobName")
         if not job:
-            raise Missing("runs of batchjob", name)
+            raise Missing(f"error: {name} has no run yet (status.jobName is empty)")
         selector = f"{JOB_NAME_LABEL}={job}"
         pods = await target.kube.list_pods(target.namespace, selector)
         if not pods:
-            raise Missing("pods of job", job)
+            raise Missing(f"error: job {job} has no pods (any more)")
         names = sorted(p["metadata"]["name"] for p in pods)
         click.echo(f"job {job}: pods {', '.join(names)}", err=True)
         command = [os.environ.get("KUBECTL", "kubectl"), "logs", "-n", target.namespace]
