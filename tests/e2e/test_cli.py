@@ -7,9 +7,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
-from kube_helpers import create, get, kubectl
+from kube_helpers import create, get, kubectl, wait_for
 from test_batchjob import batchjob, status_of, wait_phase, wait_reason
 from test_dependency import dependency, unique
 from test_schedule import results, scheduled, wait_runs
@@ -73,6 +74,34 @@ def test_why_and_queue_name_the_holder_and_the_waiters_in_order(operator, namesp
             ["2", namespace, "second", "1", "WaitingForDependency"],
             ["3", namespace, "third", "1", "WaitingForDependency"],
         ]
+
+        # --watch redraws when the queue changes: urgent leaves it
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "bulkhead.cli", "queue", dep, "--watch"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            drawn: list[str] = []
+            reader = threading.Thread(target=lambda: drawn.extend(watch.stdout), daemon=True)
+            reader.start()
+            first = ["3", namespace, "third"]
+            wait_for(lambda: any(line.split()[:3] == first for line in drawn), 30, what="drawn")
+            kubectl("delete", "batchjob", "urgent", "-n", namespace)
+            wait_for(
+                lambda: (
+                    rows("".join(drawn))[-2:]
+                    == [
+                        ["1", namespace, "second", "1", "WaitingForDependency"],
+                        ["2", namespace, "third", "1", "WaitingForDependency"],
+                    ]
+                ),
+                timeout=30,
+                what="the queue redrawn without urgent",
+            )
+        finally:
+            watch.terminate()
+            watch.wait(timeout=10)
 
         # a queued BatchJob neither succeeds nor fails within the timeout
         waited = bulkhead("wait", "third", "-n", namespace, "--timeout", "2s")
