@@ -110,13 +110,17 @@ def execute(options: dict[str, Any], body: Callable[[Target], Coroutine[Any, Any
     sys.exit(code)
 
 
-def emit(output: str | None, report: Any, text: str) -> None:
+def formatted(output: str | None, report: Any, text: str) -> str:
+    """The report as -o json or yaml asks, else the text for a person."""
     if output == "json":
-        click.echo(json.dumps(report, indent=2))
-    elif output == "yaml":
-        click.echo(yaml.safe_dump(report, sort_keys=False), nl=False)
-    else:
-        click.echo(text)
+        return json.dumps(report, indent=2)
+    if output == "yaml":
+        return yaml.safe_dump(report, sort_keys=False).rstrip("\n")
+    return text
+
+
+def emit(output: str | None, report: Any, text: str) -> None:
+    click.echo(formatted(output, report, text))
 
 
 async def get_batchjob(target: Target, name: str) -> dict[str, Any]:
@@ -238,10 +242,7 @@ def queue(dependency: str, watch: bool, output: str | None, **options: Any) -> N
             raise not_found(f"dependencies.{GROUP}", dependency)
         now = datetime.now(UTC)
         report = render.queue_report(found, await target.kube.list_items(batchjobs_path(None)), now)
-        text = render.queue_text(report, now, wide=output == "wide")
-        if output in ("json", "yaml"):
-            return json.dumps(report, indent=2) if output == "json" else yaml.safe_dump(report)
-        return text
+        return formatted(output, report, render.queue_text(report, now, wide=output == "wide"))
 
     async def body(target: Target) -> int:
         shown = await draw(target)
