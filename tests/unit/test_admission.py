@@ -14,6 +14,7 @@ from bulkhead.policy.admission import (
     DependencyState,
     Holding,
     admit,
+    next_opening,
     order,
     window_open,
     windows_open,
@@ -234,6 +235,29 @@ def test_any_open_window_opens_the_dependency() -> None:
     )
     assert windows_open(spec, NOW)
     assert windows_open(DependencySpec(capacity=1), NOW)
+
+
+@pytest.mark.parametrize(
+    ("windows", "opens"),
+    [
+        ([], NOW),
+        ([{"start": "01:00", "end": "03:00"}], NOW),
+        ([{"start": "22:00", "end": "23:00"}], datetime(2026, 11, 18, 22, 0, tzinfo=UTC)),
+        # Monday 00:00 in Madrid is Sunday 23:00 UTC
+        (
+            [{"days": ["Mon"], "start": "00:00", "end": "06:00", "timeZone": "Europe/Madrid"}],
+            datetime(2026, 11, 22, 23, 0, tzinfo=UTC),
+        ),
+        # the earliest of two windows
+        (
+            [{"start": "22:00", "end": "23:00"}, {"start": "04:30", "end": "05:00"}],
+            datetime(2026, 11, 18, 4, 30, tzinfo=UTC),
+        ),
+    ],
+)
+def test_next_opening(windows: list[dict[str, Any]], opens: datetime) -> None:
+    spec = DependencySpec.model_validate({"capacity": 1, "windows": windows})
+    assert next_opening(spec, NOW) == opens
 
 
 # --- properties ------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Imports go one way (DESIGN.md, Layout): api <- policy <- state <- controllers <- operator;
-runtime, kube and metrics import only api; settings imports nothing of ours."""
+runtime, kube and metrics import only api; settings imports nothing of ours; cli (the kubectl
+plugin) imports api, kube and the pure policy."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ ALLOWED = {
     "state": {"api", "policy", "runtime"},
     "controllers": {"api", "policy", "state", "runtime", "kube", "metrics", "settings"},
     "operator": {"api", "controllers", "kube", "metrics", "runtime", "settings"},
+    # the kubectl plugin: the API types, the one client, and the pure window and queue order
+    # rules, so it shows exactly what the operator decides
+    "cli": {"api", "kube", "policy"},
     "__main__": {"operator"},
     "__init__": set(),
 }

@@ -23,6 +23,8 @@ from bulkhead.api.models import DependencySpec, Window
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 RATE_PERIOD = timedelta(minutes=1)
+# Windows repeat weekly; a day more covers a window that opens on the day after a DST change.
+WINDOW_HORIZON = timedelta(days=8)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,21 @@ def window_open(window: Window, now: datetime) -> bool:
 
 def windows_open(spec: DependencySpec, now: datetime) -> bool:
     return not spec.windows or any(window_open(w, now) for w in spec.windows)
+
+
+def next_opening(spec: DependencySpec, now: datetime) -> datetime | None:
+    """The first whole minute at or after `now` when a window of `spec` is open: `now` itself
+    if one is open already, None if no window opens within WINDOW_HORIZON (no windows at all
+    means always open). Minute by minute, so it agrees with window_open across DST changes."""
+    start = now.replace(second=0, microsecond=0)
+    if windows_open(spec, now):
+        return now
+    minutes = int(WINDOW_HORIZON / timedelta(minutes=1))
+    for step in range(1, minutes + 1):
+        moment = start + timedelta(minutes=step)
+        if windows_open(spec, moment):
+            return moment
+    return None
 
 
 def _holders_text(state: DependencyState) -> str:
