@@ -6,10 +6,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv tools crds lint unit e2e faults bench-smoke test cluster-up cluster-down demo bench clean
+.PHONY: help venv tools crds lint unit chart-test chart-e2e e2e faults bench-smoke test cluster-up cluster-down demo bench clean
 
 help:
 	@echo "make test   - lint, unit, e2e and faults (local cluster) and a tiny benchmark run"
+	@echo "make chart-test - helm lint --strict and the chart's helm-unittest suites (no cluster)"
+	@echo "make chart-e2e  - the chart on its own local cluster: install, upgrade, uninstall"
 	@echo "make faults - the fault tier: control-plane restarts, a frozen operator, 410 Gone, a burst"
 	@echo "make demo   - start the local cluster and run bulkhead's examples on it"
 	@echo "make bench  - the benchmark (BENCH_N=1000 by default)"
@@ -38,6 +40,19 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q tests/unit
 
+# The chart alone: lint with the default and the all-options values, then its template
+# assertions (charts/bulkhead/tests/*_test.yaml). Seconds, no cluster.
+chart-test: tools
+	@bin=$$(hack/tools/build.sh) && \
+	for values in charts/bulkhead/values.yaml charts/bulkhead/ci/all-options-values.yaml; do \
+		"$$bin/helm" lint --strict charts/bulkhead -f "$$values" || exit 1; \
+	done && "$$bin/helm-unittest" --strict charts/bulkhead
+
+# Its own cluster: helm install/upgrade/uninstall delete and replace the CRDs that the e2e
+# session's operator watches.
+chart-e2e: $(STAMP) tools
+	$(VENV)/bin/pytest -q tests/helm
+
 e2e: $(STAMP) tools
 	$(VENV)/bin/pytest -q tests/e2e
 
@@ -48,7 +63,7 @@ faults: $(STAMP) tools
 bench-smoke: $(STAMP) tools
 	BENCH_N=20 BENCH_REST_N=40 BENCH_OUT=$(CURDIR)/.bench-smoke $(PY) bench/run.py
 
-test: lint unit e2e faults bench-smoke
+test: lint unit chart-test e2e chart-e2e faults bench-smoke
 
 cluster-up: tools
 	@python3 hack/cluster.py up

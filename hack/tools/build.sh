@@ -47,4 +47,12 @@ install_tool() { # name, package@version, ldflags
 build_once kwok install_tool kwok "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
 build_once helm install_tool helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 
+# helm-unittest tests the chart and is no part of the cluster: it has a folder of its own, keyed
+# by its version (a new one does not rebuild the control plane), linked into $bin. Its module
+# (./helm-unittest) copies helm-unittest's replace line, which `go install pkg@version` refuses.
+unittest_bin="$cache_root/bin/helm-unittest-$HELM_UNITTEST_VERSION"
+mkdir -p "$unittest_bin"
+bin=$unittest_bin build_once helm-unittest bash -c "cd '$here/helm-unittest' && go build -trimpath -ldflags '-s -w' -o '$unittest_bin/helm-unittest.tmp' github.com/helm-unittest/helm-unittest/cmd/helm-unittest"
+ln -sfn "$unittest_bin/helm-unittest" "$bin/helm-unittest"
+
 echo "$bin"

@@ -224,13 +224,30 @@ def rendered() -> dict[str, str]:
     }
     files = {path: header + text for path, text in documents.items()}
     # The chart installs the same CRDs, behind crd.enable (GitOps users often own CRDs apart).
+    # They are templates, not the chart's crds/ folder, because Helm never upgrades crds/.
     files[CHART_CRDS] = (
         header
         + "{{- if .Values.crd.enable }}\n"
-        + "---\n".join(documents.values())
+        + "---\n".join(_chart_crd(document) for document in (batchjob_crd(), dependency_crd()))
         + "{{- end }}\n"
     )
     return files
+
+
+def _chart_crd(document: dict[str, Any]) -> str:
+    """A CRD as the chart templates it: `helm uninstall` leaves it (and so every object of its
+    kind) in place unless crd.keep is false, as cert-manager's and argo-helm's charts do."""
+    head = {k: v for k, v in document.items() if k not in ("metadata", "spec")}
+    return (
+        yaml.safe_dump(head, sort_keys=False)
+        + "metadata:\n"
+        + f"  name: {document['metadata']['name']}\n"
+        + "  labels: {app.kubernetes.io/name: bulkhead}\n"
+        + "  {{- if .Values.crd.keep }}\n"
+        + "  annotations: {helm.sh/resource-policy: keep}\n"
+        + "  {{- end }}\n"
+        + yaml.safe_dump({"spec": document["spec"]}, sort_keys=False)
+    )
 
 
 def main(argv: list[str]) -> None:
