@@ -21,7 +21,7 @@ ALLOWED = {
     "state": {"api", "policy", "runtime"},
     "controllers": {"api", "policy", "state", "runtime", "kube", "metrics", "settings"},
     "operator": {"api", "controllers", "kube", "metrics", "runtime", "settings"},
-    "__main__": {"operator"},
+    "__main__": {"operator", "settings"},
     "__init__": set(),
 }
 
