@@ -39,6 +39,21 @@ if ! buildah inspect --type image "$base" >/dev/null 2>&1; then
   log "made $base in $((SECONDS - start))s"
 fi
 
+# An image already built from the same inputs (the Dockerfile, the base and the files
+# .dockerignore lets in) is reused as it is.
+inputs=$(cd "$root" && {
+  echo "$base"; cat Dockerfile .dockerignore
+  # shellcheck disable=SC2046
+  find $(sed -n 's/^!//p' .dockerignore) -type f | grep -v -e __pycache__ -e '\.egg-info' |
+    LC_ALL=C sort | xargs sha256sum
+} | sha256sum | cut -c1-12)
+if buildah inspect --type image "localhost/bulkhead:src-$inputs" >/dev/null 2>&1; then
+  buildah tag "localhost/bulkhead:src-$inputs" "$image"
+  log "$image is up to date (localhost/bulkhead:src-$inputs)"
+  echo "$image"
+  exit 0
+fi
+
 # A machine that reaches PyPI through a proxy of its own trusts it by its pip configuration and
 # CA bundle: lent to the build's RUN steps, read-only, never copied into a layer.
 lent=()
@@ -46,7 +61,11 @@ for f in /etc/pip.conf /etc/ssl/certs/ca-certificates.crt; do
   [ -f "$f" ] && lent+=(--volume "$f:$f:ro")
 done
 start=$SECONDS
-buildah build --quiet --isolation chroot --layers "${lent[@]}" --build-arg "BASE=$base" \
-  -t "$image" -f "$root/Dockerfile" "$root" >/dev/null
+# No --layers: vfs stores every layer as a whole copy of the filesystem (about 400 MB each),
+# so the build adds one layer to the base, and the image of older inputs is removed.
+buildah build --quiet --isolation chroot "${lent[@]}" --build-arg "BASE=$base" \
+  -t "$image" -t "localhost/bulkhead:src-$inputs" -f "$root/Dockerfile" "$root" >/dev/null
 log "built $image in $((SECONDS - start))s"
+buildah images --format '{{.Name}}:{{.Tag}}' | grep '^localhost/bulkhead:src-' |
+  { grep -v ":src-$inputs\$" || true; } | xargs -r "$here/buildah.sh" rmi >/dev/null
 echo "$image"
