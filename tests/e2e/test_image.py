@@ -83,16 +83,16 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def uids_running(pid: int, command: str) -> set[int]:
-    """The real uids of the processes under `pid` whose command line contains `command`."""
+def uids_running(pid: int, argv: list[str]) -> set[int]:
+    """The real uids of the processes under `pid` that run `argv` (its program found on PATH)."""
     uids = set()
     for child in descendants(pid):
         try:
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")[:-1]
             status = Path(f"/proc/{child}/status").read_text()
         except OSError:
             continue
-        if command in cmdline:
+        if cmdline and [Path(cmdline[0]).name, *cmdline[1:]] == argv:
             uids.add(
                 int(next(ln for ln in status.splitlines() if ln.startswith("Uid:")).split()[1])
             )
@@ -136,7 +136,9 @@ def image_operator(image, operator_kubeconfig, operator_process, tmp_path) -> It
                 break
             except OSError:
                 time.sleep(0.5)
-        yield SimpleNamespace(pid=proc.pid, log=tmp_path / "image-operator.log")
+        yield SimpleNamespace(
+            pid=proc.pid, entrypoint=entrypoint, log=tmp_path / "image-operator.log"
+        )
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -149,7 +151,7 @@ def image_operator(image, operator_kubeconfig, operator_process, tmp_path) -> It
 
 
 def test_the_image_reconciles_a_batchjob_as_its_non_root_user(image_operator, namespace):
-    assert uids_running(image_operator.pid, "-m bulkhead") == {IMAGE_USER}
+    assert uids_running(image_operator.pid, image_operator.entrypoint) == {IMAGE_USER}
     create(batchjob("from-image"), namespace)
     status = wait_phase("from-image", namespace, "Succeeded", timeout=90)
     assert (status["succeeded"], status["failed"]) == (1, 0)
