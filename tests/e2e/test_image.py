@@ -31,7 +31,8 @@ from test_batchjob import batchjob, condition, jobs_of, wait_phase
 ROOT = Path(__file__).resolve().parents[2]
 BUILDAH = ROOT / "hack" / "image" / "buildah.sh"
 IMAGE_USER = 65532
-KUBECONFIG_IN_IMAGE = "/var/run/bulkhead/kubeconfig"
+# Not under /var/run: a symlink to /run in Debian, which a bind mount does not follow.
+KUBECONFIG_IN_IMAGE = "/etc/bulkhead/kubeconfig"
 
 
 def buildah(*args: str) -> str:
@@ -106,9 +107,9 @@ def image_operator(image, operator_kubeconfig, operator_process, tmp_path) -> It
     # `operator` fixture starts it again for the tests after this one.
     operator_process.stop()
     kubeconfig = self_contained(operator_kubeconfig, tmp_path / "kubeconfig")
-    entrypoint = json.loads(
-        buildah("inspect", "--format", "{{json .OCIv1.Config.Entrypoint}}", image)
-    )
+    entrypoint = json.loads(buildah("inspect", "--type", "image", image))["OCIv1"]["config"][
+        "Entrypoint"
+    ]
     container = buildah("from", "--quiet", image)
     metrics_port = free_port()
     log = open(tmp_path / "image-operator.log", "wb")  # noqa: SIM115
