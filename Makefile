@@ -1,12 +1,14 @@
-# Everything a fresh machine needs is installed by these targets: Python deps into .venv,
-# the control-plane binaries into a per-version cache outside the repo (hack/tools/build.sh).
+# Everything a fresh machine needs is installed by these targets: Python deps into .venv from
+# the lock file (requirements-dev.lock, with hashes; `make lock` regenerates it), the
+# control-plane binaries into a per-version cache outside the repo (hack/tools/build.sh), and
+# mmdebstrap and buildah for the image test (hack/tools/image-tools.sh, apt only if missing).
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv tools crds lint unit chart-test chart-e2e e2e faults bench-smoke test cluster-up cluster-down demo bench clean
+.PHONY: help venv lock image tools crds lint unit chart-test chart-e2e e2e faults bench-smoke test cluster-up cluster-down demo bench clean
 
 help:
 	@echo "make test   - lint, unit, e2e and faults (local cluster) and a tiny benchmark run"
@@ -15,19 +17,35 @@ help:
 	@echo "make faults - the fault tier: control-plane restarts, a frozen operator, 410 Gone, a burst"
 	@echo "make demo   - start the local cluster and run bulkhead's examples on it"
 	@echo "make bench  - the benchmark (BENCH_N=1000 by default)"
+	@echo "make lock   - regenerate requirements.lock and requirements-dev.lock from pyproject.toml"
+	@echo "make image  - build the operator image with buildah on a Debian base (no registry)"
 	@echo "make cluster-up / cluster-down - the local control plane (eval the output of cluster-up)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -m pip install -q --require-hashes --no-deps -r requirements-dev.lock
+	@$(PY) -m pip install -q --no-deps -e .
 	@touch $@
 
 venv: $(STAMP)
 
+# One command after a dependency changes in pyproject.toml; only PyPI is asked. The runtime
+# lock is constrained by the dev lock, so the image runs the versions the tests ran
+# (tests/unit/test_lock.py checks both against pyproject.toml).
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command 'make lock' pyproject.toml
+lock: $(STAMP)
+	$(UV_COMPILE) --extra dev -o requirements-dev.lock
+	$(UV_COMPILE) -c requirements-dev.lock -o requirements.lock
+
+image: tools
+	@hack/image/build.sh
+
 tools:
 	@hack/tools/build.sh >/dev/null
+	@hack/tools/image-tools.sh
 
 crds: $(STAMP)
 	$(PY) -m bulkhead.api.crdgen .
@@ -36,6 +54,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check operator tests hack bench
 	$(VENV)/bin/ruff format --check operator tests hack bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q tests/unit
@@ -53,7 +72,8 @@ chart-test: tools
 chart-e2e: $(STAMP) tools
 	$(VENV)/bin/pytest -q tests/helm
 
-e2e: $(STAMP) tools
+# The image is built first (test_image.py finds it in the layer cache), outside the cluster's time.
+e2e: $(STAMP) tools image
 	$(VENV)/bin/pytest -q tests/e2e
 
 # Its own cluster and operator: faults injected mid-run (a few minutes).

@@ -1,8 +1,52 @@
-"""`python -m bulkhead`: run the operator against the current KUBECONFIG (or in-cluster)."""
+"""`python -m bulkhead`: run the operator against the current KUBECONFIG (or in-cluster).
+
+Settings come from the environment only (settings.SETTINGS); `--help` lists them.
+"""
 
 from __future__ import annotations
 
-from bulkhead.operator import run
+import argparse
+import platform
+import sys
+from importlib.metadata import version
+
+from bulkhead import __version__
+from bulkhead.settings import SETTINGS
+
+
+def version_line() -> str:
+    """The one line `--version` prints: bulkhead's version, kopf's and Python's."""
+    return f"bulkhead {__version__} (kopf {version('kopf')}, Python {platform.python_version()})"
+
+
+def settings_help() -> str:
+    """Every setting as `--help` prints it: the variable, its default and what it sets."""
+    width = max(len(s.env) for s in SETTINGS)
+    lines = ["settings (environment variables, default in brackets):"]
+    lines += [f"  {s.env:<{width}}  [{s.default}] {s.help}" for s in SETTINGS]
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: only --help and --version; everything else is a setting."""
+    result = argparse.ArgumentParser(
+        prog="python -m bulkhead",
+        description="Run the bulkhead operator against the current KUBECONFIG, or in-cluster.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    result.add_argument("--version", action="version", version=version_line())
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parses the command line (exits for --help, --version or a wrong argument), then runs."""
+    parser().parse_args(argv)
+    # Imported here: --help and --version need no kopf and no cluster.
+    from bulkhead.operator import run
+
+    run()
+
 
 if __name__ == "__main__":
-    run()
+    main(sys.argv[1:])

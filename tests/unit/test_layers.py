@@ -25,7 +25,7 @@ ALLOWED = {
     # the kubectl plugin: the API types, the one client, and the pure window and queue order
     # rules, so it shows exactly what the operator decides
     "cli": {"api", "kube", "policy"},
-    "__main__": {"operator"},
+    "__main__": {"operator", "settings"},
     "__init__": set(),
 }
 
