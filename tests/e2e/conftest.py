@@ -13,26 +13,16 @@ Every test in this folder is marked `e2e`.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from kube_helpers import get, kubectl, wait_for
+from kube_helpers import get, kubectl, load_module, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_module(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def pytest_collection_modifyitems(config, items):
@@ -45,7 +35,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def cluster():
     """The cluster: .kubeconfig (Path), .bin_dir (Path), .name; KUBECONFIG/PATH are set."""
-    cm = _load_module("bulkhead_hack_cluster", ROOT / "hack" / "cluster.py")
+    cm = load_module("bulkhead_hack_cluster", ROOT / "hack" / "cluster.py")
     reuse = os.environ.get("BULKHEAD_E2E_KUBECONFIG")
     started = None
     if reuse:
@@ -87,7 +77,7 @@ def namespace(cluster, request) -> str:
 def operator_kubeconfig(cluster, tmp_path_factory):
     """The chart's CRDs and RBAC installed; a kubeconfig for the chart's ServiceAccount, so
     the operator runs with exactly the permissions it ships with."""
-    install = _load_module("bulkhead_hack_install", ROOT / "hack" / "install.py")
+    install = load_module("bulkhead_hack_install", ROOT / "hack" / "install.py")
     return install.install(tmp_path_factory.mktemp("operator") / "kubeconfig")
 
 

@@ -6,13 +6,35 @@ both for the whole session.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Runs `helm ARGS` (helm from the cluster fixture's PATH, against its KUBECONFIG); with
+    check, a non-zero exit fails the test with helm's stderr."""
+    proc = subprocess.run(["helm", *args], capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def load_module(name: str, path: Path) -> Any:
+    """Imports the file at path as module `name` (registered in sys.modules): the e2e conftest
+    for the tiers that share its fixtures, and hack/ scripts, which are not a package."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 class KubectlError(RuntimeError):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kube_helpers import create, kubectl, wait_for
+from kube_helpers import create, helm, kubectl, wait_for
 from test_batchjob import batchjob, wait_phase
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,11 +137,7 @@ def test_the_built_in_edit_role_is_enough(enforced):
 def helm_template(*values: str) -> subprocess.CompletedProcess[str]:
     """`helm template` of the chart with `--set` values."""
     sets = [arg for value in values for arg in ("--set", value)]
-    return subprocess.run(
-        ["helm", "template", "bulkhead", str(ROOT / "charts/bulkhead"), *sets],
-        capture_output=True,
-        text=True,
-    )
+    return helm("template", "bulkhead", str(ROOT / "charts/bulkhead"), *sets, check=False)
 
 
 def kinds(*values: str) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -117,11 +117,6 @@ def stream(namespace: str, dep: str, names: range) -> None:
     create([batchjob(f"bj-{i:02d}", delay="3s", uses=uses) for i in names], namespace)
 
 
-def measure_takeover(standby: OperatorProcess, since: float) -> float:
-    wait_for(lambda: leading(standby), timeout=40, interval=0.1, what="the standby leading")
-    return time.monotonic() - since
-
-
 def assert_each_ran_once(namespace: str, count: int) -> None:
     owners = sorted(
         j["metadata"]["labels"]["bulkhead.dev/batchjob"] for j in get("jobs", None, namespace)
@@ -129,7 +124,16 @@ def assert_each_ran_once(namespace: str, count: int) -> None:
     assert owners == [f"bj-{i:02d}" for i in range(count)], "exactly one Job per BatchJob"
 
 
-def test_standby_takes_over_within_15s_of_the_leader_killed(replicas, namespace, audit_log):
+def stream_through_takeover(
+    replicas: list[OperatorProcess],
+    namespace: str,
+    fault: Callable[[OperatorProcess], None],
+    after_takeover: Callable[[OperatorProcess], None] = lambda leader: None,
+) -> tuple[OperatorProcess, OperatorProcess]:
+    """16 BatchJobs through a Dependency of CAPACITY; once three runs started, `fault` hits the
+    leader and the standby must lead within TAKEOVER_BOUND; `after_takeover(old leader)` runs
+    then. Checks what every takeover must keep (never above capacity, one Job per BatchJob,
+    all Succeeded) and returns (old leader, new leader)."""
     dep = unique("db", namespace)
     create(dependency(dep, CAPACITY))
     leader, standby = start_leader_then_standby(replicas)
@@ -137,21 +141,28 @@ def test_standby_takes_over_within_15s_of_the_leader_killed(replicas, namespace,
     sampler.start()
     try:
         stream(namespace, dep, range(0, 8))
-        wait_for(lambda: len(sampler.first_seen) >= 3, timeout=60, what="runs before the kill")
-        killed = time.monotonic()
-        leader.kill()
+        wait_for(lambda: len(sampler.first_seen) >= 3, timeout=60, what="runs before the fault")
+        hit = time.monotonic()
+        fault(leader)
         stream(namespace, dep, range(8, 16))
-        takeover = measure_takeover(standby, killed)
+        wait_for(lambda: leading(standby), timeout=40, interval=0.1, what="the standby leading")
+        takeover = time.monotonic() - hit
+        after_takeover(leader)
         wait_for(lambda: all_phase(namespace, "Succeeded", 16), timeout=180, what="16 Succeeded")
     finally:
         sampler.stop()
         kubectl("delete", "dependency", dep, "--wait=false")
-    print(f"takeover {takeover:.1f}s after SIGKILL; peak {sampler.peak} in {sampler.samples}")
+    print(f"takeover {takeover:.1f}s after the fault; peak {sampler.peak} in {sampler.samples}")
     # The issue's bound: lease duration (12 s) + at most one retry period to see the last renewal.
     assert takeover <= TAKEOVER_BOUND
     assert sampler.samples > 50
     assert sampler.peak <= CAPACITY, f"saw {sampler.peak} active Jobs at once"
     assert_each_ran_once(namespace, 16)
+    return leader, standby
+
+
+def test_standby_takes_over_within_15s_of_the_leader_killed(replicas, namespace, audit_log):
+    leader, standby = stream_through_takeover(replicas, namespace, OperatorProcess.kill)
     old, new = writes_of(audit_log, leader.name), writes_of(audit_log, standby.name)
     assert decisions(old), "the first leader decided"
     # The standby's first write is the Lease it took; nothing before, and its decisions came
@@ -161,31 +172,17 @@ def test_standby_takes_over_within_15s_of_the_leader_killed(replicas, namespace,
 
 
 def test_a_leader_that_cannot_renew_stops_deciding_and_exits(replicas, namespace, audit_log):
-    dep = unique("db", namespace)
-    create(dependency(dep, CAPACITY))
-    leader, standby = start_leader_then_standby(replicas)
-    sampler = ActiveSampler(namespace)
-    sampler.start()
-    try:
-        stream(namespace, dep, range(0, 8))
-        wait_for(lambda: len(sampler.first_seen) >= 3, timeout=60, what="runs before the freeze")
-        frozen = time.monotonic()
-        leader.freeze()  # past its renew deadline and its lease: the standby takes over
-        stream(namespace, dep, range(8, 16))
-        takeover = measure_takeover(standby, frozen)
+    def resume_and_exit(leader: OperatorProcess) -> None:
         # Resumed, the old leader finds its lease gone: it must not write and must exit.
         leader.resume()
         assert leader.proc is not None
         wait_for(lambda: leader.proc.poll() is not None, timeout=30, what="the old leader exit")
-        wait_for(lambda: all_phase(namespace, "Succeeded", 16), timeout=180, what="16 Succeeded")
-    finally:
-        sampler.stop()
-        kubectl("delete", "dependency", dep, "--wait=false")
-    print(f"takeover {takeover:.1f}s after SIGSTOP; peak {sampler.peak} in {sampler.samples}")
-    assert leader.proc.returncode == 1
-    assert takeover <= TAKEOVER_BOUND
-    assert sampler.peak <= CAPACITY, f"saw {sampler.peak} active Jobs at once"
-    assert_each_ran_once(namespace, 16)
+
+    # Frozen past its renew deadline and its lease: the standby takes over.
+    leader, standby = stream_through_takeover(
+        replicas, namespace, OperatorProcess.freeze, resume_and_exit
+    )
+    assert leader.proc is not None and leader.proc.returncode == 1
     old, new = (
         decisions(writes_of(audit_log, leader.name)),
         decisions(writes_of(audit_log, standby.name)),

@@ -8,7 +8,6 @@ minutes). The measurements each test records are printed at the end of the sessi
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,9 @@ WATCH_CLIENT_TIMEOUT = 8
 MEASURED: list[tuple[str, dict[str, Any]]] = []
 
 
-def _e2e_conftest():
-    spec = importlib.util.spec_from_file_location("bulkhead_e2e_conftest", E2E / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from kube_helpers import load_module  # noqa: E402  (after the path insert)
 
-
-_e2e = _e2e_conftest()
+_e2e = load_module("bulkhead_e2e_conftest", E2E / "conftest.py")
 cluster = _e2e.cluster
 namespace = _e2e.namespace
 operator_kubeconfig = _e2e.operator_kubeconfig

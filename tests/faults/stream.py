@@ -3,8 +3,6 @@ middle, and the checks every fault test makes afterwards."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -12,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kube_helpers import create, get, kubectl, wait_for
+from kube_helpers import create, get, kubectl, load_module, wait_for
 from operator_process import OperatorProcess
 from test_batchjob import all_phase, batchjob
 from test_dependency import ActiveSampler, dependency, unique
@@ -20,15 +18,8 @@ from test_dependency import ActiveSampler, dependency, unique
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bulkhead_bench_run", ROOT / "bench" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-Audit = _bench().Audit  # the operator's requests, counted from the API server's audit log
+# The operator's requests, counted from the API server's audit log.
+Audit = load_module("bulkhead_bench_run", ROOT / "bench" / "run.py").Audit
 
 
 @dataclass

@@ -8,7 +8,6 @@ Every test in this folder is marked `helm`.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -18,15 +17,9 @@ E2E = Path(__file__).resolve().parents[1] / "e2e"
 sys.path.insert(0, str(E2E))  # kube_helpers, test_batchjob, test_dependency
 
 
-def _e2e_conftest():
-    spec = importlib.util.spec_from_file_location("bulkhead_e2e_conftest", E2E / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from kube_helpers import load_module  # noqa: E402  (after the path insert)
 
-
-_e2e = _e2e_conftest()
+_e2e = load_module("bulkhead_e2e_conftest", E2E / "conftest.py")
 cluster = _e2e.cluster
 namespace = _e2e.namespace
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kube_helpers import create, get, kubectl, kubectl_json, wait_for
+from kube_helpers import create, get, helm, kubectl, kubectl_json, wait_for
 from test_batchjob import batchjob
 from test_dependency import dependency, unique
 
@@ -28,14 +28,6 @@ TESTDATA = Path(__file__).parent / "testdata"
 PREVIOUS_COMMIT = "3d1cf88"
 CRDS = ("batchjobs.bulkhead.dev", "dependencies.bulkhead.dev")
 RELEASE = "bulkhead"
-
-
-def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Runs `helm ARGS` (helm from the cluster fixture's PATH, against its KUBECONFIG)."""
-    proc = subprocess.run(["helm", *args], capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
-    return proc
 
 
 def crd_names() -> list[str]:

@@ -10,10 +10,12 @@ import pytest
 from bulkhead.api.times import format_time
 from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers.manager import Manager
+from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.metrics import Metrics
 from bulkhead.policy.build import job_name
 from bulkhead.policy.not_started import GRACE as NOT_STARTED_GRACE
 from bulkhead.policy.not_started import NotStarted, diagnose
+from bulkhead.runtime.workqueue import WorkQueue
 from factories import spec_dict
 from test_models import METADATA, FakeKube
 
@@ -252,3 +254,21 @@ def test_a_run_that_had_pods_is_not_judged_by_old_events() -> None:
     kube = PodsKube([], [event("FailedCreate", QUOTA, "2026-11-18T01:00:02Z")])
     assert phases(reconcile_twice(kube, run_job(succeeded=1), 600)) == RAN
     assert kube.reads == 0
+
+
+def test_the_reader_keeps_nothing_for_a_run_once_it_is_ready() -> None:
+    kube = PodsKube([pod("p-1", containerStatuses=[waiting("ErrImagePull")])], [])
+    later = CREATED + timedelta(seconds=600)
+    reader = NotStartedReader(kube, WorkQueue(), clock=lambda: later)  # type: ignore[arg-type]
+    key = ("default", METADATA["name"])
+
+    async def looks() -> list[NotStarted | None]:
+        return [
+            await reader.why(key, "default", run_job(active=1)),
+            await reader.why(key, "default", run_job(active=1, ready=1)),
+            await reader.why(key, "default", run_job(active=1, ready=1)),
+        ]
+
+    found = asyncio.run(looks())
+    assert [f.reason if f else None for f in found] == ["ErrImagePull", None, None]
+    assert reader._seen == {}  # one dict per waiting run, none per BatchJob that runs

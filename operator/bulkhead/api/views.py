@@ -6,7 +6,7 @@ One mapping from body to view serves both the watch handlers and the startup lis
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -179,20 +179,26 @@ class DependencyView:
             status=dict(body["status"]) if body.get("status") else None,
         )
 
+    # Parsed once per object version: admission reads the spec of every Dependency a waiting
+    # BatchJob uses on every pass.
+    _parsed: DependencySpec | None = field(init=False, repr=False, compare=False)
+    _problem: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            parsed, problem = DependencySpec.model_validate(self.spec), None
+        except ValidationError as error:
+            parsed, problem = None, explain(error)
+        object.__setattr__(self, "_parsed", parsed)
+        object.__setattr__(self, "_problem", problem)
+
     def parsed_spec(self) -> DependencySpec | None:
         """The spec, or None when it does not parse (it then takes no part in admission)."""
-        try:
-            return DependencySpec.model_validate(self.spec)
-        except ValueError:
-            return None
+        return self._parsed
 
     def spec_problem(self) -> str | None:
         """What is wrong with the spec, naming the fields (None: it parses)."""
-        try:
-            DependencySpec.model_validate(self.spec)
-        except ValidationError as error:
-            return explain(error)
-        return None
+        return self._problem
 
 
 def explain(error: ValidationError) -> str:

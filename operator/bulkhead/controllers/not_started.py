@@ -35,9 +35,10 @@ class NotStartedReader:
     async def why(self, key: Key, namespace: str, job: JobView) -> NotStarted | None:
         """Why `job`'s run is not running (None: it is, or nothing says it cannot start).
         Queues `key` again for the next look while the run has no ready pod."""
-        seen = self._seen.setdefault(key, {})
+        seen = self._seen.get(key, {})
         if job.ready or job.finished:
-            seen.pop(job.uid, None)
+            if seen.pop(job.uid, None) is not None and not seen:
+                del self._seen[key]
             return None
         now = self._monotonic()
         if job.uid in seen and now < seen[job.uid][0]:
@@ -52,7 +53,7 @@ class NotStartedReader:
         elif not job.succeeded and not job.failed:  # never had a pod: the Job controller says why
             events = await self._kube.list_failed_creates(namespace, job.uid)
         found = diagnose(job.name, pods, events)
-        seen[job.uid] = (now + RECHECK, found)
+        self._seen.setdefault(key, {})[job.uid] = (now + RECHECK, found)
         self._queue.wake_after(key, RECHECK)
         return found
 
