@@ -1,8 +1,9 @@
-"""The only module that talks to the Kubernetes API (kopf's watches aside).
+"""The only module that talks to the Kubernetes API.
 
-The official client is synchronous; calls run in a small thread pool so the event loop keeps
-serving watches. Bodies go out as plain dicts and come back as parsed JSON, skipping the
-client's model classes, which cost more CPU than the request itself.
+Requests go through the official synchronous client in a small thread pool, so the event loop
+keeps serving watches; watches stream through its asyncio twin (kubernetes.aio), one line per
+event. Bodies go out as plain dicts and come back as parsed JSON, skipping the clients' model
+classes, which cost more CPU than the request itself.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import kubernetes
+import kubernetes.aio.client
+import kubernetes.aio.config
 
 from bulkhead import __version__
 from bulkhead.api.constants import GROUP, VERSION
@@ -54,6 +58,10 @@ class Invalid(ApiError):
     """The API server refused the object; the message names the field."""
 
 
+class Gone(ApiError):
+    """A watch asked for a resourceVersion the API server no longer has (410): list again."""
+
+
 class NotLeader(ApiError):
     """A write refused before it was sent: this replica does not hold the lease."""
 
@@ -80,10 +88,73 @@ class Kube:
         self._pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="kube")
         # Asked right before every write is sent (leader election replaces it).
         self.may_write: Callable[[], bool] = lambda: True
+        self._watch_client: kubernetes.aio.client.ApiClient | None = None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
+
+    async def aclose(self) -> None:
+        """close(), and the watches' client too."""
+        self.close()
+        if self._watch_client is not None:
+            await self._watch_client.close()
+
+    async def _watches(self) -> kubernetes.aio.client.ApiClient:
+        """The asyncio client the watches stream through, configured as the operator is
+        (in-cluster, else KUBECONFIG; a rotated ServiceAccount token is read again)."""
+        if self._watch_client is None:
+            config = kubernetes.aio.client.Configuration()
+            try:
+                kubernetes.aio.config.load_incluster_config(client_configuration=config)
+            except kubernetes.aio.config.ConfigException:
+                await kubernetes.aio.config.load_kube_config(client_configuration=config)
+            self._watch_client = kubernetes.aio.client.ApiClient(config)
+            self._watch_client.user_agent = USER_AGENT
+        return self._watch_client
+
+    async def watch(
+        self,
+        path: str,
+        label_selector: str,
+        version: str,
+        timeout: float,
+        client_timeout: float,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """The events of one watch of `path` from resourceVersion `version`: (type, object),
+        with type ADDED, MODIFIED, DELETED or BOOKMARK (an object that carries only the
+        version). The API server ends it after `timeout` seconds; the operator gives up on it
+        after `client_timeout` (a connection that died without closing). Raises Gone when
+        `version` is too old, ApiError on any other refusal."""
+        client = await self._watches()
+        query = [
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", version),
+            ("timeoutSeconds", str(int(timeout))),
+        ]
+        query += [("labelSelector", label_selector)] if label_selector else []
+        method, url, headers, *_ = await client.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        limit = aiohttp.ClientTimeout(total=client_timeout, sock_connect=REQUEST_TIMEOUT[0])
+        response = (await client.call_api(method, url, headers, _request_timeout=limit)).response
+        async with response:
+            if response.status == 410:
+                raise Gone(path)
+            if response.status >= 400:
+                message = _api_message(await response.read())
+                raise ApiError(f"watch {path}: {response.status} {message}")
+            pending = b""
+            async for chunk in response.content.iter_any():
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    if line:
+                        yield _watch_event(path, line)
 
     def _call(
         self,
@@ -130,8 +201,16 @@ class Kube:
         self, path: str, label_selector: str = "", field_selector: str = ""
     ) -> list[dict[str, Any]]:
         """Every item, a page of LIST_PAGE at a time (a big list is not one huge response)."""
+        items, _ = await self.list_versioned(path, label_selector, field_selector)
+        return items
+
+    async def list_versioned(
+        self, path: str, label_selector: str = "", field_selector: str = ""
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Every item, and the resourceVersion of the listing (a watch from it misses
+        nothing): the pages of one listing are one snapshot, at its first page's version."""
         items: list[dict[str, Any]] = []
-        token = ""
+        token, version = "", ""
         while True:
             query = [("limit", str(LIST_PAGE))]
             query += [("labelSelector", label_selector)] if label_selector else []
@@ -139,9 +218,11 @@ class Kube:
             query += [("continue", token)] if token else []
             result = await self._run("GET", path, query=query)
             items.extend(result.get("items") or [])
-            token = (result.get("metadata") or {}).get("continue") or ""
+            metadata = result.get("metadata") or {}
+            version = version or metadata.get("resourceVersion", "")
+            token = metadata.get("continue") or ""
             if not token:
-                return items
+                return items, version
 
     async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self._run("POST", path, body)
@@ -266,3 +347,14 @@ def _api_message(data: bytes) -> str:
         return str(json.loads(data or b"{}").get("message") or data.decode(errors="replace"))
     except ValueError:
         return data.decode(errors="replace")
+
+
+def _watch_event(path: str, line: bytes) -> tuple[str, dict[str, Any]]:
+    """One line of a watch stream as (type, object); an ERROR event raises (Gone for 410)."""
+    event = json.loads(line)
+    kind, obj = event.get("type"), event.get("object") or {}
+    if kind == "ERROR":
+        if obj.get("code") == 410:
+            raise Gone(path)
+        raise ApiError(f"watch {path}: {obj.get('code')} {obj.get('message')}")
+    return kind, obj

@@ -1,9 +1,8 @@
-"""kopf wiring, thin: the only module that imports kopf. Each handler hands what the watch saw
-to the Manager, which fills the store and enqueues keys.
-
-No change-detecting handlers (on.create/update/delete) are used, so kopf stores no progress
-and no diff-base on the objects, and adds no finalizer: deletion is owner-reference garbage
-collection alone. Every decision is recomputed from the store by the controllers.
+"""kopf wiring, thin: the only module that imports kopf. kopf runs the process (start-up,
+clean-up, logging, the liveness endpoint); the watches are the Manager's own (see
+controllers/manager.py for why), so kopf handles no resource: it stores no progress and no
+diff-base on the objects, and adds no finalizer: deletion is owner-reference garbage collection
+alone. Every decision is recomputed from the store by the controllers.
 """
 
 from __future__ import annotations
@@ -15,30 +14,20 @@ from typing import Any
 import kopf
 
 from bulkhead import settings as config
-from bulkhead.api.constants import GROUP, LABEL_BATCHJOB, VERSION
 from bulkhead.controllers.manager import Manager
-from bulkhead.kube import REPORTING_COMPONENT, USER_AGENT, Kube
+from bulkhead.kube import USER_AGENT, Kube
 from bulkhead.metrics import Metrics
 from bulkhead.runtime.leader import LeaderElector, Timings, lease_lock
-
-OWNED_JOBS = {LABEL_BATCHJOB: kopf.PRESENT}
 
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # One replica decides, by leader election on a Lease (runtime/leader.py): no kopf peering.
     settings.peering.standalone = True
-    # The resources are fixed: no CRD watching (and no RBAC on CRDs) needed to find them.
+    # No resource is kopf's: no CRD watching (and no RBAC on CRDs) needed to find them.
     settings.scanning.disabled = True
     # Events are posted by the controllers, one per transition, and nothing else.
     settings.posting.enabled = False
-    settings.posting.reporting_component = REPORTING_COMPONENT
-    settings.watching.server_timeout = config.WATCH_SERVER_TIMEOUT
-    settings.watching.client_timeout = config.WATCH_CLIENT_TIMEOUT
-    # kopf's own requests are the watches and their listings: retried at most 2 s apart (its
-    # default grows to 21 s), so they resume within 2 s of an API server coming back; after
-    # the last retry kopf starts the request over.
-    settings.networking.error_backoffs = (0.5, 1, 2, 2, 2, 2, 2, 2, 2, 2)
     metrics = Metrics()
     if config.METRICS_PORT:
         metrics.serve(config.METRICS_PORT)
@@ -65,27 +54,7 @@ def exit_at_once() -> None:
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo.manager.stop()
-    memo.manager.kube.close()
-
-
-@kopf.on.event(GROUP, VERSION, "batchjobs")
-async def batchjob_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.manager.event("batchjobs", type, body)
-
-
-@kopf.on.event("batch", "v1", "jobs", labels=OWNED_JOBS)
-async def job_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.manager.event("jobs", type, body)
-
-
-@kopf.on.event(GROUP, VERSION, "dependencies")
-async def dependency_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.manager.event("dependencies", type, body)
-
-
-@kopf.on.event("", "v1", "namespaces")
-async def namespace_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.manager.event("namespaces", type, body)
+    await memo.manager.kube.aclose()
 
 
 @kopf.on.probe(id="watches", errors=kopf.ErrorsMode.PERMANENT)

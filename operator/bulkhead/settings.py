@@ -75,7 +75,7 @@ HEALTH_PORT = int(_read("BULKHEAD_HEALTH_PORT"))
 LOG_LEVEL = _read("BULKHEAD_LOG_LEVEL").upper()
 # Watch requests: the API server ends each after WATCH_SERVER_TIMEOUT seconds, the operator
 # ends one itself after WATCH_CLIENT_TIMEOUT (a connection the server lost without closing);
-# either way kopf reconnects from the last resourceVersion seen.
+# either way the watch resumes from the last resourceVersion seen.
 WATCH_SERVER_TIMEOUT = int(_read("BULKHEAD_WATCH_SERVER_TIMEOUT"))
 WATCH_CLIENT_TIMEOUT = int(_read("BULKHEAD_WATCH_CLIENT_TIMEOUT"))
 # Each kind is listed again this often (seconds): what a watch missed is repaired within one

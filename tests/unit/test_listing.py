@@ -1,13 +1,16 @@
-"""The operator's own listings: after kopf re-lists a kind (its watch resumed with 410 Gone)
-and in the periodic resync, what vanished unseen is deleted, and a watch that tells nothing
-while the listings keep finding changes is reported stuck (the liveness check)."""
+"""The operator's own watches and listings: a watch that resumes with 410 Gone lists its kind
+again, and that listing and the periodic resync delete what vanished unseen; a watch resumes
+from the last version it told; a watch that tells nothing while the listings keep finding
+changes is reported stuck (the liveness check)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from bulkhead.controllers.manager import LISTED, Manager
+from bulkhead.kube import Gone
 from bulkhead.metrics import Metrics
 
 OWNER = {"namespace": "billing", "name": "a", "uid": "u1"}
@@ -32,53 +35,94 @@ def job(name: str) -> dict[str, Any]:
 
 
 class ListingKube:
-    """The API server's side of listings: what each path lists now."""
+    """The API server's side of listings and watches: what each path lists now (at version
+    "v<n>", n counting listings), and for each path the watches to hand out in turn, each a
+    list of events or Gone; past the last, a watch waits for `plan` to add one."""
 
     def __init__(self) -> None:
         self.items: dict[str, list[dict[str, Any]]] = {path: [] for path, _ in LISTED.values()}
         self.items[BATCHJOBS] = [{"metadata": OWNER, "spec": {"image": "x"}}]
+        self.watches: dict[str, list[list[tuple[str, dict[str, Any]]] | type[Gone]]] = {}
+        self.listings = 0
+        self.watched_from: list[tuple[str, str]] = []  # (path, version) of each watch
+        self._planned = asyncio.Event()
 
-    async def list_items(self, path: str, label_selector: str = "") -> list[dict[str, Any]]:
+    def plan(self, path: str, *watches: list[tuple[str, dict[str, Any]]] | type[Gone]) -> None:
+        self.watches.setdefault(path, []).extend(watches)
+        self._planned.set()
+
+    async def list_versioned(
+        self, path: str, label_selector: str = ""
+    ) -> tuple[list[dict[str, Any]], str]:
         await asyncio.sleep(0)  # a real listing lets watch events in meanwhile
-        return list(self.items[path])
+        self.listings += 1
+        return list(self.items[path]), f"v{self.listings}"
+
+    async def watch(
+        self, path: str, label_selector: str, version: str, timeout: float, client_timeout: float
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        self.watched_from.append((path, version))
+        while not self.watches.get(path):
+            self._planned.clear()
+            await self._planned.wait()
+        events = self.watches[path].pop(0)
+        if events is Gone:
+            raise Gone(path)
+        for event in events:
+            yield event
 
 
 def holders(manager: Manager) -> list[str]:
     return sorted(h.job for h in manager.store.holders("orders-db"))
 
 
-def test_a_job_deleted_while_the_watch_was_gone_frees_its_units_when_kopf_relists() -> None:
+def versioned(body: dict[str, Any], version: str) -> dict[str, Any]:
+    return {**body, "metadata": {**body["metadata"], "resourceVersion": version}}
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def test_a_job_deleted_while_the_watch_was_gone_frees_its_units_when_it_lists_again() -> None:
     kube = ListingKube()
     kube.items[JOBS] = [job("a-1"), job("a-2")]
     manager = Manager(kube, Metrics())  # type: ignore[arg-type]
 
-    async def scenario() -> list[str]:
-        await manager._fill()
-        relister = asyncio.create_task(manager._relister())
-        manager.event("jobs", "MODIFIED", job("a-2"))  # the watch streams
+    async def scenario() -> list[list[str]]:
+        await manager._list("batchjobs")
+        kube.plan(JOBS, [("MODIFIED", versioned(job("a-2"), "v9"))])  # the watch streams
+        reflector = asyncio.create_task(manager._reflect("jobs"))
+        await settle()
+        before = holders(manager)
         kube.items[JOBS] = [job("a-2")]  # a-1 deleted while the watch was away: no DELETED
-        manager.event("jobs", None, job("a-2"))  # kopf's listing after 410 Gone
-        for _ in range(10):
-            await asyncio.sleep(0)
-        relister.cancel()
-        return holders(manager)
+        kube.plan(JOBS, Gone)  # it resumes too late; the listing after it
+        await settle()
+        reflector.cancel()
+        return [before, holders(manager)]
 
-    assert asyncio.run(scenario()) == ["a-2"]
+    assert asyncio.run(scenario()) == [["a-1", "a-2"], ["a-2"]]
 
 
-def test_kopf_s_first_listing_of_a_watch_lists_nothing_again() -> None:
+def test_a_watch_resumes_from_the_last_version_it_told_and_lists_only_after_410() -> None:
     kube = ListingKube()
     manager = Manager(kube, Metrics())  # type: ignore[arg-type]
 
-    async def scenario() -> list[str]:
-        await manager._fill()
-        kube.items[JOBS] = [job("a-1")]  # only kopf's listing shows it, no watch event yet
-        manager.event("jobs", None, job("a-1"))
-        manager.event("jobs", None, job("a-1"))
-        return holders(manager)
+    async def scenario() -> list[tuple[str, str]]:
+        kube.plan(
+            JOBS,
+            [("ADDED", versioned(job("a-1"), "v7"))],  # the server ends it: resume from v7
+            [("BOOKMARK", {"metadata": {"resourceVersion": "v8"}})],  # resume from v8
+            Gone,  # list again (v2), watch from there
+        )
+        reflector = asyncio.create_task(manager._reflect("jobs"))
+        await settle()
+        reflector.cancel()
+        return kube.watched_from
 
-    assert asyncio.run(scenario()) == ["a-1"]
-    assert not manager._relist_wanted.is_set()
+    assert asyncio.run(scenario()) == [(JOBS, v) for v in ("v1", "v7", "v8", "v2")]
+    assert kube.listings == 2
 
 
 def test_a_watch_that_tells_nothing_while_two_resyncs_find_changes_is_stuck() -> None:
@@ -86,7 +130,7 @@ def test_a_watch_that_tells_nothing_while_two_resyncs_find_changes_is_stuck() ->
     manager = Manager(kube, Metrics())  # type: ignore[arg-type]
 
     async def scenario() -> list[list[str]]:
-        await manager._fill()
+        await manager._fill(fresh=True)
         seen = []
         kube.items[JOBS] = [job("a-1")]  # created; the watch tells nothing
         await manager.resync()
@@ -108,7 +152,7 @@ def test_changes_a_resync_finds_while_the_watch_streams_are_lag_not_a_stuck_watc
     manager = Manager(kube, Metrics())  # type: ignore[arg-type]
 
     async def scenario() -> list[str]:
-        await manager._fill()
+        await manager._fill(fresh=True)
         for name in ("a-1", "a-2", "a-3"):
             kube.items[JOBS].append(job(name))  # listed before the watch's event arrives
             await manager.resync()
@@ -123,7 +167,7 @@ def test_a_change_the_watch_missed_is_stored_and_its_batchjob_reconciled_after_a
     manager = Manager(kube, Metrics())  # type: ignore[arg-type]
 
     async def scenario() -> tuple[list[tuple[str, str]], str]:
-        await manager._fill()
+        await manager._fill(fresh=True)
         key = await manager.queue.get()  # the startup enqueues every BatchJob
         manager.queue.done(key)
         kube.items[BATCHJOBS] = [{**kube.items[BATCHJOBS][0], "status": {"phase": "Running"}}]

@@ -4,13 +4,12 @@ namespace labels, with the views each keeps.
 Why not kopf's indexes: kopf makes every object's worker wait until all indexes are filled,
 and each object's arrival wakes every waiting worker, so a start with n objects costs O(n^2)
 or worse (measured: 13,000 BatchJobs, over 7 minutes at 100% CPU before the first reconcile).
-Here the handlers write into plain dicts, and completeness at startup comes from one paginated
+Here the watches write into plain dicts, and completeness at startup comes from one paginated
 LIST per resource: watch events always win, listed objects only fill what no event has told.
 
-A watch that resumes with 410 Gone is listed again by kopf, which reports what exists and never
-what was deleted during the gap; so the operator lists that kind again itself, and the end of
-that listing deletes what the store holds, the listing did not show, and no event spoke of
-since it began (`begin_listing` / `end_listing`).
+A listing (after a watch's 410 Gone, or a resync) reports what exists, never what was deleted
+before it; so the end of a listing deletes what the store holds, the listing did not show,
+and no event spoke of since it began (`begin_listing` / `end_listing`).
 """
 
 from __future__ import annotations
