@@ -40,12 +40,22 @@ def test_why_and_queue_name_the_holder_and_the_waiters_in_order(operator, namesp
         for name, priority in (("second", 0), ("third", 0), ("urgent", 5)):
             create(batchjob(name, uses=[{"dependency": dep}], priority=priority), namespace)
             wait_reason(name, namespace, "WaitingForDependency")
-        # urgent, created last with a higher priority, goes ahead of second
-        status = wait_for(
-            lambda: (s := status_of("second", namespace))["queue"]["position"] == 2 and s,
+        # urgent, created last with a higher priority, goes ahead of second: the head of the
+        # line on the Dependency's status, and `why` from every waiter
+        line = wait_for(
+            lambda: (
+                len(q := get("dependency", dep).get("status", {}).get("queue") or []) == 3 and q
+            ),
             timeout=30,
-            what="second at position 2",
+            what="three in line",
         )
+        assert [(e["position"], e["name"]) for e in line] == [
+            (1, "urgent"),
+            (2, "second"),
+            (3, "third"),
+        ]
+        status = status_of("second", namespace)
+        assert status["queue"] == {"dependency": dep}
 
         why = bulkhead("why", "second", "-n", namespace)
         assert (why.returncode, why.stderr) == (0, "")
@@ -54,7 +64,7 @@ def test_why_and_queue_name_the_holder_and_the_waiters_in_order(operator, namesp
             "Phase:     Queued",
             "Reason:    WaitingForDependency",
             f"Message:   {status['message']}",
-            f"Queue:     position {status['queue']['position']} for {dep}",
+            f"Queue:     position 2 of 3 waiting for {dep}",
             f"Uses:      {dep}: needs 1, 1/1 in use, held by {namespace}/holder (1)",
         ]
 

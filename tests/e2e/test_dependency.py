@@ -149,7 +149,11 @@ def test_closed_window_holds_work_until_it_opens(operator, namespace):
         wait_reason("nightly", namespace, "WaitingForWindow")
         status = status_of("nightly", namespace)
         assert status["phase"] == "Queued"
-        assert status["queue"] == {"dependency": dep, "position": 1}
+        assert status["queue"] == {"dependency": dep}
+        line = wait_for(
+            lambda: get("dependency", dep).get("status", {}).get("queue"), timeout=10, what="line"
+        )
+        assert line == [{"position": 1, "namespace": namespace, "name": "nightly", "units": 1}]
         time.sleep(2)
         assert get("jobs", namespace=namespace) == []
         window = _window_around(now, open_=True)

@@ -13,6 +13,7 @@ from bulkhead.policy.admission import (
     Candidate,
     DependencyState,
     Holding,
+    Wait,
     admit,
     next_opening,
     order,
@@ -83,7 +84,7 @@ def test_a_later_small_request_does_not_overtake_a_blocked_large_one() -> None:
     waiting = [candidate("large", (DB, 2), minute=0), candidate("small", (DB, 1), minute=1)]
     decision = admit(waiting, {DB: dependency(4, ("x", 3))}, NOW)
     assert decision.admitted == []
-    assert decision.waiting[("billing", "small")].position == 2
+    assert decision.lines[DB] == [("billing", "large"), ("billing", "small")]
 
 
 def test_a_blocked_large_request_does_not_hold_back_other_dependencies() -> None:
@@ -97,27 +98,25 @@ def test_a_request_larger_than_capacity_waits_without_blocking_others() -> None:
     decision = admit(waiting, {DB: dependency(4)}, NOW)
     assert [name for _, name in decision.admitted] == ["small"]
     assert decision.waiting[("billing", "huge")].message == (
-        "waiting for needs 5 units of orders-db, more than its capacity 4; position 1"
+        "waiting for needs 5 units of orders-db, more than its capacity 4"
     )
 
 
-def test_the_waiting_message_names_the_holders_and_the_position() -> None:
+def test_the_waiting_message_stays_put_while_the_line_moves() -> None:
+    """The holders and the place in line change with every start; the message does not, so
+    a waiter's status is written once (its place: the line, on the Dependency's status)."""
     waiting = [candidate(n, (DB, 1), minute=i) for i, n in enumerate(["c", "d", "e"])]
-    decision = admit(waiting, {DB: dependency(4, ("a", 2), ("b", 2))}, NOW)
-    wait = decision.waiting[("billing", "e")]
-    assert (wait.reason, wait.dependency, wait.position) == ("WaitingForDependency", DB, 3)
-    assert (
-        wait.message
-        == "waiting for orders-db: 4 of 4 units held by billing/a, billing/b; position 3"
-    )
-
-
-def test_the_waiting_message_shortens_a_long_holder_list() -> None:
-    holders = [(f"h{i}", 1) for i in range(7)]
-    decision = admit([candidate("c", (DB, 1))], {DB: dependency(7, *holders)}, NOW)
-    assert "held by billing/h0, billing/h1, billing/h2, billing/h3, billing/h4 and 2 more" in (
-        decision.waiting[("billing", "c")].message
-    )
+    decisions = [
+        admit(waiting, {DB: dependency(4, ("a", 2), ("b", 2))}, NOW),
+        admit(waiting[1:], {DB: dependency(4, ("a", 2), ("b", 1), ("c", 1))}, NOW),
+    ]
+    waits = [d.waiting[("billing", "e")] for d in decisions]
+    message = "waiting for orders-db: all 4 units are held or promised to BatchJobs ahead in line"
+    assert waits == [Wait("WaitingForDependency", DB, message)] * 2
+    assert [d.lines[DB] for d in decisions] == [
+        [("billing", "c"), ("billing", "d"), ("billing", "e")],
+        [("billing", "d"), ("billing", "e")],
+    ]
 
 
 def test_a_dependency_named_twice_in_uses_counts_both_uses() -> None:
@@ -134,7 +133,7 @@ def test_max_starts_per_minute_spreads_starts() -> None:
     decision = admit(waiting, {DB: dependency(10, maxStartsPerMinute=2)}, NOW)
     assert [name for _, name in decision.admitted] == ["a", "b"]
     assert decision.waiting[("billing", "c")].message == (
-        "waiting for orders-db allows 2 starts per minute; position 1"
+        "waiting for orders-db allows 2 starts per minute"
     )
     assert decision.retry_at == NOW + timedelta(minutes=1)
 
@@ -222,7 +221,7 @@ def test_a_closed_window_admits_nothing_on_that_dependency() -> None:
     wait = decision.waiting[("billing", "db")]
     assert (wait.reason, wait.message) == (
         "WaitingForWindow",
-        "waiting for orders-db is outside its windows; position 1",
+        "waiting for orders-db is outside its windows",
     )
 
 
@@ -330,13 +329,16 @@ def test_capacity_is_never_exceeded_by_admission(situation: Situation) -> None:
 def test_every_candidate_is_either_admitted_or_told_why_it_waits(situation: Situation) -> None:
     candidates, dependencies = situation
     decision = admit(candidates, dependencies, NOW)
+    by_key = {c.key: c for c in candidates}
     assert len(set(decision.admitted)) == len(decision.admitted)
     assert not set(decision.admitted) & decision.waiting.keys()
     assert set(decision.admitted) | decision.waiting.keys() == {c.key for c in candidates}
     for key, wait in decision.waiting.items():
         uses = dict(next(c for c in candidates if c.key == key).uses)
         assert wait.dependency in uses
-        assert wait.position >= 1
+        assert key in decision.lines[wait.dependency]
+    for name, line in decision.lines.items():  # each waiter in the line of each it uses
+        assert line == [k for k in decision.waiting if name in dict(by_key[k].uses)]
 
 
 @given(situations())

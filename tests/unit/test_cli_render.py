@@ -51,14 +51,17 @@ def batchjob(
 
 
 DB = dependency("orders-db", 2, ("billing", "nightly", 2))
+WAITING_MESSAGE = (
+    "waiting for orders-db: all 2 units are held or promised to BatchJobs ahead in line"
+)
 CACHE = dependency("cache", 4, windows=[{"start": "22:00", "end": "23:00"}])
 WAITING = batchjob(
     "invoices",
     uses=(("orders-db", 1), ("cache", 1)),
     phase="Queued",
     reason="WaitingForDependency",
-    message="waiting for orders-db: 2 of 2 units held by billing/nightly; position 2",
-    queue={"dependency": "orders-db", "position": 2},
+    message=WAITING_MESSAGE,
+    queue={"dependency": "orders-db"},
 )
 URGENT = batchjob(
     "urgent",
@@ -68,7 +71,7 @@ URGENT = batchjob(
     spec={"priority": 10},
     phase="Queued",
     reason="WaitingForDependency",
-    queue={"dependency": "orders-db", "position": 1},
+    queue={"dependency": "orders-db"},
 )
 LATE = batchjob(
     "late",
@@ -77,18 +80,19 @@ LATE = batchjob(
     created="2026-11-18T01:30:00Z",
     phase="Queued",
     reason="WaitingForDependency",
-    queue={"dependency": "orders-db", "position": 3},
+    queue={"dependency": "orders-db"},
 )
 HOLDER = batchjob("nightly", uses=(("orders-db", 2),), phase="Running", reason="Running")
 
 
-def test_why_names_the_holder_and_when_the_window_opens() -> None:
-    report = render.why_report(WAITING, {"orders-db": DB, "cache": CACHE}, NOW)
+def test_why_names_the_holder_its_place_in_line_and_when_the_window_opens() -> None:
+    everyone = [WAITING, LATE, URGENT, HOLDER]
+    report = render.why_report(WAITING, {"orders-db": DB, "cache": CACHE}, NOW, everyone)
     assert report == {
         "batchJob": "billing/invoices",
         "phase": "Queued",
         "reason": "WaitingForDependency",
-        "message": "waiting for orders-db: 2 of 2 units held by billing/nightly; position 2",
+        "message": WAITING_MESSAGE,
         "uses": [
             {
                 "dependency": "orders-db",
@@ -106,15 +110,15 @@ def test_why_names_the_holder_and_when_the_window_opens() -> None:
                 "windowOpens": "2026-11-18T22:00:00Z",
             },
         ],
-        "queue": {"dependency": "orders-db", "position": 2},
+        "queue": {"dependency": "orders-db", "position": 2, "of": 3},
     }
     assert render.why_text(report) == "\n".join(
         [
             "BatchJob:  billing/invoices",
             "Phase:     Queued",
             "Reason:    WaitingForDependency",
-            "Message:   waiting for orders-db: 2 of 2 units held by billing/nightly; position 2",
-            "Queue:     position 2 for orders-db",
+            f"Message:   {WAITING_MESSAGE}",
+            "Queue:     position 2 of 3 waiting for orders-db",
             "Uses:      orders-db: needs 1, 2/2 in use, held by billing/nightly (2)",
             "Uses:      cache: needs 1, 0/4 in use, held by nobody",
             "Window:    cache opens at 2026-11-18T22:00:00Z",
@@ -128,7 +132,7 @@ def test_why_puts_the_blocking_dependency_first_and_reports_a_missing_one() -> N
         uses=(("gone", 1), ("orders-db", 1)),
         spec={"schedule": "0 2 * * *", "suspend": True},
         phase="Suspended",
-        queue={"dependency": "orders-db", "position": 1},
+        queue={"dependency": "orders-db"},
         nextScheduleTime="2026-11-19T02:00:00Z",
     )
     report = render.why_report(waiting, {"orders-db": DB}, NOW)
@@ -136,7 +140,7 @@ def test_why_puts_the_blocking_dependency_first_and_reports_a_missing_one() -> N
         [
             "BatchJob:  billing/report",
             "Phase:     Suspended (suspended)",
-            "Queue:     position 1 for orders-db",
+            "Queue:     waiting for orders-db",
             "Uses:      orders-db: needs 1, 2/2 in use, held by billing/nightly (2)",
             "Uses:      gone: needs 1, no such Dependency",
             "Next run:  2026-11-19T02:00:00Z",
@@ -155,8 +159,8 @@ def test_why_without_a_name_lists_what_needs_attention() -> None:
     assert render.not_ok_text(listed, all_namespaces=False) == "\n".join(
         [
             "NAME             PHASE       REASON                 MESSAGE",
-            "invoices         Queued      WaitingForDependency   waiting for orders-db: 2 of 2"
-            " units held by billing/nightly; position 2",
+            "invoices         Queued      WaitingForDependency   waiting for orders-db: all 2"
+            " units are held or promised to BatchJobs ahead in line",
             "broken           Failed      BackoffLimitExceeded   exit 2",
             "nightly-report   Scheduled",
         ]
@@ -207,7 +211,7 @@ def test_a_scheduled_run_waits_in_line_since_its_instant() -> None:
         spec={"schedule": "30 0 * * *"},
         phase="Queued",
         reason="WaitingForDependency",
-        queue={"dependency": "orders-db", "position": 1},
+        queue={"dependency": "orders-db"},
         runs=runs,
     )
     report = render.queue_report(DB, [WAITING, LATE, nightly], NOW)

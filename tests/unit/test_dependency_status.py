@@ -17,14 +17,15 @@ def view(spec: dict, status: dict | None = None) -> DependencyView:
     return DependencyView(name="orders-db", uid="u", generation=4, spec=spec, status=status)
 
 
-def test_a_full_dependency_says_so_with_its_holders() -> None:
+def test_a_full_dependency_says_so_with_its_holders_and_the_head_of_its_line() -> None:
     dep = view({"capacity": 2})
     state = DependencyState(
         spec=DependencySpec.model_validate(dep.spec),
         holders=[Holding(("b", "two"), 1), Holding(("a", "one"), 1)],
         recent_starts=[],
     )
-    assert dependency_status(dep, state, waiting=3, now=NOW) == {
+    head = [(("c", "three"), 2), (("a", "four"), 1)]
+    assert dependency_status(dep, state, waiting=3, head=head, now=NOW) == {
         "observedGeneration": 4,
         "inUse": 2,
         "holders": [
@@ -32,6 +33,10 @@ def test_a_full_dependency_says_so_with_its_holders() -> None:
             {"namespace": "b", "name": "two", "units": 1},
         ],
         "waiting": 3,
+        "queue": [
+            {"position": 1, "namespace": "c", "name": "three", "units": 2},
+            {"position": 2, "namespace": "a", "name": "four", "units": 1},
+        ],
         "conditions": [
             {
                 "type": "Ready",

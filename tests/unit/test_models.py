@@ -9,7 +9,7 @@ from unittest import mock
 import pytest
 import yaml
 from bulkhead.api.models import BatchJobSpec, Window
-from bulkhead.api.views import BatchJobView
+from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers.manager import Manager
 from bulkhead.kube import Conflict
 from bulkhead.metrics import Metrics
@@ -259,6 +259,21 @@ def test_a_valid_spec_creates_its_job() -> None:
         spec=make_spec(),
     )
     assert [p["phase"] for p in kube.status_patches] == ["Running"]
+
+
+def test_a_run_that_succeeds_costs_four_writes_one_of_them_an_event() -> None:
+    view = BatchJobView.from_body({"metadata": METADATA, "spec": spec_dict()})
+    kube = FakeKube()
+    manager = Manager(kube, Metrics())  # type: ignore[arg-type]
+    manager.store.put_batchjob(view.key, view)
+    asyncio.run(manager.batchjobs.reconcile(view.key))
+    [job] = kube.created
+    complete = {"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-18T01:00:09Z"}
+    done = JobView.from_job({**job, "status": {"succeeded": 1, "conditions": [complete]}})
+    manager.store.put_job(view.key, done.name, done)
+    asyncio.run(manager.batchjobs.reconcile(view.key))
+    assert [p["phase"] for p in kube.status_patches] == ["Running", "Succeeded"]
+    assert (kube.writes, kube.events) == (["create Job"], [("Normal", "Succeeded")])
 
 
 @given(INVALID_SPECS)

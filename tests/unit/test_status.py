@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bulkhead.api.constants import ANNOTATION_USES, QUEUED, WAITING_FOR_DEPENDENCY
-from bulkhead.api.models import BatchJobStatus, QueuePosition
+from bulkhead.api.constants import ANNOTATION_USES, WAITING_FOR_DEPENDENCY
+from bulkhead.api.models import BatchJobStatus
 from bulkhead.api.views import JobView
 from bulkhead.policy.not_started import NotStarted
 from bulkhead.policy.status import (
@@ -185,24 +185,15 @@ ROWS = [
     pytest.param(
         waiting_outcome(
             WAITING_FOR_DEPENDENCY,
-            "waiting for orders-db: 4 of 4 units held by billing/a; position 3",
-            QueuePosition(dependency="orders-db", position=3),
+            "waiting for orders-db: all 4 units are held or promised to BatchJobs ahead in line",
+            "orders-db",
         ),
         "Queued",
         "WaitingForDependency",
         RUNNING,
-        {"queue": {"dependency": "orders-db", "position": 3}},
-        "position 3",
+        {"queue": {"dependency": "orders-db"}},
+        "all 4 units are held",
         id="waiting-for-dependency",
-    ),
-    pytest.param(
-        waiting_outcome(QUEUED, "queued for admission", None),
-        "Queued",
-        "Queued",
-        RUNNING,
-        {},
-        "queued for admission",
-        id="queued",
     ),
 ]
 OUTCOMES = [row.values[0] for row in ROWS]
@@ -222,10 +213,6 @@ def test_status_for(
     assert conditions(status) == expected
     assert status.wire().items() >= fields.items()
     assert message in (status.message or "")
-
-
-def test_waiting_without_a_position_has_no_queue() -> None:
-    assert status_of(waiting_outcome(QUEUED, "queued for admission", None)).queue is None
 
 
 @pytest.mark.parametrize("outcome", OUTCOMES, ids=[row.id for row in ROWS])

@@ -876,12 +876,13 @@ Conditions = Annotated[list[Condition], Field(max_length=16)]
 
 
 class QueuePosition(Model):
-    """Where a waiting BatchJob stands in a Dependency's queue."""
+    """Which Dependency's line a waiting BatchJob stands in. Its place in that line is not
+    written here (it moves with every start, and following it would cost a write per waiter
+    per start): the Dependency's status.queue lists the head of the line, and `kubectl
+    bulkhead why` shows the place of any waiter."""
 
     dependency: Name
     """The Dependency it waits for (the first that holds it back)."""
-    position: int
-    """Its place among the BatchJobs waiting for that Dependency; 1 is next."""
 
 
 RunResult = Literal["Deferred", "Running", "Succeeded", "Failed", "Missed", "Replaced"]
@@ -938,7 +939,7 @@ class BatchJobStatus(Model):
     message: Annotated[str, StringConstraints(max_length=32768)] | None = None
     """What happened and what it waits for, for a person."""
     queue: QueuePosition | None = None
-    """While it waits for a Dependency: which one, and its place in the queue."""
+    """While it waits for a Dependency: which one."""
     # Scheduled BatchJobs (see policy/runs.py).
     last_schedule_time: Timestamp | None = None
     """With a schedule: the newest instant that got a Job (RFC 3339)."""
@@ -1152,6 +1153,19 @@ class Holder(Model):
     """Units it holds."""
 
 
+class InLine(Model):
+    """A BatchJob waiting in a Dependency's line."""
+
+    position: int
+    """Its place in line; 1 is next."""
+    namespace: ShortText
+    """Namespace of the BatchJob."""
+    name: ShortText
+    """Name of the BatchJob."""
+    units: int
+    """Units it needs of this Dependency."""
+
+
 class DependencyStatus(Model):
     """How much of the budget is in use, by which Jobs, and how many BatchJobs wait; only the
     operator writes it."""
@@ -1164,6 +1178,9 @@ class DependencyStatus(Model):
     """The Jobs that hold units, at most 1000 shown."""
     waiting: int | None = None
     """BatchJobs waiting for this Dependency."""
+    queue: Annotated[list[InLine], Field(max_length=10)] | None = None
+    """The head of the line: the first 10 BatchJobs waiting that use it, in admission order
+    (priority, then creation time or a scheduled run's instant)."""
     conditions: Conditions | None = None
     """Ready (reason Full or Available; False with InvalidSpec when its spec cannot be read) and
     WindowClosed."""

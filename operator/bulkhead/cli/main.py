@@ -220,7 +220,14 @@ def why(name: str | None, all_namespaces: bool, output: str | None, **options: A
             ]
             emit(output, reports, text)
             return OK
-        report = render.why_report(await get_batchjob(target, name), dependencies, now)
+        batchjob = await get_batchjob(target, name)
+        # its place in line: the line is every namespace's waiters (a Dependency is shared)
+        everyone = (
+            await target.kube.list_items(batchjobs_path(None))
+            if (batchjob.get("status") or {}).get("queue")
+            else None
+        )
+        report = render.why_report(batchjob, dependencies, now, everyone)
         emit(output, report, render.why_text(report))
         return OK
 

@@ -82,12 +82,16 @@ def bar(used: int, capacity: int, width: int = BAR_WIDTH) -> str:
 
 
 def why_report(
-    batchjob: dict[str, Any], dependencies: dict[str, dict[str, Any]], now: datetime
+    batchjob: dict[str, Any],
+    dependencies: dict[str, dict[str, Any]],
+    now: datetime,
+    batchjobs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Why the BatchJob is where it is: its phase, reason and message, its queue position, and
-    per dependency it uses the units it needs, who holds that dependency (from the Dependency
-    status) and when its windows next open (absent while open). `dependencies` holds those
-    that exist, by name; a missing one is reported as missing."""
+    """Why the BatchJob is where it is: its phase, reason and message, the line it waits in
+    (given every BatchJob, `batchjobs`, also its place in it, as `queue_report` orders the
+    line), and per dependency it uses the units it needs, who holds that dependency (from the
+    Dependency status) and when its windows next open (absent while open). `dependencies`
+    holds those that exist, by name; a missing one is reported as missing."""
     status = batchjob.get("status") or {}
     uses = []
     for name, units in _uses(batchjob).items():
@@ -117,6 +121,14 @@ def why_report(
     for key in ("queue", "jobName", "nextScheduleTime", "lastRunResult"):
         if status.get(key):
             report[key] = status[key]
+    line_of = dependencies.get((status.get("queue") or {}).get("dependency", ""))
+    if line_of is not None and batchjobs is not None:
+        line = [
+            (w["namespace"], w["name"]) for w in queue_report(line_of, batchjobs, now)["waiting"]
+        ]
+        me = (batchjob["metadata"]["namespace"], batchjob["metadata"]["name"])
+        if me in line:
+            report["queue"] = {**report["queue"], "position": line.index(me) + 1, "of": len(line)}
     if batchjob["spec"].get("suspend"):
         report["suspended"] = True
     return report
@@ -139,8 +151,11 @@ def why_text(report: dict[str, Any]) -> str:
     if report["message"]:
         lines.append(f"Message:   {report['message']}")
     queue = report.get("queue")
-    if queue:
-        lines.append(f"Queue:     position {queue['position']} for {queue['dependency']}")
+    if queue and "position" in queue:
+        where = f"position {queue['position']} of {queue['of']}"
+        lines.append(f"Queue:     {where} waiting for {queue['dependency']}")
+    elif queue:
+        lines.append(f"Queue:     waiting for {queue['dependency']}")
     blocking = queue["dependency"] if queue else None
     for use in sorted(report["uses"], key=lambda u: u["dependency"] != blocking):
         name = use["dependency"]

@@ -1,7 +1,7 @@
 """The admission loop, in Kueue's steps: 1. the waiting candidates, 2. a snapshot of every
 Dependency (holders from the store plus runs admitted but not seen yet), 3. the pure decision,
-4. assume the admitted ones hold their units, 5. hand out the changes: start, show a wait, or
-refresh a queue position later, and publish the Dependency status."""
+4. assume the admitted ones hold their units, 5. hand out the changes: start or show a wait,
+and publish the Dependency status (with the head of its line)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from bulkhead.api.constants import (
     WAITING_FOR_WINDOW,
     Key,
 )
-from bulkhead.api.models import BatchJobSpec, QueuePosition
+from bulkhead.api.models import BatchJobSpec
 from bulkhead.api.views import BatchJobView
 from bulkhead.controllers.dependency import DependencyController
 from bulkhead.policy import admission, status
@@ -28,11 +28,10 @@ from bulkhead.state.store import Store
 
 log = logging.getLogger(__name__)
 
-# Queue positions move with every start; a waiter's status follows at this bounded rate, or a
-# long queue would cost a write per waiter per start (measured: 140 writes/s with 700 waiting).
-QUEUE_REFRESH_INTERVAL = 15.0
 # Let a burst of Job events coalesce into the next pass.
 COALESCE = 0.02
+# How many of the BatchJobs waiting in line for a Dependency its status lists, in order.
+QUEUE_HEAD = 10
 WINDOW_RECHECK = 15.0
 
 
@@ -50,7 +49,6 @@ class AdmissionController:
         self._clock = clock
         self.book = AdmissionBook()
         self._wanted = asyncio.Event()
-        self._refresh_pending: set[Key] = set()
 
     def poke(self) -> None:
         self._wanted.set()
@@ -109,14 +107,10 @@ class AdmissionController:
             run=run,
         )
         self.poke()
-        wait = self.book.shown.get(bj.key)
+        wait = self.book.decided.get(bj.key)
         if wait is None:
             return None
-        return status.waiting_outcome(
-            wait.reason,
-            wait.message,
-            QueuePosition(dependency=wait.dependency, position=wait.position),
-        )
+        return status.waiting_outcome(wait.reason, wait.message, wait.dependency)
 
     async def run(self) -> None:
         await self._store.ready.wait()
@@ -146,28 +140,15 @@ class AdmissionController:
         changes = self.book.record(decision)
         for key in changes.start + changes.show:
             self._queue.add(key)
-        for key in changes.refresh:
-            self._refresh_later(key)
-        waiting: dict[str, int] = dict.fromkeys(states, 0)
-        for key in decision.waiting:
-            for name, _ in self.book.waiting[key].uses:
-                waiting[name] += 1
-        self._dependencies.publish(states, waiting)
+        heads = {
+            name: [(key, self.book.waiting[key].units_of(name)) for key in line[:QUEUE_HEAD]]
+            for name, line in decision.lines.items()
+        }
+        waiting = {name: len(line) for name, line in decision.lines.items()}
+        self._dependencies.publish(states, waiting, heads)
         retry = None
         if decision.retry_at is not None:
             retry = max((decision.retry_at - now).total_seconds(), 0.05)
         if any(w.reason == WAITING_FOR_WINDOW for w in decision.waiting.values()):
             retry = min(retry or WINDOW_RECHECK, WINDOW_RECHECK)
         return retry
-
-    def _refresh_later(self, key: Key) -> None:
-        if key in self._refresh_pending:
-            return
-        self._refresh_pending.add(key)
-
-        def refresh() -> None:
-            self._refresh_pending.discard(key)
-            if self.book.refreshed(key):
-                self._queue.add(key)
-
-        asyncio.get_running_loop().call_later(QUEUE_REFRESH_INTERVAL, refresh)

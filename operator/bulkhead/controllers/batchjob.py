@@ -216,7 +216,8 @@ class BatchJobController:
         run_now: str | None = None,
     ) -> None:
         """Patch the status to what `outcome` says, if that differs from `current`, then post
-        `events`, or (one-shot) an Event for a new phase or reason. `run_now`: the run-now value
+        `events`, or (one-shot) an Event for a new phase or reason that is a warning or success.
+        `run_now`: the run-now value
         a one-shot BatchJob has handled, echoed in its status."""
         if run_now:
             outcome = replace(outcome, extra={**outcome.extra, "runNow": run_now})
@@ -243,7 +244,11 @@ class BatchJobController:
                 or outcome.reason in status.STALLED_REASONS
                 or outcome.reason in status.NOT_STARTED_REASONS
             )
-            events = [runs.Event(warning, outcome.reason, outcome.message)]
+            # Warnings, and the end of a run: a start or a wait is in the status (phase,
+            # reason, conditions with their times), and an Event for it would be a fifth
+            # write per BatchJob (kstatus and Argo CD read the status, never Events).
+            if warning or new.phase == "Succeeded":
+                events = [runs.Event(warning, outcome.reason, outcome.message)]
         for event in events or []:
             await self.kube.post_event(
                 bj.ref(), "Warning" if event.warning else "Normal", event.reason, event.message

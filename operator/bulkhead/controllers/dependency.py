@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from bulkhead.api.constants import Key
 from bulkhead.kube import Kube, replacing
 from bulkhead.metrics import Metrics
 from bulkhead.policy.admission import DependencyState
@@ -39,13 +40,20 @@ class DependencyController:
             self._generations[name] = generation
         return changed
 
-    def publish(self, states: dict[str, DependencyState], waiting: dict[str, int]) -> None:
+    def publish(
+        self,
+        states: dict[str, DependencyState],
+        waiting: dict[str, int],
+        heads: dict[str, list[tuple[Key, int]]],
+    ) -> None:
+        """Each Dependency's status and metrics, given its state, how many wait for it and
+        the head of its line; an invalid one's status says what is wrong."""
         now = self._clock()
         for name, state in states.items():
             self._metrics.dependency(name, state.in_use, state.spec.capacity, waiting[name])
             dep = self._store.dependency(name)
             if dep is not None:
-                new = dependency_status(dep, state, waiting[name], now)
+                new = dependency_status(dep, state, waiting[name], heads[name], now)
                 self._writer.want(name, new, dep.status)
         for dep in self._store.all_dependencies():
             if dep.name not in states and (problem := dep.spec_problem()):

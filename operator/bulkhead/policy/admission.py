@@ -35,6 +35,10 @@ class Candidate:
     uses: tuple[tuple[str, int], ...]  # (dependency, units)
     run: str = ""  # the name of the Job this run creates once admitted
 
+    def units_of(self, dependency: str) -> int:
+        """All it needs of `dependency` (a dependency named twice needs both uses)."""
+        return sum(units for name, units in self.uses if name == dependency)
+
 
 @dataclass(frozen=True)
 class Holding:
@@ -56,8 +60,7 @@ class DependencyState:
 @dataclass(frozen=True)
 class Wait:
     reason: str  # WaitingForDependency | WaitingForWindow
-    dependency: str
-    position: int
+    dependency: str  # the first that holds it back
     message: str
 
 
@@ -65,6 +68,8 @@ class Wait:
 class Decision:
     admitted: list[Key] = field(default_factory=list)
     waiting: dict[Key, Wait] = field(default_factory=dict)
+    # per dependency, the waiting BatchJobs that use it, in admission order (1 is next)
+    lines: dict[str, list[Key]] = field(default_factory=dict)
     retry_at: datetime | None = None  # when a rate limit lets the next start through
 
 
@@ -106,12 +111,6 @@ def next_opening(spec: DependencySpec, now: datetime) -> datetime | None:
     return None
 
 
-def _holders_text(state: DependencyState) -> str:
-    names = [f"{h.key[0]}/{h.key[1]}" for h in state.holders[:5]]
-    more = len(state.holders) - len(names)
-    return ", ".join(names) + (f" and {more} more" if more > 0 else "")
-
-
 def admit(
     candidates: list[Candidate], dependencies: dict[str, DependencyState], now: datetime
 ) -> Decision:
@@ -123,12 +122,10 @@ def admit(
         for name, s in dependencies.items()
     }
     is_open = {name: windows_open(s.spec, now) for name, s in dependencies.items()}
-    queued: dict[str, int] = dict.fromkeys(dependencies, 0)
+    decision.lines = {name: [] for name in dependencies}
 
     for candidate in order(candidates):
-        needs: dict[str, int] = {}
-        for name, units in candidate.uses:  # a dependency named twice needs both uses
-            needs[name] = needs.get(name, 0) + units
+        needs = {name: candidate.units_of(name) for name, _ in candidate.uses}
         # dependency, reason, message, and whether it is capacity (not time) that blocks
         blocked: list[tuple[str, str, str, bool]] = []
         for name, units in needs.items():
@@ -147,11 +144,13 @@ def admit(
                     )
                 )
             elif units > free[name]:
-                held = f"{state.in_use} of {capacity} units held"
-                by = f" by {_holders_text(state)}" if state.holders else ""
-                if state.in_use + units <= capacity:
-                    by += ", the rest reserved for BatchJobs ahead in the queue"
-                blocked.append((name, WAITING_FOR_DEPENDENCY, f"{name}: {held}{by}", True))
+                # Static while it waits: the holders and its place in line move with every
+                # start, and a status that followed them would cost a write per waiter per
+                # start. Who holds them: the Dependency's status; its place: its status.queue.
+                message = (
+                    f"{name}: all {capacity} units are held or promised to BatchJobs ahead in line"
+                )
+                blocked.append((name, WAITING_FOR_DEPENDENCY, message, True))
             elif limit is not None and len(starts[name]) >= limit:
                 retry = starts[name][-limit] + RATE_PERIOD
                 decision.retry_at = min(decision.retry_at or retry, retry)
@@ -170,14 +169,11 @@ def admit(
                 starts[name].append(now)
             continue
         for name in needs:
-            queued[name] += 1
+            decision.lines[name].append(candidate.key)
         if all(by_capacity for *_, by_capacity in blocked):
             # Blocked by capacity alone: reserve, so nobody behind it takes these units.
             for name, units in needs.items():
                 free[name] = min(free[name], 0) if units > free[name] else free[name] - units
         name, reason, message, _ = blocked[0]
-        position = queued[name]
-        decision.waiting[candidate.key] = Wait(
-            reason, name, position, f"waiting for {message}; position {position}"
-        )
+        decision.waiting[candidate.key] = Wait(reason, name, f"waiting for {message}")
     return decision

@@ -1,12 +1,12 @@
-"""Pure: what admission knows of a Dependency -> its status (inUse, holders, waiting, the Ready
-and WindowClosed conditions)."""
+"""Pure: what admission knows of a Dependency -> its status (inUse, holders, waiting, the head
+of its line, the Ready and WindowClosed conditions)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from bulkhead.api.constants import INVALID_SPEC
+from bulkhead.api.constants import INVALID_SPEC, Key
 from bulkhead.api.models import DependencyStatus
 from bulkhead.api.times import format_time
 from bulkhead.api.views import DependencyView
@@ -17,10 +17,15 @@ MAX_HOLDERS_SHOWN = 1000
 
 
 def dependency_status(
-    dep: DependencyView, state: DependencyState, waiting: int, now: datetime
+    dep: DependencyView,
+    state: DependencyState,
+    waiting: int,
+    head: list[tuple[Key, int]],
+    now: datetime,
 ) -> dict[str, Any]:
-    """The status `dep` should show, given its holders and the number of BatchJobs waiting
-    for it; conditions keep their lastTransitionTime while their status holds."""
+    """The status `dep` should show, given its holders, the number of BatchJobs waiting for it
+    and the head of its line ((namespace, name), units needed) in order; conditions keep their
+    lastTransitionTime while their status holds."""
     before = parse((dep.status or {}).get("conditions"))
     stamp = format_time(now)
     closed = not windows_open(state.spec, now)
@@ -34,6 +39,11 @@ def dependency_status(
             for h in sorted(state.holders, key=lambda h: h.key)[:MAX_HOLDERS_SHOWN]
         ],
         waiting=waiting,
+        queue=[
+            {"position": i, "namespace": key[0], "name": key[1], "units": units}
+            for i, (key, units) in enumerate(head, start=1)
+        ]
+        or None,
         conditions=[
             condition(
                 "Ready",

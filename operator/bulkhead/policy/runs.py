@@ -44,7 +44,6 @@ ON_TIME = timedelta(seconds=60)
 MISSED_LISTED = 5
 
 # Reasons: of runs (in status.runs and Events) and of a scheduled BatchJob's status.
-RUN_STARTED = "RunStarted"
 RUN_SUCCEEDED = "RunSucceeded"
 RUN_FAILED = "RunFailed"
 RUN_MISSED = "RunMissed"
@@ -370,7 +369,9 @@ def _trim(runs: dict[str, Run], before: list[Run]) -> list[Run]:
 
 
 def events(before: list[Run], after: list[Run]) -> list[Event]:
-    """One Event per run that started, ended, was missed or replaced since `before`."""
+    """One Event per run that ended, was missed or replaced since `before`, and a Warning for
+    a run that cannot start. A run that starts gets none: its Job and start time are in the
+    status, and one Event per run keeps a run within four writes (the benchmark's budget)."""
     old = {token(r): r for r in before}
     found = []
     for run in after:
@@ -380,9 +381,7 @@ def events(before: list[Run], after: list[Run]) -> list[Event]:
             if run.reason in NOT_STARTED_REASONS and run.reason != was.reason:
                 found.append(Event(True, run.reason or "", f"{what} cannot start: {run.message}"))
             continue
-        if run.result == "Running":
-            found.append(Event(False, RUN_STARTED, f"{what} started: Job {run.job_name}"))
-        elif run.result == "Succeeded":
+        if run.result == "Succeeded":
             found.append(Event(False, RUN_SUCCEEDED, f"{what} succeeded: {run.message}"))
         elif run.result == "Failed":
             found.append(Event(True, RUN_FAILED, f"{what} failed ({run.reason}): {run.message}"))

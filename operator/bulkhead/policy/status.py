@@ -198,9 +198,10 @@ def invalid_outcome(problem: str) -> Outcome:
     return Outcome("Pending", INVALID_SPEC, f"invalid spec, no Job created: {problem}")
 
 
-def waiting_outcome(reason: str, message: str, queue: QueuePosition | None) -> Outcome:
-    extra = {"queue": queue.wire()} if queue else {}
-    return Outcome("Queued", reason, message, extra)
+def waiting_outcome(reason: str, message: str, dependency: str) -> Outcome:
+    """Queued in `dependency`'s line (its place in line is on the Dependency's status)."""
+    line = QueuePosition(dependency=dependency).wire()
+    return Outcome("Queued", reason, message, {"queue": line})
 
 
 def is_terminal(status: BatchJobStatus | None) -> bool:

@@ -21,50 +21,43 @@ from bulkhead.state.store import Store
 
 @dataclass
 class Changes:
-    """What a decision asks of the BatchJobs: start, show a new wait now, refresh later."""
+    """What a decision asks of the BatchJobs: start, or show a new wait."""
 
     start: list[Key] = field(default_factory=list)
     show: list[Key] = field(default_factory=list)
-    refresh: list[Key] = field(default_factory=list)
 
 
 @dataclass
 class AdmissionBook:
     waiting: dict[Key, Candidate] = field(default_factory=dict)
-    decided: dict[Key, Wait] = field(default_factory=dict)
-    shown: dict[Key, Wait] = field(default_factory=dict)
+    decided: dict[Key, Wait] = field(default_factory=dict)  # the latest decision per waiter
     admitted: dict[Key, Candidate] = field(default_factory=dict)
 
     def forget(self, key: Key) -> None:
         """`key` no longer waits (it started, finished, or cannot wait)."""
         self.waiting.pop(key, None)
         self.decided.pop(key, None)
-        self.shown.pop(key, None)
 
     def record(self, decision: Decision) -> Changes:
+        """The decision into the book: who starts, and the waiters whose status must show a
+        new wait (another reason, dependency or message; a new place in line is no change:
+        the Dependency's status.queue shows the head of the line)."""
         changes = Changes()
         for key in decision.admitted:
             candidate = self.waiting.pop(key)
             self.decided.pop(key, None)
-            self.shown.pop(key, None)
             self.admitted[key] = candidate
             changes.start.append(key)
         for key, wait in decision.waiting.items():
             old = self.decided.get(key)
             self.decided[key] = wait
-            if old is None or (old.reason, old.dependency) != (wait.reason, wait.dependency):
-                self.shown[key] = wait
+            if old is None or (old.reason, old.dependency, old.message) != (
+                wait.reason,
+                wait.dependency,
+                wait.message,
+            ):
                 changes.show.append(key)
-            elif old != wait:
-                changes.refresh.append(key)
         return changes
-
-    def refreshed(self, key: Key) -> bool:
-        """The waiter's status may now show its latest decision; False if it no longer waits."""
-        if key not in self.decided:
-            return False
-        self.shown[key] = self.decided[key]
-        return True
 
 
 def dependency_states(
