@@ -4,7 +4,7 @@ one duration format: Go-style s, m, h and d parts, e.g. 90s or 1h30m (@every and
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -29,3 +29,11 @@ def duration_seconds(text: str) -> int | None:
     if not _DURATION.fullmatch(text):
         return None
     return sum(int(amount) * _UNIT_SECONDS[unit] for amount, unit in _DURATION_PART.findall(text))
+
+
+def duration(text: str) -> timedelta:
+    """The timedelta of a duration (see duration_seconds); ValueError when `text` is not one."""
+    seconds = duration_seconds(text)
+    if seconds is None:
+        raise ValueError(f"{text!r} is not a duration of s, m, h and d parts, e.g. 30s or 1h30m")
+    return timedelta(seconds=seconds)
