@@ -1282,7 +1282,7 @@ class Breaker(Model):
     """The circuit breaker: open (no new starts) while openWhen holds, then one probe run."""
 
     base_wait: Duration = "30s"
-    """Wait after the first opening before half-open; the n-th opening in a row waits n ×
+    """Wait after the first opening before half-open; the n-th opening in a row waits n times
     baseWait. Default 30s; 1s to 1d."""
     max_wait: Duration = "10m"
     """The longest wait before half-open, at least baseWait. Default 10m; 1s to 1d."""
