@@ -65,3 +65,5 @@ THROTTLED = "Throttled"  # effective capacity below capacity
 CIRCUIT_OPEN = "CircuitOpen"  # the breaker is Open: no new starts
 PROBING = "Probing"  # the breaker is HalfOpen: one probe run
 DRY_RUN = "DryRun"  # health is computed and shown, admission uses capacity alone
+# Signals unread for onSignalLoss.after (an Event, and the SignalAvailable reason).
+SIGNAL_LOST = "SignalLost"

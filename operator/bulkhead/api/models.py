@@ -1493,7 +1493,7 @@ class ProbeRun(Model):
     """Namespace of the BatchJob."""
     name: ShortText
     """Name of the BatchJob."""
-    start_time: Timestamp | None = None
+    start_time: Timestamp
     """When it was admitted (RFC 3339); the signals are judged for observeFor from then."""
 
 
