@@ -158,7 +158,8 @@ def step(
     verdicts = _verdicts(spec, names, values) if available else None
     if available and verdicts is None:
         available = False
-        changes.append(Change("SignalError", "a health condition could not be evaluated"))
+        if before.lost_since is None:
+            changes.append(Change("SignalError", "a health condition could not be evaluated"))
     lost_since = None if available else (before.lost_since or now)
     lost = lost_since is not None and now - lost_since >= duration(settings.loss.after)
     # A spec change may have moved capacity or minCapacity past the kept limit.
