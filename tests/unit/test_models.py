@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -402,3 +403,16 @@ def test_a_full_health_spec_reads_with_its_defaults() -> None:
         },
         "dryRun": False,
     }
+
+
+def test_the_readme_health_example_is_a_dependency_the_models_accept() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Dependency health") :]
+    example = section[section.index("```yaml") + len("```yaml") : section.index("```\n\n")]
+    spec = DependencySpec.model_validate(yaml.safe_load(example)["spec"])
+    assert spec.health is not None
+    assert (spec.capacity, [s.name for s in spec.health.signals], spec.health.dry_run) == (
+        40,
+        ["p99", "up"],
+        True,
+    )
