@@ -564,6 +564,28 @@ def test_waiting_batchjobs_say_why_health_holds_them(
     assert waiting_message("orders-db", result, 12, values) == message
 
 
-def test_dry_run_holds_no_batchjob_back() -> None:
-    result = Step(replace(HEALTHY, limit=8), 8, 12, available=True, lost=False)
+@pytest.mark.parametrize("state", [replace(HEALTHY, limit=8), OPEN], ids=["throttled", "open"])
+def test_dry_run_holds_no_batchjob_back(state: LoopState) -> None:
+    result = Step(state, 0 if state == OPEN else 8, 12, available=True, lost=False)
     assert waiting_message("orders-db", result, 12, "p99 0.31") is None
+
+
+def test_a_condition_that_cannot_be_evaluated_counts_as_unread() -> None:
+    # The signal reads a number, but the condition compares it with a string at run time only
+    # when p99 is above 1 (the compile-time trial runs with 1.0).
+    odd = spec(openWhen="signals.p99 > 1.0 && signals.p99 > 'slow'")
+    result = step(odd, 12, 0, p99(1.5), HEALTHY, T0, SEED)
+    assert result == Step(
+        state=replace(HEALTHY, lost_since=T0),
+        effective=12,
+        enforced=12,
+        available=False,
+        lost=False,
+        changes=(
+            Change(
+                "SignalError",
+                "openWhen could not be evaluated: No matching overloads found : "
+                "_>_(double, string)",
+            ),
+        ),
+    )

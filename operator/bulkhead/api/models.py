@@ -1374,7 +1374,8 @@ class Health(Model):
     """CEL: while it holds for `for`, health is Unhealthy and the breaker opens (no new starts),
     e.g. signals.up < 1 || signals.p99 > 2.0. Default: no breaker."""
     for_: Duration = Field(default="30s", alias="for")
-    """How long a condition must hold before health changes. Default 30s; 0s to 1h."""
+    """How long a condition must hold before health changes (leaving Unknown, before anything
+    was judged, is at once). Default 30s; 0s to 1h."""
     adaptive: Adaptive | None = None
     """The adaptive limit. Default: minCapacity 1, settleTime 1m, increaseStep 1, no target."""
     breaker: Breaker | None = None

@@ -101,6 +101,8 @@ class Change:
 
 @dataclass(frozen=True)
 class Step:
+    """What one step decided: the state for the next, the capacities, and what changed."""
+
     state: LoopState
     effective: int  # the effective capacity decided
     enforced: int  # what admission uses: `effective`, or the capacity under dryRun
@@ -155,11 +157,13 @@ def step(
     }
     available = len(fresh) == len(names)
     values = fresh if available else {}
-    verdicts = _verdicts(spec, names, values) if available else None
-    if available and verdicts is None:
+    judged = _verdicts(spec, names, values) if available else None
+    verdicts = judged if isinstance(judged, _Verdicts) else None
+    if isinstance(judged, str):
+        # Counted as unread: a condition that cannot be judged must not read as healthy.
         available = False
         if before.lost_since is None:
-            changes.append(Change("SignalError", "a health condition could not be evaluated"))
+            changes.append(Change("SignalError", judged))
     lost_since = None if available else (before.lost_since or now)
     lost = lost_since is not None and now - lost_since >= duration(settings.loss.after)
     # A spec change may have moved capacity or minCapacity past the kept limit.
@@ -208,18 +212,15 @@ class _Verdicts:
     recovered: bool
 
 
-def _verdicts(
-    spec: Health, names: tuple[str, ...], values: Mapping[str, float]
-) -> _Verdicts | None:
-    """Each condition's truth (an absent one is false), or None when one cannot be evaluated."""
+def _verdicts(spec: Health, names: tuple[str, ...], values: Mapping[str, float]) -> _Verdicts | str:
+    """Each condition's truth (degradedWhen and openWhen false when absent, recoveredWhen true),
+    or why one cannot be evaluated."""
     results: dict[str, bool] = {}
     for field, text in spec.conditions().items():
         compiled = compile_condition(text, names)
-        if isinstance(compiled, str):
-            return None
-        result = evaluate(compiled, values)
+        result = compiled if isinstance(compiled, str) else evaluate(compiled, values)
         if isinstance(result, str):
-            return None
+            return f"{field} could not be evaluated: {result}"
         results[field] = result
     return _Verdicts(
         open=results.get("openWhen", False),
@@ -528,7 +529,7 @@ def waiting_message(name: str, result: Step, capacity: int, values: str) -> str 
     12:06:02"), given its step, its capacity and its signal values as text; None when health
     holds nothing back (and under dryRun, which enforces nothing)."""
     state = result.state
-    if result.enforced == capacity and state.breaker == "Closed":
+    if result.enforced >= capacity:
         return None
     if state.breaker == "Open":
         return (
