@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bulkhead.api.cel import compile_condition, evaluate
-from bulkhead.api.constants import SIGNAL_AVAILABLE, SIGNAL_LOST, Key
+from bulkhead.api.constants import CIRCUIT_OPEN, SIGNAL_AVAILABLE, SIGNAL_LOST, Key
 from bulkhead.api.models import (
     Adaptive,
     Breaker,
@@ -292,7 +292,7 @@ def _open(
     until = now + wait(settings.breaker, opens, seed)
     changes.append(
         Change(
-            "CircuitOpen",
+            CIRCUIT_OPEN,
             f"circuit open: {why}; no new starts, half-open at {_clock(until)} (opening {opens})",
         )
     )
