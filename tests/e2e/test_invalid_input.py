@@ -162,7 +162,59 @@ CLOCK_TIMES = st.one_of(
     st.sampled_from(["24:00", "9:00", "12:60", "noon", "", "12:00:00"]),
     st.from_regex(r"\A[3-9][0-9]:[0-9]{2}\Z"),
 )
+PROMETHEUS = {"address": "http://prometheus:9090", "query": "p99"}
+
+
+def _health(**fields: Any) -> Callable[[dict[str, Any]], None]:
+    """Sets spec.health to one signal, p99, with `fields` on top."""
+    return put("spec.health", {"signals": [{"name": "p99", "prometheus": PROMETHEUS}], **fields})
+
+
+# The last three only the operator can check (CEL compiled, durations compared): InvalidSpec.
+INVALID_HEALTH = st.sampled_from(
+    [
+        ("spec.health.adaptive.minCapacity", _health(adaptive={"minCapacity": 3})),
+        (
+            "spec.health.adaptive.target.signal",
+            _health(adaptive={"target": {"signal": "up", "value": 1}}),
+        ),
+        (
+            "spec.health.adaptive.target",
+            _health(adaptive={"target": {"signal": "p99", "value": 0}}),
+        ),
+        ("spec.health", _health(degradedWhen="signals.p99 > 0.3")),
+        ("spec.health.for", _health(**{"for": "10x"})),
+        (
+            "spec.health.signals[0].name",
+            put("spec.health", {"signals": [{"name": "P99", "prometheus": PROMETHEUS}]}),
+        ),
+        (
+            "spec.health.signals[1]",
+            put("spec.health", {"signals": [{"name": "p99", "prometheus": PROMETHEUS}] * 2}),
+        ),
+        (
+            "spec.health.signals[0]",
+            put(
+                "spec.health",
+                {
+                    "signals": [
+                        {
+                            "name": "p99",
+                            "prometheus": PROMETHEUS,
+                            "http": {"url": "http://x:1", "jsonPath": "$.a"},
+                        }
+                    ]
+                },
+            ),
+        ),
+        ("spec.health", _health(openWhen="signals.p9 > 1")),
+        ("spec.health", _health(openWhen="signals.p99 > 'slow'")),
+        ("spec.health.breaker", _health(breaker={"baseWait": "1m", "maxWait": "30s"})),
+    ]
+)
+
 INVALID_DEPENDENCY: st.SearchStrategy[Mutation] = st.one_of(
+    INVALID_HEALTH,
     integer_field("spec.capacity", 0, 1_000_000),
     integer_field("spec.maxStartsPerMinute", 1, 100_000),
     BAD_NAMES.map(lambda v: ("metadata.name", put("metadata.name", v))),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 import yaml
-from bulkhead.api.models import BatchJobSpec, Window
-from bulkhead.api.views import BatchJobView, JobView
+from bulkhead.api.models import BatchJobSpec, DependencySpec, Signal, Window
+from bulkhead.api.views import BatchJobView, DependencyView, JobView
 from bulkhead.controllers.manager import Manager
 from bulkhead.kube import Conflict
 from bulkhead.metrics import Metrics
@@ -296,6 +297,17 @@ def test_an_invalid_spec_is_refused_and_no_job_is_built(spec: dict[str, Any]) ->
 
 # The CRD refuses these with CEL rules (x-kubernetes-validations); the model the controller
 # trusts should refuse them too, or a spec that reaches it another way builds a broken Job.
+PROMETHEUS = {"address": "http://prometheus:9090", "query": "probe_p99_seconds"}
+
+
+def health_spec(**health: Any) -> dict[str, Any]:
+    """A Dependency spec of capacity 4 with one signal, p99, and `health` on top."""
+    return {
+        "capacity": 4,
+        "health": {"signals": [{"name": "p99", "prometheus": PROMETHEUS}], **health},
+    }
+
+
 CEL_ONLY_RULES: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
     "volume with two sources": (
         BatchJobSpec,
@@ -320,6 +332,28 @@ CEL_ONLY_RULES: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
         spec_dict(volumeMounts=[{"name": "missing", "mountPath": "/data"}]),
     ),
     "window that starts when it ends": (Window, {"start": "02:00", "end": "02:00"}),
+    "signal with two sources": (
+        Signal,
+        {"name": "p99", "prometheus": PROMETHEUS, "http": {"url": "http://x:1", "jsonPath": "$.a"}},
+    ),
+    "signal without a source": (Signal, {"name": "p99"}),
+    "signals named twice": (
+        DependencySpec,
+        health_spec(signals=[{"name": "p99", "prometheus": PROMETHEUS}] * 2),
+    ),
+    "degradedWhen without recoveredWhen": (
+        DependencySpec,
+        health_spec(degradedWhen="signals.p99 > 0.3"),
+    ),
+    "target on an undeclared signal": (
+        DependencySpec,
+        health_spec(adaptive={"target": {"signal": "errors", "value": 1}}),
+    ),
+    "target of 0": (
+        DependencySpec,
+        health_spec(adaptive={"target": {"signal": "p99", "value": 0}}),
+    ),
+    "minCapacity above capacity": (DependencySpec, health_spec(adaptive={"minCapacity": 5})),
 }
 
 
@@ -334,3 +368,66 @@ def _accepted(model: type[BaseModel], data: dict[str, Any]) -> bool:
 def test_rules_the_crd_checks_with_cel_are_checked_by_the_models_too() -> None:
     accepted = [rule for rule, (model, data) in CEL_ONLY_RULES.items() if _accepted(model, data)]
     assert not accepted, f"the models accept what the CRD's CEL rules refuse: {accepted}"
+
+
+def test_a_health_condition_that_does_not_compile_names_its_field_and_the_error() -> None:
+    spec = health_spec(openWhen="signals.p9 > 1")
+    view = DependencyView(name="orders-db", uid="u", generation=1, spec=spec, status=None)
+    assert view.spec_problem() == (
+        "spec.health: Value error, openWhen: 1:8: undeclared reference to 'signals.p9'"
+    )
+    assert view.parsed_spec() is None
+
+
+@pytest.mark.parametrize(
+    ("condition", "problem"),
+    [
+        ("signals.p99 >", "1:14: Syntax error: mismatched input '<EOF>'"),
+        ("signals.p99 > 'slow'", "No matching overloads found : _>_(double, string)"),
+        ("signals.p99", "must be true or false, e.g. signals.p99 > 0.5; it is 1.0"),
+    ],
+)
+def test_a_condition_must_parse_type_check_and_be_a_bool(condition: str, problem: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        DependencySpec.model_validate(health_spec(openWhen=condition))
+    assert f"openWhen: {problem}" in str(error.value)
+
+
+def test_a_full_health_spec_reads_with_its_defaults() -> None:
+    spec = DependencySpec.model_validate(
+        health_spec(
+            degradedWhen="signals.p99 > 0.3",
+            recoveredWhen="signals.p99 < 0.2",
+            openWhen="signals.p99 > 2",
+            adaptive={"minCapacity": 2, "target": {"signal": "p99", "value": 0.2}},
+        )
+    )
+    assert spec.health is not None
+    assert spec.health.wire() == {
+        "signals": [{"name": "p99", "prometheus": {**PROMETHEUS, "timeout": "5s"}}],
+        "interval": "15s",
+        "degradedWhen": "signals.p99 > 0.3",
+        "recoveredWhen": "signals.p99 < 0.2",
+        "openWhen": "signals.p99 > 2",
+        "for": "30s",
+        "adaptive": {
+            "minCapacity": 2,
+            "target": {"signal": "p99", "value": 0.2},
+            "settleTime": "1m",
+            "increaseStep": 1,
+        },
+        "dryRun": False,
+    }
+
+
+def test_the_readme_health_example_is_a_dependency_the_models_accept() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Dependency health") :]
+    example = section[section.index("```yaml") + len("```yaml") : section.index("```\n\n")]
+    spec = DependencySpec.model_validate(yaml.safe_load(example)["spec"])
+    assert spec.health is not None
+    assert (spec.capacity, [s.name for s in spec.health.signals], spec.health.dry_run) == (
+        40,
+        ["p99", "up"],
+        True,
+    )

@@ -58,3 +58,12 @@ CONTAINER_WAITING_REASONS = (
 )
 # A NetworkPolicy under the name a BatchJob's runs need exists and is not controlled by it.
 NETWORK_POLICY_NAME_TAKEN = "NetworkPolicyNameTaken"
+
+# Dependency conditions of health-driven admission (policy/health.py).
+SIGNAL_AVAILABLE = "SignalAvailable"  # every signal read at the last attempt
+THROTTLED = "Throttled"  # effective capacity below capacity
+CIRCUIT_OPEN = "CircuitOpen"  # the breaker is Open: no new starts
+PROBING = "Probing"  # the breaker is HalfOpen: one probe run
+DRY_RUN = "DryRun"  # health is computed and shown, admission uses capacity alone
+# Signals unread for onSignalLoss.after (an Event, and the SignalAvailable reason).
+SIGNAL_LOST = "SignalLost"

@@ -202,8 +202,11 @@ def dependency_crd() -> dict[str, Any]:
         status=DependencyStatus,
         columns=[
             _column("Capacity", ".spec.capacity", "integer"),
+            _column("Effective", ".status.effectiveCapacity", "integer"),
             _column("In-Use", ".status.inUse", "integer"),
             _column("Waiting", ".status.waiting", "integer"),
+            _column("Health", ".status.health"),
+            _column("Breaker", ".status.breaker.state"),
             _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
             _column("Window-Closed", '.status.conditions[?(@.type=="WindowClosed")].status'),
             _column("Age", ".metadata.creationTimestamp", "date"),

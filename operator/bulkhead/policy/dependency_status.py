@@ -1,17 +1,29 @@
 """Pure: what admission knows of a Dependency -> its status (inUse, holders, waiting, the head
-of its line, the Ready and WindowClosed conditions)."""
+of its line, the Ready and WindowClosed conditions; with health, the loop's fields and its five
+conditions)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from bulkhead.api.constants import INVALID_SPEC, Key
-from bulkhead.api.models import DependencyStatus
+from bulkhead.api.constants import (
+    CIRCUIT_OPEN,
+    DRY_RUN,
+    INVALID_SPEC,
+    PROBING,
+    SIGNAL_AVAILABLE,
+    SIGNAL_LOST,
+    THROTTLED,
+    Key,
+)
+from bulkhead.api.models import Breaker, DependencyStatus, Health, SignalLoss
 from bulkhead.api.times import format_time
 from bulkhead.api.views import DependencyView
 from bulkhead.policy.admission import DependencyState, windows_open
 from bulkhead.policy.conditions import condition, parse
+from bulkhead.policy.health import LoopState, Reading, Step, readings_text, status_fields
 
 MAX_HOLDERS_SHOWN = 1000
 
@@ -22,16 +34,19 @@ def dependency_status(
     waiting: int,
     head: list[tuple[Key, int]],
     now: datetime,
+    health: tuple[Step, Mapping[str, Reading]] | None = None,
 ) -> dict[str, Any]:
-    """The status `dep` should show, given its holders, the number of BatchJobs waiting for it
-    and the head of its line ((namespace, name), units needed) in order; conditions keep their
+    """The status `dep` should show, given its holders, the number of BatchJobs waiting for it,
+    the head of its line ((namespace, name), units needed) in order and, with spec.health, the
+    health step and the readings it used; conditions keep their
     lastTransitionTime while their status holds."""
     before = parse((dep.status or {}).get("conditions"))
     stamp = format_time(now)
     closed = not windows_open(state.spec, now)
-    full = state.in_use >= state.spec.capacity
     capacity = state.spec.capacity
-    return DependencyStatus(
+    limit = health[0].enforced if health else capacity
+    full = state.in_use >= limit
+    status = DependencyStatus(
         observed_generation=dep.generation,
         in_use=state.in_use,
         holders=[
@@ -65,6 +80,105 @@ def dependency_status(
             ),
         ],
     ).wire()
+    if health is None or state.spec.health is None:
+        return status
+    step, readings = health
+    fields = status_fields(step, readings, state.spec.health)
+    conditions = health_conditions(step, readings, state.spec.health, capacity)
+    status["conditions"] += [
+        condition(
+            kind,
+            value,
+            reason,
+            message,
+            generation=dep.generation,
+            before=before.get(kind),
+            now=stamp,
+        ).wire()
+        for kind, value, reason, message in conditions
+    ]
+    return {**status, **fields}
+
+
+def health_conditions(
+    step: Step, readings: Mapping[str, Reading], spec: Health, capacity: int
+) -> list[tuple[str, bool, str, str]]:
+    """(type, status, reason, message) of SignalAvailable, Throttled, CircuitOpen, Probing and
+    DryRun for a health step, the readings it used, the health spec and the capacity."""
+    state = step.state
+    values = readings_text(readings)
+    errors = "; ".join(
+        f"{s.name}: {readings[s.name].error if s.name in readings else 'not read yet'}"
+        for s in spec.signals
+        if s.name not in readings or readings[s.name].error
+    )
+    loss = spec.on_signal_loss or SignalLoss()
+    if step.available:
+        signal = (SIGNAL_AVAILABLE, True, "SignalsRead", values)
+    elif step.lost:
+        signal = (
+            SIGNAL_AVAILABLE,
+            False,
+            SIGNAL_LOST,
+            f"{errors}; unread since {_stamp(state.lost_since)}: {loss.action}",
+        )
+    else:
+        signal = (
+            SIGNAL_AVAILABLE,
+            False,
+            "SignalUnread",
+            f"{errors}; the last values hold for {loss.after}",
+        )
+    throttled = step.effective < capacity
+    why = {"Open": CIRCUIT_OPEN, "HalfOpen": PROBING}.get(state.breaker)
+    why = why or (SIGNAL_LOST if step.lost else "AdaptiveLimit")
+    return [
+        signal,
+        (
+            THROTTLED,
+            throttled,
+            why if throttled else "AtCapacity",
+            f"effective capacity {step.effective} of {capacity} (health {state.health}; {values})",
+        ),
+        (
+            CIRCUIT_OPEN,
+            state.breaker == "Open",
+            "OpenWhen" if state.breaker == "Open" else state.breaker,
+            f"no new starts since {_stamp(state.opened_at)}, half-open at "
+            f"{_stamp(state.open_until)} (opening {state.opens})"
+            if state.breaker == "Open"
+            else f"breaker {state.breaker}",
+        ),
+        _probing(state, spec),
+        (
+            DRY_RUN,
+            spec.dry_run,
+            "DryRun" if spec.dry_run else "Enforced",
+            f"computed, not enforced: admission uses capacity {capacity}, effective capacity "
+            f"would be {step.effective}"
+            if spec.dry_run
+            else f"admission uses effective capacity {step.effective}",
+        ),
+    ]
+
+
+def _probing(state: LoopState, spec: Health) -> tuple[str, bool, str, str]:
+    if state.breaker != "HalfOpen":
+        return (PROBING, False, "NotProbing", "no probe")
+    if state.probe is None:
+        return (PROBING, True, "WaitingForProbe", "one probe run may start")
+    observe_for = (spec.breaker or Breaker()).observe_for
+    probe = f"{state.probe.key[0]}/{state.probe.key[1]}"
+    return (
+        PROBING,
+        True,
+        "ProbeRunning",
+        f"probe {probe} started {_stamp(state.probe.since)}, judged for {observe_for}",
+    )
+
+
+def _stamp(moment: datetime | None) -> str:
+    return format_time(moment) if moment else "-"
 
 
 def invalid_status(dep: DependencyView, problem: str, now: datetime) -> dict[str, Any]:

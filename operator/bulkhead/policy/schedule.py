@@ -63,6 +63,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+from bulkhead.api.times import duration_seconds
+
 __all__ = ["Due", "Schedule", "ScheduleError", "due", "jitter", "next_after", "parse"]
 
 DEFAULT_TIME_ZONE = "UTC"
@@ -86,9 +88,6 @@ FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 HASH_RANGES = ((0, 59), (0, 23), (1, 28), (1, 12), (0, 6))
 
 _HASHED_TERM = re.compile(r"H(?:\((\d{1,2})-(\d{1,2})\))?(?:/(\d{1,2}))?", re.IGNORECASE)
-_DURATION = re.compile(r"(?:\d{1,9}[smhd])+")
-_DURATION_PART = re.compile(r"(\d+)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SECOND = timedelta(seconds=1)
 
 
@@ -453,13 +452,11 @@ def _cronsim_problem(error: CronSimError) -> str:
 
 
 def _every(duration: str, expression: str) -> timedelta:
-    if not _DURATION.fullmatch(duration):
+    seconds = duration_seconds(duration)
+    if seconds is None:
         raise _error(
             expression, "@every needs a duration of s, m, h and d parts, e.g. '@every 1h30m'"
         )
-    seconds = sum(
-        int(amount) * _UNIT_SECONDS[unit] for amount, unit in _DURATION_PART.findall(duration)
-    )
     # Compared in seconds first: an absurd duration would overflow timedelta.
     if seconds < MIN_EVERY.total_seconds():
         raise _error(expression, "@every must be at least 10s")
