@@ -332,11 +332,13 @@ def create_all(
     def one(body: dict[str, Any]) -> None:
         if kind == "jobs":
             batch.create_namespaced_job(namespace, body)
+            # a raw Job is known by its label, as the Watcher knows it
+            created[body["metadata"]["labels"]["bulkhead.dev/batchjob"]] = time.monotonic()
         else:
             custom.create_namespaced_custom_object(
                 "bulkhead.dev", "v1alpha1", namespace, "batchjobs", body
             )
-        created[body["metadata"]["name"]] = time.monotonic()
+            created[body["metadata"]["name"]] = time.monotonic()
 
     with ThreadPoolExecutor(CREATORS) as pool:
         if rate is None:

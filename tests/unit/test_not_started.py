@@ -14,7 +14,7 @@ from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.metrics import Metrics
 from bulkhead.policy.build import job_name
 from bulkhead.policy.not_started import GRACE as NOT_STARTED_GRACE
-from bulkhead.policy.not_started import NotStarted, diagnose
+from bulkhead.policy.not_started import MAX_RECHECK, RECHECK, NotStarted, diagnose, recheck_after
 from bulkhead.runtime.workqueue import WorkQueue
 from factories import spec_dict
 from test_models import METADATA, FakeKube
@@ -272,3 +272,10 @@ def test_the_reader_keeps_nothing_for_a_run_once_it_is_ready() -> None:
     found = asyncio.run(looks())
     assert [f.reason if f else None for f in found] == ["ErrImagePull", None, None]
     assert reader._seen == {}  # one dict per waiting run, none per BatchJob that runs
+
+
+def test_a_run_that_is_only_slow_is_looked_at_less_and_less_often() -> None:
+    pulling = NotStarted("ImagePullBackOff", "pod p-1 cannot start")
+    quiet = [recheck_after(None, looks) for looks in range(6)]
+    assert quiet == [RECHECK, 2 * RECHECK, 4 * RECHECK, 8 * RECHECK, MAX_RECHECK, MAX_RECHECK]
+    assert recheck_after(pulling, 5) == RECHECK  # something is wrong: follow its fix

@@ -13,7 +13,7 @@ from bulkhead.api.constants import Key
 from bulkhead.api.times import parse_time
 from bulkhead.api.views import JobView
 from bulkhead.kube import JOB_NAME_LABEL, Kube
-from bulkhead.policy.not_started import GRACE, RECHECK, NotStarted, diagnose
+from bulkhead.policy.not_started import GRACE, NotStarted, diagnose, recheck_after
 from bulkhead.runtime.workqueue import WorkQueue
 
 
@@ -29,8 +29,9 @@ class NotStartedReader:
         self._queue = queue
         self._clock = clock
         self._monotonic = monotonic
-        # key -> Job uid -> (next look on the monotonic clock, what the last look found)
-        self._seen: dict[Key, dict[str, tuple[float, NotStarted | None]]] = {}
+        # key -> Job uid -> (next look on the monotonic clock, what the last look found, looks
+        # in a row that found nothing)
+        self._seen: dict[Key, dict[str, tuple[float, NotStarted | None, int]]] = {}
 
     async def why(self, key: Key, namespace: str, job: JobView) -> NotStarted | None:
         """Why `job`'s run is not running (None: it is, or nothing says it cannot start).
@@ -47,14 +48,16 @@ class NotStartedReader:
         if age < GRACE:
             self._queue.wake_after(key, GRACE - age)
             return None
+        quiet = seen[job.uid][2] if job.uid in seen else 0
         pods, events = [], []
         if job.active:
             pods = await self._kube.list_pods(namespace, f"{JOB_NAME_LABEL}={job.name}")
         elif not job.succeeded and not job.failed:  # never had a pod: the Job controller says why
             events = await self._kube.list_failed_creates(namespace, job.uid)
         found = diagnose(job.name, pods, events)
-        self._seen.setdefault(key, {})[job.uid] = (now + RECHECK, found)
-        self._queue.wake_after(key, RECHECK)
+        wait = recheck_after(found, quiet)
+        self._seen.setdefault(key, {})[job.uid] = (now + wait, found, 0 if found else quiet + 1)
+        self._queue.wake_after(key, wait)
         return found
 
     def forget(self, key: Key) -> None:

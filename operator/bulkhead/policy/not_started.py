@@ -18,6 +18,18 @@ from bulkhead.api.constants import CONTAINER_WAITING_REASONS, FAILED_CREATE, UNS
 # Seconds after a Job is made before a run with no ready pod is looked into, and between looks.
 GRACE = 10.0
 RECHECK = 10.0
+# A run that is only slow (a busy cluster) is looked at less and less often, up to this: on a
+# saturated control plane every run is slow, and a LIST every 10 s for each would add to it.
+MAX_RECHECK = 160.0
+
+
+def recheck_after(found: NotStarted | None, quiet_looks: int) -> float:
+    """Seconds until the next look at a run with no ready pod, given what this look found and
+    how many looks in a row found nothing before it: RECHECK while something is wrong (so
+    the status follows its fix), else doubling from RECHECK up to MAX_RECHECK."""
+    if found is not None:
+        return RECHECK
+    return min(RECHECK * 2**quiet_looks, MAX_RECHECK)
 
 
 @dataclass(frozen=True)
