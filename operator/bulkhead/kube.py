@@ -1,43 +1,42 @@
 """The only module that talks to the Kubernetes API.
 
-Requests go through the official synchronous client in a small thread pool, so the event loop
-keeps serving watches; watches stream through its asyncio twin (kubernetes.aio), one line per
-event. Bodies go out as plain dicts and come back as parsed JSON, skipping the clients' model
-classes, which cost more CPU than the request itself.
+Requests and watches go through one aiohttp session on the event loop, configured by the
+official client's configuration loaders (its server, certificates and token, read again when
+the token rotates): no thread pool and no model classes. Bodies go out as plain dicts and come
+back as parsed JSON; watches stream one line per event. (The synchronous client in a thread
+pool, measured before at N=1,000: 10.9 ms of operator CPU per BatchJob.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import kubernetes
-import kubernetes.aio.client
-import kubernetes.aio.config
 
 from bulkhead import __version__
 from bulkhead.api.constants import GROUP, VERSION
 from bulkhead.api.times import format_time
-from bulkhead.settings import IDENTITY, WORKERS
+from bulkhead.settings import IDENTITY
 
 log = logging.getLogger(__name__)
 
 # The identity tells replicas apart in the API server's audit log.
 USER_AGENT = f"bulkhead/{__version__} ({IDENTITY})"
 REPORTING_COMPONENT = "bulkhead"
-# One thread per reconcile in flight.
-POOL_SIZE = WORKERS
 LIST_PAGE = 500
-# (connect, read) seconds. The API server ends a request after 60 s itself; without a bound a
-# connection to a server that died without closing it (a partition) would hold a worker forever.
-REQUEST_TIMEOUT = (10, 70)
+# Seconds to connect, and to wait for each read. The API server ends a request after 60 s itself;
+# without a bound a connection to a server that died without closing it (a partition) would hold
+# a worker forever.
+CONNECT_TIMEOUT, READ_TIMEOUT = 10, 70
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
 # The Job controller labels each pod with its Job's name.
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
@@ -76,42 +75,48 @@ def load_config() -> kubernetes.client.Configuration:
         kubernetes.config.load_incluster_config()
     except kubernetes.config.ConfigException:
         kubernetes.config.load_kube_config()
-    config = kubernetes.client.Configuration.get_default_copy()
-    config.connection_pool_maxsize = POOL_SIZE
-    return config
+    return kubernetes.client.Configuration.get_default_copy()
 
 
 class Kube:
     def __init__(self, config: kubernetes.client.Configuration | None = None) -> None:
-        self._client = kubernetes.client.ApiClient(config or load_config())
-        self._client.user_agent = USER_AGENT
-        self._pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="kube")
+        self._config = config or load_config()
         # Asked right before every write is sent (leader election replaces it).
         self.may_write: Callable[[], bool] = lambda: True
-        self._watch_client: kubernetes.aio.client.ApiClient | None = None
+        self._session: aiohttp.ClientSession | None = None
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
-    async def aclose(self) -> None:
-        """close(), and the watches' client too."""
-        self.close()
-        if self._watch_client is not None:
-            await self._watch_client.close()
+    def _connections(self) -> aiohttp.ClientSession:
+        """The session every request and watch goes through (made on first use, on the
+        running event loop), with the configuration's TLS settings."""
+        if self._session is None:
+            config = self._config
+            context = ssl.create_default_context(cafile=config.ssl_ca_cert)
+            if config.cert_file:
+                context.load_cert_chain(config.cert_file, config.key_file)
+            if not config.verify_ssl:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=context),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            )
+        return self._session
 
-    async def _watches(self) -> kubernetes.aio.client.ApiClient:
-        """The asyncio client the watches stream through, configured as the operator is
-        (in-cluster, else KUBECONFIG; a rotated ServiceAccount token is read again)."""
-        if self._watch_client is None:
-            config = kubernetes.aio.client.Configuration()
-            try:
-                kubernetes.aio.config.load_incluster_config(client_configuration=config)
-            except kubernetes.aio.config.ConfigException:
-                await kubernetes.aio.config.load_kube_config(client_configuration=config)
-            self._watch_client = kubernetes.aio.client.ApiClient(config)
-            self._watch_client.user_agent = USER_AGENT
-        return self._watch_client
+    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        """The token header, asked of the configuration on each request, which reads a
+        rotated ServiceAccount token or runs a kubeconfig's exec plugin again as needed."""
+        auth: Any = self._config.auth_settings().get("BearerToken") or {}
+        headers = {str(auth["key"]): str(auth["value"])} if auth.get("value") else {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    def _url(self, path: str, query: list[tuple[str, str]] | None) -> str:
+        return f"{self._config.host}{path}" + (f"?{urlencode(query)}" if query else "")
 
     async def watch(
         self,
@@ -126,7 +131,6 @@ class Kube:
         version). The API server ends it after `timeout` seconds; the operator gives up on it
         after `client_timeout` (a connection that died without closing). Raises Gone when
         `version` is too old, ApiError on any other refusal."""
-        client = await self._watches()
         query = [
             ("watch", "true"),
             ("allowWatchBookmarks", "true"),
@@ -134,16 +138,10 @@ class Kube:
             ("timeoutSeconds", str(int(timeout))),
         ]
         query += [("labelSelector", label_selector)] if label_selector else []
-        method, url, headers, *_ = await client.param_serialize(
-            method="GET",
-            resource_path=path,
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        limit = aiohttp.ClientTimeout(total=client_timeout, sock_connect=REQUEST_TIMEOUT[0])
-        response = (await client.call_api(method, url, headers, _request_timeout=limit)).response
-        async with response:
+        limit = aiohttp.ClientTimeout(total=client_timeout, sock_connect=CONNECT_TIMEOUT)
+        async with self._connections().get(
+            self._url(path, query), headers=self._headers(), timeout=limit
+        ) as response:
             if response.status == 410:
                 raise Gone(path)
             if response.status >= 400:
@@ -156,7 +154,7 @@ class Kube:
                     if line:
                         yield _watch_event(path, line)
 
-    def _call(
+    async def _request(
         self,
         method: str,
         path: str,
@@ -164,18 +162,18 @@ class Kube:
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
     ) -> Any:
-        request = self._client.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=query or [],
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
+        """One request; the parsed JSON answer. Raises NotFound, Conflict, Invalid (naming
+        the field) or ApiError, and NotLeader for a write this replica may not send."""
         if method != "GET" and not self.may_write():
             raise NotLeader(f"{method} {path}: not the leader")
-        response = self._client.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
-        data = response.read()
+        async with self._connections().request(
+            method,
+            self._url(path, query),
+            data=None if body is None else json.dumps(body),
+            headers=self._headers(content_type if body is not None else None),
+            timeout=REQUEST_TIMEOUT,
+        ) as response:
+            data = await response.read()
         if response.status == 404:
             raise NotFound(path)
         if response.status == 409:
@@ -186,13 +184,9 @@ class Kube:
             raise ApiError(f"{method} {path}: {response.status} {_api_message(data)}")
         return json.loads(data) if data else None
 
-    async def _run(self, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: self._call(*args, **kwargs))
-
     async def get(self, path: str) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = await self._run("GET", path)
+            result: dict[str, Any] = await self._request("GET", path)
         except NotFound:
             return None
         return result
@@ -216,7 +210,7 @@ class Kube:
             query += [("labelSelector", label_selector)] if label_selector else []
             query += [("fieldSelector", field_selector)] if field_selector else []
             query += [("continue", token)] if token else []
-            result = await self._run("GET", path, query=query)
+            result = await self._request("GET", path, query=query)
             items.extend(result.get("items") or [])
             metadata = result.get("metadata") or {}
             version = version or metadata.get("resourceVersion", "")
@@ -225,12 +219,12 @@ class Kube:
                 return items, version
 
     async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self._run("POST", path, body)
+        result: dict[str, Any] = await self._request("POST", path, body)
         return result
 
     async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = await self._run(
+            result: dict[str, Any] = await self._request(
                 "PATCH", path, patch, content_type="application/merge-patch+json"
             )
         except NotFound:  # deleted meanwhile: nothing left to report on
@@ -252,7 +246,9 @@ class Kube:
         re-created under that name meanwhile is left alone). Gone already counts as done."""
         body = {"propagationPolicy": "Background", "preconditions": {"uid": uid}}
         with contextlib.suppress(NotFound, Conflict):
-            await self._run("DELETE", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", body)
+            await self._request(
+                "DELETE", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", body
+            )
 
     def _network_policy_path(self, namespace: str, name: str = "") -> str:
         path = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies"
@@ -268,7 +264,7 @@ class Kube:
         """PUT `policy` whole; its metadata.resourceVersion makes a concurrent change a
         Conflict instead of a lost update."""
         meta = policy["metadata"]
-        result: dict[str, Any] = await self._run(
+        result: dict[str, Any] = await self._request(
             "PUT", self._network_policy_path(meta["namespace"], meta["name"]), policy
         )
         return result
@@ -277,7 +273,7 @@ class Kube:
         """Delete only the NetworkPolicy with `uid`; gone already counts as done."""
         body = {"preconditions": {"uid": uid}}
         with contextlib.suppress(NotFound, Conflict):
-            await self._run("DELETE", self._network_policy_path(namespace, name), body)
+            await self._request("DELETE", self._network_policy_path(namespace, name), body)
 
     async def get_service_account(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}")

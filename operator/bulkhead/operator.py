@@ -54,7 +54,7 @@ def exit_at_once() -> None:
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo.manager.stop()
-    await memo.manager.kube.aclose()
+    await memo.manager.kube.close()
 
 
 @kopf.on.probe(id="watches", errors=kopf.ErrorsMode.PERMANENT)

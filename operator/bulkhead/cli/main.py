@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import click
 import kubernetes
-import urllib3
 import yaml
 from click.shell_completion import get_completion_class
 
@@ -92,21 +92,26 @@ def execute(options: dict[str, Any], body: Callable[[Target], Coroutine[Any, Any
     except (kubernetes.config.ConfigException, OSError) as error:
         click.echo(f"error: no usable kubeconfig: {error}", err=True)
         sys.exit(USAGE)
+
+    async def run() -> int:
+        try:
+            return await body(target)
+        finally:
+            await target.kube.close()
+
     try:
-        code = asyncio.run(body(target))
+        code = asyncio.run(run())
     except Missing as error:
         click.echo(str(error), err=True)
         code = NOT_FOUND
     except ApiError as error:
         click.echo(f"Error from server: {error}", err=True)
         code = API_ERROR
-    except urllib3.exceptions.HTTPError as error:
+    except (aiohttp.ClientError, TimeoutError) as error:
         click.echo(f"error: cannot reach the API server: {error}", err=True)
         code = API_ERROR
     except KeyboardInterrupt:
         code = OK
-    finally:
-        target.kube.close()
     sys.exit(code)
 
 
@@ -142,8 +147,14 @@ def complete_batchjobs(ctx: click.Context, param: click.Parameter, incomplete: s
     params = ctx.params
     try:
         target = connect(params.get("kubeconfig"), params.get("context"), params.get("namespace"))
-        items = asyncio.run(target.kube.list_items(batchjobs_path(target.namespace)))
-        target.kube.close()
+
+        async def names() -> list[dict[str, Any]]:
+            try:
+                return await target.kube.list_items(batchjobs_path(target.namespace))
+            finally:
+                await target.kube.close()
+
+        items = asyncio.run(names())
     except Exception:  # no cluster, no suggestions: completion must never print an error
         return []
     return [i["metadata"]["name"] for i in items if i["metadata"]["name"].startswith(incomplete)]
