@@ -8,6 +8,7 @@ until the watch shows them back.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -37,6 +38,13 @@ log = logging.getLogger(__name__)
 # Count-only changes (pods started, shards done) are written at most this often per BatchJob;
 # phase and reason changes are written at once.
 PROGRESS_INTERVAL = 5.0
+
+# A BatchJob is reconciled on each event of it and its Job (about eight per run), nearly always
+# with the spec and often the status it had the time before: both are parsed once per text.
+# The models are frozen, so a parsed one is safely shared.
+PARSED_CACHE = 512
+parse_spec = functools.lru_cache(maxsize=PARSED_CACHE)(BatchJobSpec.model_validate_json)
+parse_status = functools.lru_cache(maxsize=PARSED_CACHE)(BatchJobStatus.model_validate_json)
 
 
 class BatchJobController:
@@ -69,7 +77,7 @@ class BatchJobController:
 
     def _current(self, bj: BatchJobView) -> BatchJobStatus | None:
         try:
-            seen = BatchJobStatus.model_validate_json(bj.status_json) if bj.status_json else None
+            seen = parse_status(bj.status_json) if bj.status_json else None
         except ValidationError as error:  # not written by us: ours replaces it
             once.warning(
                 ("status", bj.uid),
@@ -101,7 +109,7 @@ class BatchJobController:
             return
         current = self._current(bj)
         try:
-            spec = BatchJobSpec.model_validate_json(bj.spec_json)
+            spec = parse_spec(bj.spec_json)
         except ValidationError as error:
             self._admission.book.forget(key)
             await self._write(bj, current, status.invalid_outcome(explain(error)))

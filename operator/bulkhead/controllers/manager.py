@@ -273,7 +273,9 @@ class Manager:
                 self.queue.add(bj.key)
 
 
-def _resource_version(body: Any) -> str:
+def _resource_version(body: dict[str, Any]) -> str:
     """The resourceVersion a watch event tells ("" when it tells none)."""
-    meta = body.get("metadata") if isinstance(body, Mapping) else None
-    return str(meta.get("resourceVersion") or "") if isinstance(meta, Mapping) else ""
+    try:
+        return str(body["metadata"]["resourceVersion"])
+    except (KeyError, TypeError):
+        return ""
