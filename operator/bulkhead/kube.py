@@ -89,6 +89,8 @@ class Kube:
         # Asked right before every write is sent (leader election replaces it).
         self.may_write: Callable[[], bool] = lambda: True
         self._watch_client: kubernetes.aio.client.ApiClient | None = None
+        # Told the method of every request sent (the metrics count them; called in a thread).
+        self.sent: Callable[[str], None] = lambda method: None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -174,6 +176,7 @@ class Kube:
         )
         if method != "GET" and not self.may_write():
             raise NotLeader(f"{method} {path}: not the leader")
+        self.sent(method)
         response = self._client.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
         data = response.read()
         if response.status == 404:
