@@ -64,7 +64,7 @@ def test_a_scrape_names_failed_batchjobs_missed_deadlines_and_stuck_watches() ->
     manager = Manager(kube, metrics)  # type: ignore[arg-type]
 
     async def scenario() -> None:
-        await manager._fill()
+        await manager._fill(fresh=True)
         kube.items[JOBS] = [job("a-1")]
         manager.event("jobs", "ADDED", job("a-1"))
         await manager.resync()  # heard an event since the last: not stuck
