@@ -1,7 +1,8 @@
 # Everything a fresh machine needs is installed by these targets: Python deps into .venv from
 # the lock file (requirements-dev.lock, with hashes; `make lock` regenerates it), the
 # control-plane binaries into a per-version cache outside the repo (hack/tools/build.sh), and
-# mmdebstrap and buildah for the image test (hack/tools/image-tools.sh, apt only if missing).
+# mmdebstrap and buildah for the image test (hack/tools/image-tools.sh, apt only if missing),
+# Prometheus and promtool for the alerts and the dashboard (hack/tools/prometheus.sh, likewise).
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -46,6 +47,7 @@ image: tools
 tools:
 	@hack/tools/build.sh >/dev/null
 	@hack/tools/image-tools.sh
+	@hack/tools/prometheus.sh
 
 crds: $(STAMP)
 	$(PY) -m bulkhead.api.crdgen .
@@ -60,12 +62,14 @@ unit: $(STAMP)
 	$(VENV)/bin/pytest -q tests/unit
 
 # The chart alone: lint with the default and the all-options values, then its template
-# assertions (charts/bulkhead/tests/*_test.yaml). Seconds, no cluster.
+# assertions (charts/bulkhead/tests/*_test.yaml), then promtool on its alerting rules
+# (tests/alerts). Seconds, no cluster.
 chart-test: tools
 	@bin=$$(hack/tools/build.sh) && \
 	for values in charts/bulkhead/values.yaml charts/bulkhead/ci/all-options-values.yaml; do \
 		"$$bin/helm" lint --strict charts/bulkhead -f "$$values" || exit 1; \
 	done && "$$bin/helm-unittest" --strict charts/bulkhead
+	@hack/alerts/test-rules.sh
 
 # Its own cluster: helm install/upgrade/uninstall delete and replace the CRDs that the e2e
 # session's operator watches.

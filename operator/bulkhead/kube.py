@@ -84,6 +84,8 @@ class Kube:
         # Asked right before every write is sent (leader election replaces it).
         self.may_write: Callable[[], bool] = lambda: True
         self._session: aiohttp.ClientSession | None = None
+        # Told the method of every request sent (the metrics count them).
+        self.sent: Callable[[str], None] = lambda method: None
 
     async def close(self) -> None:
         if self._session is not None:
@@ -166,6 +168,7 @@ class Kube:
         the field) or ApiError, and NotLeader for a write this replica may not send."""
         if method != "GET" and not self.may_write():
             raise NotLeader(f"{method} {path}: not the leader")
+        self.sent(method)
         async with self._connections().request(
             method,
             self._url(path, query),

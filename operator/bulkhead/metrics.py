@@ -1,10 +1,15 @@
 """Prometheus metrics on the operator's metrics port. A leaf: it imports nothing of ours but
-the API constants, and is handed what it reads."""
+the API constants, and is handed what it reads.
+
+What the store knows (BatchJobs by phase, the failed ones, stale watches) is read at scrape
+time, so it cannot drift from the store and survives nothing a restart would lose. Counters
+count what this process did since it started; PromQL's rate() and increase() handle resets.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
@@ -12,22 +17,56 @@ from prometheus_client import Counter as CounterMetric
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bulkhead.api.constants import PHASES
+from bulkhead.api.constants import PHASES, Key
 from bulkhead.api.times import parse_time
 
+# The results a run can end with, as in status.runs (a one-shot run: Succeeded or Failed).
+RUN_RESULTS = ("Succeeded", "Failed", "Missed")
 
-class _PhaseCollector(Collector):
-    """BatchJobs by phase, counted at scrape time (no state to keep in sync)."""
+
+class _StoreCollector(Collector):
+    """Gauges read from the operator's store at each scrape (no state to keep in sync)."""
 
     def __init__(self) -> None:
-        self.count: Callable[[], Counter[str]] = Counter
+        self.phases: Callable[[], Counter[str]] = Counter
+        self.failed: Callable[[], Iterable[tuple[Key, str]]] = list
+        self.deadline_missed: Callable[[], Iterable[Key]] = list
+        self.watches: Callable[[], Iterable[str]] = list
+        self.stale: Callable[[], Iterable[str]] = list
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily("bulkhead_batchjobs", "BatchJobs by phase", labels=["phase"])
-        counts = self.count()
+        phases = GaugeMetricFamily("bulkhead_batchjobs", "BatchJobs by phase", labels=["phase"])
+        counts = self.phases()
         for phase in PHASES:
-            family.add_metric([phase], counts.get(phase, 0))
-        yield family
+            phases.add_metric([phase], counts.get(phase, 0))
+        yield phases
+        failed = GaugeMetricFamily(
+            "bulkhead_batchjob_failed",
+            "1 for each BatchJob whose run failed and no later run succeeded (reason: why)",
+            labels=["namespace", "batchjob", "reason"],
+        )
+        for (namespace, name), reason in self.failed():
+            failed.add_metric([namespace, name, reason], 1)
+        yield failed
+        missed = GaugeMetricFamily(
+            "bulkhead_batchjob_deadline_missed",
+            "1 for each scheduled BatchJob whose newest ended run did not start within "
+            "startingDeadlineSeconds",
+            labels=["namespace", "batchjob"],
+        )
+        for namespace, name in self.deadline_missed():
+            missed.add_metric([namespace, name], 1)
+        yield missed
+        stale = GaugeMetricFamily(
+            "bulkhead_watch_stale",
+            "1 while a kind's watch looks stuck (two resyncs in a row found changes it had not "
+            "told, and it told nothing in between): the liveness check fails meanwhile",
+            labels=["kind"],
+        )
+        stuck = set(self.stale())
+        for kind in self.watches():
+            stale.add_metric([kind], 1 if kind in stuck else 0)
+        yield stale
 
 
 class Metrics:
@@ -45,24 +84,72 @@ class Metrics:
         )
         self.admission = Histogram(
             "bulkhead_admission_seconds",
-            "Time from a BatchJob's creation to its Job's creation",
+            "How long a run waited for its Job: from its BatchJob's creation (one-shot) or its "
+            "scheduled instant or run-now request (scheduled) to its Job's creation",
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400),
+            registry=self.registry,
+        )
+        self.runs_ended = CounterMetric(
+            "bulkhead_runs_ended",
+            "Runs that ended, by result (Missed: a scheduled run that never started)",
+            ["result"],
             registry=self.registry,
         )
         self.reconciles = CounterMetric(
             "bulkhead_reconciles", "BatchJob reconciles run", registry=self.registry
+        )
+        self.api_requests = CounterMetric(
+            "bulkhead_api_requests",
+            "Requests the controllers sent to the API server, by HTTP method (the watches are "
+            "not counted)",
+            ["method"],
+            registry=self.registry,
+        )
+        self.watch_events = CounterMetric(
+            "bulkhead_watch_events",
+            "Watch events received, by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.missed_changes = CounterMetric(
+            "bulkhead_resync_missed_changes",
+            "Changes a resync listing found that no watch event had told, by kind",
+            ["kind"],
+            registry=self.registry,
         )
         self.leader = Gauge(
             "bulkhead_leader",
             "1 while this replica decides (it holds the lease), 0 while it stands by",
             registry=self.registry,
         )
-        self._phases = _PhaseCollector()
-        self.registry.register(self._phases)
+        for result in RUN_RESULTS:
+            self.runs_ended.labels(result)  # each series from 0, so increase() sees the first
+        self._store = _StoreCollector()
+        self.registry.register(self._store)
 
-    def count_phases(self, count: Callable[[], Counter[str]]) -> None:
-        """`count()` gives the BatchJobs by phase, read at each scrape."""
-        self._phases.count = count
+    def read_store(
+        self,
+        *,
+        phases: Callable[[], Counter[str]],
+        failed: Callable[[], Iterable[tuple[Key, str]]],
+        deadline_missed: Callable[[], Iterable[Key]],
+    ) -> None:
+        """Read at each scrape: `phases()` the BatchJobs by phase, `failed()` the (key, reason)
+        of the failed ones, `deadline_missed()` the keys of those whose newest ended run missed
+        its starting deadline."""
+        self._store.phases = phases
+        self._store.failed = failed
+        self._store.deadline_missed = deadline_missed
+
+    def read_watches(self, kinds: Iterable[str], stale: Callable[[], Iterable[str]]) -> None:
+        """The watched `kinds` (each gets its series from 0); `stale()`, read at each scrape,
+        names those whose watch looks stuck."""
+        kinds = list(kinds)
+        for kind in kinds:
+            self.watch_events.labels(kind)
+            self.missed_changes.labels(kind)
+        self._store.watches = lambda: kinds
+        self._store.stale = stale
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)
@@ -72,6 +159,12 @@ class Metrics:
         self.capacity.labels(name).set(capacity)
         self.waiting.labels(name).set(waiting)
 
-    def observe_start(self, created: str, now: datetime) -> None:
-        if created:
-            self.admission.observe(max((now - parse_time(created)).total_seconds(), 0.0))
+    def observe_start(self, since: str, now: datetime) -> None:
+        """A run's Job was created `now`; the run was due `since` (RFC 3339; "" unknown)."""
+        if since:
+            self.admission.observe(max((now - parse_time(since)).total_seconds(), 0.0))
+
+    def ended(self, results: Iterable[str]) -> None:
+        """Runs ended, one result each (Succeeded, Failed or Missed)."""
+        for result in results:
+            self.runs_ended.labels(result).inc()

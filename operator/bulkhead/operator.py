@@ -32,6 +32,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     if config.METRICS_PORT:
         metrics.serve(config.METRICS_PORT)
     kube = Kube()
+    kube.sent = lambda method: metrics.api_requests.labels(method).inc()
     memo.manager = Manager(kube, metrics)
     if not config.LEADER_ELECTION:
         memo.manager.start()

@@ -173,6 +173,7 @@ DRY_RUN_DEFAULT = [
 DRY_RUN_ALL_OPTIONS = [
     "clusterrole.rbac.authorization.k8s.io/bulkhead",
     "clusterrolebinding.rbac.authorization.k8s.io/bulkhead",
+    "configmap/bulkhead-dashboard",
     "customresourcedefinition.apiextensions.k8s.io/batchjobs.bulkhead.dev",
     "customresourcedefinition.apiextensions.k8s.io/dependencies.bulkhead.dev",
     "deployment.apps/bulkhead",

@@ -520,3 +520,56 @@ def test_a_long_outage_with_the_largest_catch_up_fits_in_the_status() -> None:
     results = [r.result for r in p.runs]
     counts = {k: results.count(k) for k in ("Running", "Deferred", "Missed")}
     assert (counts, len(p.runs)) == ({"Running": 10, "Deferred": 20, "Missed": 2}, 32)
+
+
+def status_of(**fields: Any) -> BatchJobStatus:
+    return BatchJobStatus.model_validate(fields)
+
+
+def ledger_entry(result: str, at: int, job: str | None = None) -> dict[str, Any]:
+    return {"scheduledTime": iso(at), "result": result, "jobName": job}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "results"),
+    [
+        # one-shot: the run's phase became Succeeded or Failed once
+        (None, status_of(phase="Running", jobName="j"), []),
+        (
+            status_of(phase="Running", jobName="j"),
+            status_of(phase="Failed", jobName="j"),
+            ["Failed"],
+        ),
+        (status_of(phase="Failed", jobName="j"), status_of(phase="Failed", jobName="j"), []),
+        # a run-now's run ended after the first one: a new Job name
+        (
+            status_of(phase="Succeeded", jobName="j"),
+            status_of(phase="Succeeded", jobName="j-now"),
+            ["Succeeded"],
+        ),
+        # an invalid spec, no Job: no run ended
+        (None, status_of(phase="Failed", reason="JobNameTaken"), []),
+        # scheduled: each entry that reached an end, once
+        (
+            status_of(runs=[ledger_entry("Running", 0, "a"), ledger_entry("Deferred", 10)]),
+            status_of(
+                runs=[
+                    ledger_entry("Succeeded", 0, "a"),
+                    ledger_entry("Missed", 10),
+                    ledger_entry("Deferred", 20),
+                ]
+            ),
+            ["Succeeded", "Missed"],
+        ),
+        (
+            status_of(runs=[ledger_entry("Failed", 0, "a")]),
+            status_of(runs=[ledger_entry("Failed", 0, "a"), ledger_entry("Replaced", 10, "b")]),
+            [],
+        ),
+        (None, status_of(runs=[ledger_entry("Failed", 0, "a")]), ["Failed"]),
+    ],
+)
+def test_ended_counts_each_run_that_ended_once(
+    before: BatchJobStatus | None, after: BatchJobStatus, results: list[str]
+) -> None:
+    assert runs.ended(before, after) == results

@@ -114,6 +114,8 @@ class BatchJobView:
     reason: str
     deleting: bool
     run_now: str = ""  # the run-now annotation's value
+    stalled: str = ""  # the reason of its Stalled condition while that is True
+    last_run: tuple[str, str] = ("", "")  # status.lastRunResult and that run's reason
 
     @classmethod
     def from_body(cls, body: Any) -> BatchJobView:
@@ -131,6 +133,8 @@ class BatchJobView:
             reason=status.get("reason", ""),
             deleting=bool(meta.get("deletionTimestamp")),
             run_now=(meta.get("annotations") or {}).get(ANNOTATION_RUN_NOW, ""),
+            stalled=_stalled(status),
+            last_run=_last_run(status),
         )
 
     @property
@@ -154,6 +158,29 @@ class BatchJobView:
             "name": self.name,
             "uid": self.uid,
         }
+
+
+def _stalled(status: dict[str, Any]) -> str:
+    """The reason of a Stalled condition whose status is True, or "" (a status not written by
+    us may hold anything: it is read, never trusted)."""
+    for condition in _dicts(status.get("conditions")):
+        if condition.get("type") == "Stalled" and condition.get("status") == "True":
+            return str(condition.get("reason") or "")
+    return ""
+
+
+def _last_run(status: dict[str, Any]) -> tuple[str, str]:
+    """status.lastRunResult and the reason of the newest entry of status.runs with that result
+    (the runs are oldest first), or ("", "")."""
+    result = status.get("lastRunResult")
+    if not isinstance(result, str) or not result:
+        return "", ""
+    ended = [r for r in _dicts(status.get("runs")) if r.get("result") == result]
+    return result, str(ended[-1].get("reason") or "") if ended else ""
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _compact(value: Any) -> str:

@@ -72,7 +72,7 @@ class BatchJobController:
         self._gone: dict[Key, dict[str, JobView]] = {}
         self._not_started = NotStartedReader(kube, queue, clock, monotonic)
         self._schedules = ScheduleController(
-            kube, store, queue, admission, clock, self._write, self._not_started
+            kube, metrics, store, queue, admission, clock, self._write, self._not_started
         )
 
     def _current(self, bj: BatchJobView) -> BatchJobStatus | None:
@@ -244,6 +244,7 @@ class BatchJobController:
             return
         self._written[bj.key] = (bj.uid, new)
         self._last_write[bj.key] = self._monotonic()
+        self._metrics.ended(runs.ended(current, new))
         if events is None and (
             current is None or (current.phase, current.reason) != (new.phase, new.reason)
         ):

@@ -23,6 +23,7 @@ from bulkhead.controllers.batchjob import BatchJobController
 from bulkhead.controllers.dependency import DependencyController
 from bulkhead.kube import Gone, Kube
 from bulkhead.metrics import Metrics
+from bulkhead.policy import alerting
 from bulkhead.runtime.leader import LeaderElector
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.settings import (
@@ -70,6 +71,10 @@ class Manager:
         self._silent_drift: Counter[str] = Counter()  # resyncs in a row: see stuck_watches
         self._listing = {kind: asyncio.Lock() for kind in LISTED}
         self._listed = {kind: asyncio.Event() for kind in LISTED}  # listed once
+        metrics.read_store(
+            phases=self._count_phases, failed=self._failed, deadline_missed=self._deadline_missed
+        )
+        metrics.read_watches(LISTED, self.stuck_watches)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -80,7 +85,6 @@ class Manager:
         watches keep the store warm) until it wins the lease, decide while it holds it, and
         call `on_lost()` once it no longer does (its writes are refused from that instant on,
         see Kube)."""
-        self._metrics.count_phases(self._count_phases)
         self._tasks = [asyncio.create_task(self._reflect(kind)) for kind in LISTED]
         if elector is None:
             self._tasks.append(asyncio.create_task(self._lead(fresh=False)))
@@ -112,6 +116,16 @@ class Manager:
 
     def _count_phases(self) -> Counter[str]:
         return Counter(bj.phase or "Pending" for bj in self.store.all_batchjobs())
+
+    def _failed(self) -> list[tuple[Key, str]]:
+        return [
+            (bj.key, reason)
+            for bj in self.store.all_batchjobs()
+            if (reason := alerting.failed_reason(bj)) is not None
+        ]
+
+    def _deadline_missed(self) -> list[Key]:
+        return [bj.key for bj in self.store.all_batchjobs() if alerting.deadline_missed(bj)]
 
     async def _list(self, kind: str) -> tuple[int, str]:
         """One paginated LIST of `kind` into the store; what it no longer shows is deleted
@@ -179,7 +193,7 @@ class Manager:
 
     async def _resync(self) -> None:
         """Every RESYNC_PERIOD seconds, each kind is listed again: what a watch missed, by a
-        kopf bug or a watch that hangs, is repaired within one period, and `stuck_watches`
+        bug or a watch that hangs, is repaired within one period, and `stuck_watches`
         learns which watch misses changes."""
         await self.store.ready.wait()
         while True:
@@ -198,6 +212,7 @@ class Manager:
                 continue
             if drift:
                 log.warning("resync of %s found %d changes no watch event told", kind, drift)
+                self._metrics.missed_changes.labels(kind).inc(drift)
             self._silent_drift[kind] = self._silent_drift[kind] + 1 if drift and not heard else 0
 
     def stuck_watches(self) -> list[str]:
@@ -235,6 +250,7 @@ class Manager:
         """A watch event of `kind` ("batchjobs", "jobs", "dependencies", "namespaces"):
         type_ ADDED, MODIFIED or DELETED."""
         self._heard.add(kind)
+        self._metrics.watch_events.labels(kind).inc()
         deleted = type_ == "DELETED"
         if put := self._put(kind, deleted, body):
             self._react(kind, deleted, *put)

@@ -18,6 +18,7 @@ from bulkhead.controllers.admission import AdmissionController
 from bulkhead.controllers.egress import ensure_egress
 from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.kube import JOB_NAME_LABEL, ApiError, Conflict, Invalid, Kube
+from bulkhead.metrics import Metrics
 from bulkhead.policy import runs, status
 from bulkhead.policy import schedule as cron
 from bulkhead.policy.build import build_job, job_name
@@ -39,6 +40,7 @@ class ScheduleController:
     def __init__(
         self,
         kube: Kube,
+        metrics: Metrics,
         store: Store,
         queue: WorkQueue[Key],
         admission: AdmissionController,
@@ -47,6 +49,7 @@ class ScheduleController:
         not_started: NotStartedReader,
     ) -> None:
         self._kube = kube
+        self._metrics = metrics
         self._store = store
         self._queue = queue
         self._admission = admission
@@ -242,6 +245,7 @@ class ScheduleController:
                     f"BatchJob; it was left alone",
                 }
             )
+        self._metrics.observe_start(run.scheduled_time, self._clock())
         return job
 
 

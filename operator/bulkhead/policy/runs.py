@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bulkhead.api.constants import RETRYING, STARTED
+from bulkhead.api.constants import RETRYING, STARTED, TERMINAL_PHASES
 from bulkhead.api.models import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.times import format_time, parse_time
 from bulkhead.api.views import JobView
@@ -390,6 +390,25 @@ def events(before: list[Run], after: list[Run]) -> list[Event]:
         elif run.result == "Replaced":
             found.append(Event(False, RUN_REPLACED, f"{what}: {run.message}"))
     return found
+
+
+def ended(before: BatchJobStatus | None, after: BatchJobStatus) -> list[str]:
+    """The results (Succeeded, Failed or Missed) of the runs that ended from status `before`
+    to `after` of one BatchJob: with a schedule, each entry of status.runs that reached one of
+    them; without, its run when the phase became Succeeded or Failed with a Job (an invalid
+    spec is no run), or a run-now's next run did."""
+    if after.runs is not None:
+        old = {token(r): r.result for r in (before.runs if before else None) or []}
+        return [
+            r.result
+            for r in after.runs
+            if r.result in ("Succeeded", "Failed", "Missed") and old.get(token(r)) != r.result
+        ]
+    if after.phase not in TERMINAL_PHASES or not after.job_name:
+        return []
+    if before is not None and (before.phase, before.job_name) == (after.phase, after.job_name):
+        return []
+    return [after.phase]
 
 
 def outcome(

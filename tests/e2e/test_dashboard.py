@@ -1,0 +1,200 @@
+"""The chart's alerts and Grafana dashboard against a real Prometheus (Debian's, started here
+on a free loopback port) scraping the e2e operator every second: a Dependency saturated with
+waiters, a failed BatchJob and a scheduled run past its starting deadline make the alerts fire
+as the chart renders them (short thresholds set through its values), and every panel query of
+charts/bulkhead/dashboards/bulkhead.json returns data."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from urllib.request import urlopen
+
+import pytest
+import yaml
+from kube_helpers import create, kubectl, wait_for
+from operator_process import OperatorProcess, free_port
+from test_batchjob import batchjob, status_of, wait_phase, wait_reason
+from test_dependency import dependency, unique
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "bulkhead"
+DASHBOARD = CHART / "dashboards" / "bulkhead.json"
+SCRAPE_JOB = "bulkhead-metrics"  # the chart's default scrapeJob: the ServiceMonitor's job label
+# Grafana's $__rate_interval is at least four scrape intervals; the whole run here fits in a
+# minute, so every counter's increase since Prometheus started is inside the window.
+RATE_INTERVAL = "1m"
+
+
+def chart_rules(tmp: Path) -> Path:
+    """The chart's PrometheusRule spec as a Prometheus rules file, with thresholds a test can
+    wait for (the same values a user sets)."""
+    rendered = subprocess.run(
+        ["helm", "template", "bulkhead", str(CHART), "-s", "templates/metrics.yaml",
+         "--api-versions", "monitoring.coreos.com/v1/PrometheusRule",
+         "--set", "metrics.prometheusRule.enable=true",
+         "--set", "metrics.prometheusRule.saturatedFor=5s",
+         "--set", "metrics.prometheusRule.failedFor=2s"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    (rule,) = [d for d in yaml.safe_load_all(rendered) if d]
+    path = tmp / "rules.yaml"
+    path.write_text(yaml.safe_dump(rule["spec"]))
+    return path
+
+
+class Prometheus:
+    def __init__(self, port: int, rules: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        (group,) = yaml.safe_load(rules.read_text())["groups"]
+        self.exprs = {r["alert"]: r["expr"] for r in group["rules"]}
+
+    def alert_expr(self, alert: str, **labels: str) -> list[dict[str, str]]:
+        """The labels of what the chart's `alert` expression returns now, for `labels`."""
+        return [
+            r["metric"]
+            for r in self.query(self.exprs[alert])
+            if labels.items() <= r["metric"].items()
+        ]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """An instant query's result vector (each {"metric": labels, "value": [t, "v"]})."""
+        with urlopen(f"{self.url}/api/v1/query?{urlencode({'query': expr})}", timeout=5) as r:
+            body = json.load(r)
+        assert body["status"] == "success", body
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def firing(self) -> set[tuple[str, ...]]:
+        """The firing alerts as (alertname, label=value, ...) tuples, labels sorted."""
+        found = set()
+        for alert in self.query('ALERTS{alertstate="firing"}'):
+            labels = dict(alert["metric"])
+            name = labels.pop("alertname")
+            for series_only in ("__name__", "alertstate"):
+                labels.pop(series_only)
+            found.add((name, *sorted(f"{k}={v}" for k, v in labels.items())))
+        return found
+
+
+@pytest.fixture
+def prometheus(operator: OperatorProcess, tmp_path: Path) -> Iterator[Prometheus]:
+    """A Prometheus scraping the operator every second and evaluating the chart's rules."""
+    rules = chart_rules(tmp_path)
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules)],
+        "scrape_configs": [
+            {
+                "job_name": SCRAPE_JOB,
+                "honor_labels": True,  # as the chart's ServiceMonitor
+                "static_configs": [{"targets": [f"127.0.0.1:{operator.metrics_port}"]}],
+            }
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    with open(tmp_path / "prometheus.log", "wb") as log:
+        proc = subprocess.Popen(
+            ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+             f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        server = Prometheus(port, rules)
+        wait_for(
+            lambda: server.query(f'up{{job="{SCRAPE_JOB}"}} == 1'),
+            timeout=30,
+            what="Prometheus scraping the operator",
+        )
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def panel_queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL) for every target of every panel, with the variables Grafana
+    would substitute: the rate interval and the scrape job (its textbox variable)."""
+    board = json.loads(DASHBOARD.read_text())
+    found = []
+    for panel in board["panels"]:
+        for target in panel["targets"]:
+            expr = target["expr"].replace("$__rate_interval", RATE_INTERVAL)
+            expr = expr.replace("$job", SCRAPE_JOB)
+            assert "$" not in expr, expr
+            found.append((panel["title"], expr))
+    return found
+
+
+def test_alerts_fire_for_what_happened_and_every_panel_shows_data(prometheus, namespace):
+    dep = unique("orders", namespace)
+    uses = [{"dependency": dep, "units": 1}]
+    create(dependency(dep, 1))
+    try:
+        create(batchjob("holder", delay="120s", uses=uses), namespace)
+        wait_phase("holder", namespace, "Running")
+        # full, nobody waits: not saturated
+        wait_for(
+            lambda: prometheus.query(f'bulkhead_dependency_in_use{{dependency="{dep}"}} == 1'),
+            timeout=10,
+            what=f"{dep} full in Prometheus",
+        )
+        assert prometheus.alert_expr("BulkheadDependencySaturated", dependency=dep) == []
+        assert prometheus.alert_expr("BulkheadBatchJobFailed", namespace=namespace) == []
+        create(
+            [
+                batchjob("waiter", uses=uses),
+                batchjob("broken", exit_code=1, backoffLimit=0),
+                batchjob("fine"),
+                batchjob("late", schedule="@every 10s", startingDeadlineSeconds=1, uses=uses),
+            ],
+            namespace,
+        )
+        wait_reason("waiter", namespace, "WaitingForDependency")
+        wait_phase("broken", namespace, "Failed")
+        wait_phase("fine", namespace, "Succeeded")
+        wait_for(
+            lambda: status_of("late", namespace).get("lastRunResult") == "Missed",
+            timeout=40,
+            what="late's first run missed",
+        )
+        expected = {
+            ("BulkheadBatchJobFailed", "batchjob=broken", f"namespace={namespace}",
+             "reason=BackoffLimitExceeded", "severity=warning"),
+            ("BulkheadRunMissedDeadline", "batchjob=late", f"namespace={namespace}",
+             "severity=warning"),
+            ("BulkheadDependencySaturated", f"dependency={dep}", "severity=warning"),
+        }  # fmt: skip
+
+        def ours() -> set[tuple[str, ...]]:
+            return {
+                a
+                for a in prometheus.firing()
+                if f"namespace={namespace}" in a or f"dependency={dep}" in a
+            }
+
+        # saturatedFor is 5 s: the saturated alert fires after it
+        with contextlib.suppress(TimeoutError):
+            wait_for(lambda: ours() == expected, timeout=30, what="the alerts")
+        assert ours() == expected, prometheus.query("ALERTS")
+        # and nothing says the operator is down, leaderless or its watches stale
+        assert {a[0] for a in prometheus.firing()}.isdisjoint(
+            {"BulkheadOperatorDown", "BulkheadNoLeader", "BulkheadWatchesStale"}
+        )
+
+        empty = []
+        for title, expr in panel_queries():
+            values = [float(s["value"][1]) for s in prometheus.query(expr)]
+            if not any(math.isfinite(v) for v in values):
+                empty.append((title, expr, values))
+        assert empty == []
+    finally:
+        kubectl("delete", "dependency", dep, "--wait=false", check=False)

@@ -1,0 +1,117 @@
+"""metrics.py as a scrape shows it: what the store says (phases, failed BatchJobs, missed
+deadlines, stuck watches) and what the manager counted (watch events, changes a resync found)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from bulkhead.controllers.manager import LISTED, Manager
+from bulkhead.metrics import Metrics
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from test_listing import ListingKube, job
+
+BATCHJOBS, JOBS = LISTED["batchjobs"][0], LISTED["jobs"][0]
+STORE_METRICS = (
+    "bulkhead_batchjob_failed",
+    "bulkhead_batchjob_deadline_missed",
+    "bulkhead_watch_stale",
+    "bulkhead_watch_events_total",
+    "bulkhead_resync_missed_changes_total",
+    "bulkhead_runs_ended_total",
+)
+
+
+def batchjob(name: str, status: dict[str, Any]) -> dict[str, Any]:
+    meta = {"namespace": "billing", "name": name, "uid": f"uid-{name}"}
+    return {"metadata": meta, "spec": {"image": "x"}, "status": status}
+
+
+def scrape(metrics: Metrics, names: tuple[str, ...]) -> dict[tuple[str, tuple[Any, ...]], float]:
+    """The samples of `names` as (name, sorted labels) -> value, from the text a scrape gets."""
+    text = generate_latest(metrics.registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name in names
+    }
+
+
+def test_a_scrape_names_failed_batchjobs_missed_deadlines_and_stuck_watches() -> None:
+    kube = ListingKube()
+    kube.items[BATCHJOBS] = [
+        batchjob("once", {"phase": "Failed", "reason": "BackoffLimitExceeded"}),
+        batchjob(
+            "nightly",
+            {
+                "phase": "Scheduled",
+                "lastRunResult": "Missed",
+                "runs": [
+                    {
+                        "scheduledTime": "2026-11-23T02:00:00Z",
+                        "result": "Missed",
+                        "reason": "StartingDeadlineExceeded",
+                    }
+                ],
+            },
+        ),
+        batchjob("fine", {"phase": "Succeeded", "reason": "Succeeded"}),
+    ]
+    metrics = Metrics()
+    manager = Manager(kube, metrics)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        await manager._fill(fresh=True)
+        kube.items[JOBS] = [job("a-1")]
+        manager.event("jobs", "ADDED", job("a-1"))
+        await manager.resync()  # heard an event since the last: not stuck
+        kube.items[JOBS] = [job("a-1"), job("a-2")]  # created; the watch tells nothing
+        await manager.resync()
+        kube.items[JOBS] = [job("a-1")]  # deleted; the watch tells nothing again
+        await manager.resync()
+
+    asyncio.run(scenario())
+    metrics.ended(["Failed", "Succeeded", "Failed"])
+    zero_kinds = {
+        (name, (("kind", kind),)): 0.0
+        for kind in LISTED
+        for name in (
+            "bulkhead_watch_stale",
+            "bulkhead_watch_events_total",
+            "bulkhead_resync_missed_changes_total",
+        )
+    }
+    assert scrape(metrics, STORE_METRICS) == {
+        **zero_kinds,
+        (
+            "bulkhead_batchjob_failed",
+            (("batchjob", "once"), ("namespace", "billing"), ("reason", "BackoffLimitExceeded")),
+        ): 1.0,
+        (
+            "bulkhead_batchjob_deadline_missed",
+            (("batchjob", "nightly"), ("namespace", "billing")),
+        ): 1.0,
+        ("bulkhead_watch_stale", (("kind", "jobs"),)): 1.0,
+        ("bulkhead_watch_events_total", (("kind", "jobs"),)): 1.0,
+        ("bulkhead_resync_missed_changes_total", (("kind", "jobs"),)): 2.0,
+        ("bulkhead_runs_ended_total", (("result", "Failed"),)): 2.0,
+        ("bulkhead_runs_ended_total", (("result", "Succeeded"),)): 1.0,
+        ("bulkhead_runs_ended_total", (("result", "Missed"),)): 0.0,
+    }
+
+
+def test_the_wait_of_a_started_run_is_observed_from_when_it_was_due() -> None:
+    metrics = Metrics()
+    now = datetime(2026, 11, 23, 2, 0, 42, tzinfo=UTC)
+    metrics.observe_start("2026-11-23T02:00:00Z", now)
+    metrics.observe_start("", now)  # unknown: not observed
+    samples = scrape(
+        metrics, ("bulkhead_admission_seconds_count", "bulkhead_admission_seconds_sum")
+    )
+    assert samples == {
+        ("bulkhead_admission_seconds_count", ()): 1.0,
+        ("bulkhead_admission_seconds_sum", ()): 42.0,
+    }
