@@ -8,12 +8,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock image tools crds lint unit chart-test chart-e2e e2e faults bench-smoke test cluster-up cluster-down demo bench clean
+.PHONY: help venv lock image tools crds lint unit chart-test integrations-test chart-e2e e2e faults bench-smoke test cluster-up cluster-down demo bench clean
 
 help:
 	@echo "make test   - lint, unit, e2e and faults (local cluster) and a tiny benchmark run"
 	@echo "make chart-test - helm lint --strict and the chart's helm-unittest suites (no cluster)"
 	@echo "make chart-e2e  - the chart on its own local cluster: install, upgrade, uninstall"
+	@echo "make integrations-test - Argo CD health and actions, Flux health checks (no cluster)"
 	@echo "make faults - the fault tier: control-plane restarts, a frozen operator, 410 Gone, a burst"
 	@echo "make demo   - start the local cluster and run bulkhead's examples on it"
 	@echo "make bench  - the benchmark (BENCH_N=1000 by default)"
@@ -67,6 +68,14 @@ chart-test: tools
 		"$$bin/helm" lint --strict charts/bulkhead -f "$$values" || exit 1; \
 	done && "$$bin/helm-unittest" --strict charts/bulkhead
 
+# Argo CD's health scripts and actions run by Argo CD's own Lua code (hack/argocd-lua), the Flux
+# health checks by Flux's CEL evaluator and kstatus (hack/flux-cel), on the committed capture
+# in integrations/testdata (tests/e2e/test_integrations.py checks a fresh one). Seconds.
+integrations-test: tools
+	@bin=$$(hack/tools/build.sh) && \
+	"$$bin/argocd-lua" integrations/argocd/resource_customizations && \
+	"$$bin/flux-cel" integrations/flux/kustomization.yaml integrations/flux/expectations.yaml
+
 # Its own cluster: helm install/upgrade/uninstall delete and replace the CRDs that the e2e
 # session's operator watches.
 chart-e2e: $(STAMP) tools
@@ -83,7 +92,7 @@ faults: $(STAMP) tools
 bench-smoke: $(STAMP) tools
 	BENCH_N=20 BENCH_REST_N=40 BENCH_OUT=$(CURDIR)/.bench-smoke $(PY) bench/run.py
 
-test: lint unit chart-test e2e chart-e2e faults bench-smoke
+test: lint unit chart-test integrations-test e2e chart-e2e faults bench-smoke
 
 cluster-up: tools
 	@python3 hack/cluster.py up
