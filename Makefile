@@ -73,7 +73,7 @@ chart-test: tools
 # in integrations/testdata (tests/e2e/test_integrations.py checks a fresh one). Seconds.
 integrations-test: tools
 	@bin=$$(hack/tools/build.sh) && \
-	"$$bin/argocd-lua" integrations/argocd/resource_customizations && \
+	"$$bin/argocd-lua" -argocd-cm integrations/argocd/argocd-cm.yaml integrations/argocd/resource_customizations && \
 	"$$bin/flux-cel" integrations/flux/kustomization.yaml integrations/flux/expectations.yaml
 
 # Its own cluster: helm install/upgrade/uninstall delete and replace the CRDs that the e2e

@@ -34,8 +34,11 @@ import (
 	"github.com/argoproj/argo-cd/v3/util/lua"
 )
 
-// The run-now action writes a fresh token; the expected output holds a placeholder for it.
-const runNowAnnotation = "bulkhead.dev/run-now"
+// The run-now action writes a fresh token; the expected output holds freshToken in its place.
+const (
+	runNowAnnotation = "bulkhead.dev/run-now"
+	freshToken       = "<a fresh token>"
+)
 
 type healthTests struct {
 	Tests []struct {
@@ -280,19 +283,19 @@ func argocdCMOverride(dir string) (appv1.ResourceOverride, error) {
 	return override, err
 }
 
-// freshRunNowToken checks that an action that sets bulkhead.dev/run-now set a new, non-empty
-// value, then puts the expected placeholder in its place; it returns what is wrong, or "".
+// freshRunNowToken checks, where the expected output says freshToken, that the action set
+// bulkhead.dev/run-now to a new, non-empty value, and puts freshToken in its place; it returns
+// what is wrong, or "".
 func freshRunNowToken(input, got, expected *unstructured.Unstructured) string {
-	want, wanted := expected.GetAnnotations()[runNowAnnotation]
-	token, set := got.GetAnnotations()[runNowAnnotation]
-	if !wanted {
+	if expected.GetAnnotations()[runNowAnnotation] != freshToken {
 		return ""
 	}
+	token, set := got.GetAnnotations()[runNowAnnotation]
 	if !set || token == "" || token == input.GetAnnotations()[runNowAnnotation] {
 		return fmt.Sprintf("want a fresh %s token, got %q", runNowAnnotation, token)
 	}
 	annotations := got.GetAnnotations()
-	annotations[runNowAnnotation] = want
+	annotations[runNowAnnotation] = freshToken
 	got.SetAnnotations(annotations)
 	return ""
 }

@@ -16,19 +16,22 @@ end
 local conditions = {}
 if status.conditions ~= nil then
   for _, condition in ipairs(status.conditions) do
-    conditions[condition.type] = condition.status
+    conditions[condition.type] = condition
   end
 end
-local message = status.message or ""
-if status.reason ~= nil and status.reason ~= "" then
-  message = status.reason .. ": " .. message
+local function isTrue(type)
+  return conditions[type] ~= nil and conditions[type].status == "True"
 end
-hs.message = message
+hs.message = status.message or ""
+if status.reason ~= nil and status.reason ~= "" then
+  hs.message = status.reason .. ": " .. hs.message
+end
 
 -- Stalled is True when only a person can help: a failed run, an invalid spec, a run that
--- cannot start (and, with a schedule, while the newest finished run failed).
-if conditions["Stalled"] == "True" then
+-- cannot start, or, with a schedule, while the newest finished run failed (LastRunFailed).
+if isTrue("Stalled") then
   hs.status = "Degraded"
+  hs.message = conditions["Stalled"].reason .. ": " .. (conditions["Stalled"].message or "")
   return hs
 end
 if obj.spec.schedule ~= nil then
@@ -41,13 +44,11 @@ if obj.spec.schedule ~= nil then
   end
   return hs
 end
-if conditions["Succeeded"] == "True" then
+if isTrue("Succeeded") then
   hs.status = "Healthy"
   return hs
 end
--- Queued, waiting for a Dependency or its window, or running.
+-- Queued, waiting for a Dependency (the message names it and the place in its queue) or its
+-- window, or running.
 hs.status = "Progressing"
-if status.queue ~= nil then
-  hs.message = message .. " (position " .. status.queue.position .. " for " .. status.queue.dependency .. ")"
-end
 return hs
