@@ -9,6 +9,11 @@
 //
 // -argocd-cm FILE checks that FILE is the argocd-cm patch that carries exactly these scripts
 // (the README's snippet); with -write it writes FILE instead.
+//
+// argocd-lua -action NAME -object FILE RESOURCE_CUSTOMIZATIONS_DIR runs one action on the object
+// (JSON or YAML, as read from the cluster) and prints the JSON merge patch that Argo CD's API
+// server sends for it (jsonpatch.CreateMergePatch of the live object and the action's result),
+// so the e2e tier can send it to the local cluster.
 // -testdata DIR reads each health test's input testdata/NAME from DIR/NAME instead, and
 // -status-only compares the health status but not the message: the e2e tier checks a fresh
 // capture, whose messages quote other instants and Job names, against the committed
@@ -26,6 +31,7 @@ import (
 	"strings"
 
 	"github.com/argoproj/gitops-engine/pkg/health"
+	jsonpatch "github.com/evanphx/json-patch"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
@@ -72,6 +78,8 @@ func main() {
 	flag.BoolVar(&r.statusOnly, "status-only", false, "compare health statuses, not messages")
 	argocdCM := flag.String("argocd-cm", "", "check FILE is the argocd-cm patch with these scripts")
 	write := flag.Bool("write", false, "with -argocd-cm: write FILE")
+	action := flag.String("action", "", "print the merge patch of action NAME on -object")
+	objectPath := flag.String("object", "", "with -action: the live object")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: argocd-lua [-testdata DIR] [-status-only] [-argocd-cm FILE [-write]] RESOURCE_CUSTOMIZATIONS_DIR")
@@ -89,6 +97,12 @@ func main() {
 		dirs = append(dirs, dir)
 		return err
 	})
+	if err == nil && *action != "" {
+		err = printActionPatch(overrides, *action, *objectPath)
+		if err == nil {
+			return
+		}
+	}
 	for _, dir := range dirs {
 		if err == nil {
 			err = r.kind(dir, overrides)
@@ -105,6 +119,41 @@ func main() {
 	if r.failures > 0 || r.cases == 0 {
 		os.Exit(1)
 	}
+}
+
+// printActionPatch prints the merge patch Argo CD's API server sends when a person runs the
+// action on the object at path (server/application.go: RunResourceAction, patchResource).
+func printActionPatch(overrides map[string]appv1.ResourceOverride, action, path string) error {
+	live, err := object(path)
+	if err != nil {
+		return err
+	}
+	vm := lua.VM{ResourceOverrides: overrides}
+	definition, err := vm.GetResourceAction(live, action)
+	if err != nil {
+		return err
+	}
+	impacted, err := vm.ExecuteResourceAction(live, definition.ActionLua, nil)
+	if err != nil {
+		return err
+	}
+	if len(impacted) != 1 || impacted[0].K8SOperation != lua.PatchOperation {
+		return fmt.Errorf("%s: want one patch of the object, got %d impacted resources", action, len(impacted))
+	}
+	liveJSON, err := json.Marshal(live.Object)
+	if err != nil {
+		return err
+	}
+	newJSON, err := json.Marshal(impacted[0].UnstructuredObj.Object)
+	if err != nil {
+		return err
+	}
+	patch, err := jsonpatch.CreateMergePatch(liveJSON, newJSON)
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(patch))
+	return nil
 }
 
 func groupKind(dir string) string {

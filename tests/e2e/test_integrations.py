@@ -16,6 +16,7 @@ messages in health_test.yaml):
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -224,3 +225,59 @@ def test_captured_statuses_have_the_expected_argocd_and_flux_health(
     for state in objects:
         assert f"testdata/{state}.yaml" in argocd.stdout, state
         assert f"{state}.yaml" in flux.stdout, state
+
+
+def argocd_action(
+    cluster: Any, action: str, name: str, namespace: str, tmp_path: Path
+) -> dict[str, Any]:
+    """Runs the Argo CD action on the live BatchJob with Argo CD's code and sends the merge
+    patch Argo CD's API server would send; returns the patch."""
+    live = tmp_path / f"{name}.json"
+    live.write_text(kubectl("get", "bj", name, "-n", namespace, "-o", "json").stdout)
+    patch = subprocess.run(
+        [
+            cluster.bin_dir / "argocd-lua",
+            "-action",
+            action,
+            "-object",
+            live,
+            INTEGRATIONS / "argocd" / "resource_customizations",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    kubectl("patch", "bj", name, "-n", namespace, "--type=merge", "-p", patch)
+    result: dict[str, Any] = json.loads(patch)
+    return result
+
+
+def test_argocd_actions_run_now_suspend_and_resume_a_schedule(
+    operator, namespace, cluster, tmp_path
+):
+    create(scheduled("nightly", NEVER), namespace)
+    wait_phase("nightly", namespace, "Scheduled")
+
+    patch = argocd_action(cluster, "run-now", "nightly", namespace, tmp_path)
+    token = patch["metadata"]["annotations"]["bulkhead.dev/run-now"]
+    assert patch == {"metadata": {"annotations": {"bulkhead.dev/run-now": token}}}
+    # the opaque token is echoed once handled, so `kubectl wait --for=jsonpath` can wait on it
+    kubectl(
+        "wait",
+        "bj/nightly",
+        "-n",
+        namespace,
+        f"--for=jsonpath={{.status.runNow}}={token}",
+        "--timeout=30s",
+    )
+    status = last_run("nightly", namespace, "Succeeded")
+    assert [(run["runNow"], run["result"]) for run in status["runs"]] == [(token, "Succeeded")]
+
+    assert argocd_action(cluster, "suspend", "nightly", namespace, tmp_path) == {
+        "spec": {"suspend": True}
+    }
+    wait_phase("nightly", namespace, "Suspended")
+    assert argocd_action(cluster, "resume", "nightly", namespace, tmp_path) == {
+        "spec": {"suspend": False}
+    }
+    wait_phase("nightly", namespace, "Scheduled")
