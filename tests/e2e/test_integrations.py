@@ -185,12 +185,13 @@ def test_captured_statuses_have_the_expected_argocd_and_flux_health(
         )
         for state, (kind, name, ns) in objects.items():
             (capture / f"{state}.yaml").write_text(captured(kind, name, ns, renames))
-        # As right after `kubectl apply` of a change, before the operator has seen it.
-        ahead = yaml.safe_load((capture / "batchjob-succeeded.yaml").read_text())
-        ahead["metadata"]["generation"] += 1
-        (capture / "batchjob-generation-ahead.yaml").write_text(
-            yaml.safe_dump(ahead, sort_keys=False, width=100)
-        )
+        # Derived: as right after `kubectl apply` of a change, before the operator has seen it,
+        # and as right after a create, before its first status.
+        succeeded = yaml.safe_load((capture / "batchjob-succeeded.yaml").read_text())
+        new = {key: value for key, value in succeeded.items() if key != "status"}
+        ahead = {**succeeded, "metadata": {**succeeded["metadata"], "generation": 2}}
+        for state, obj in (("batchjob-generation-ahead", ahead), ("batchjob-new", new)):
+            (capture / f"{state}.yaml").write_text(yaml.safe_dump(obj, sort_keys=False, width=100))
     finally:
         for name in (dep, closed, invalid):
             kubectl("delete", "dependency", name, "--wait=false", "--ignore-not-found", check=False)
