@@ -1,4 +1,5 @@
-"""Argo CD and Flux health on statuses the operator really writes.
+"""Argo CD and Flux health on statuses the operator really writes, and Argo CD's actions on a
+live BatchJob.
 
 Drives BatchJobs and Dependencies into the states users see, captures each object as the API
 returns it (metadata trimmed to name, namespace and generation; spec and status whole; the
