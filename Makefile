@@ -9,12 +9,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock image tools crds lint unit chart-test chart-e2e e2e faults bench-smoke test cluster-up cluster-down demo bench clean
+.PHONY: help venv lock image tools crds lint unit chart-test integrations-test chart-e2e e2e faults bench-smoke test cluster-up cluster-down demo bench clean
 
 help:
 	@echo "make test   - lint, unit, e2e and faults (local cluster) and a tiny benchmark run"
 	@echo "make chart-test - helm lint --strict and the chart's helm-unittest suites (no cluster)"
 	@echo "make chart-e2e  - the chart on its own local cluster: install, upgrade, uninstall"
+	@echo "make integrations-test - Argo CD health and actions, Flux health checks (no cluster)"
 	@echo "make faults - the fault tier: control-plane restarts, a frozen operator, 410 Gone, a burst"
 	@echo "make demo   - start the local cluster and run bulkhead's examples on it"
 	@echo "make bench  - the benchmark (BENCH_N=1000 by default)"
@@ -71,6 +72,14 @@ chart-test: tools
 	done && "$$bin/helm-unittest" --strict charts/bulkhead
 	@hack/alerts/test-rules.sh
 
+# Argo CD's health scripts and actions run by Argo CD's own Lua code (hack/argocd-lua), the Flux
+# health checks by Flux's CEL evaluator and kstatus (hack/flux-cel), on the committed capture
+# in integrations/testdata (tests/e2e/test_integrations.py checks a fresh one). Seconds.
+integrations-test: tools
+	@bin=$$(hack/tools/build.sh) && \
+	"$$bin/argocd-lua" -argocd-cm integrations/argocd/argocd-cm.yaml integrations/argocd/resource_customizations && \
+	"$$bin/flux-cel" integrations/flux/kustomization.yaml integrations/flux/expectations.yaml
+
 # Its own cluster: helm install/upgrade/uninstall delete and replace the CRDs that the e2e
 # session's operator watches.
 chart-e2e: $(STAMP) tools
@@ -87,7 +96,7 @@ faults: $(STAMP) tools
 bench-smoke: $(STAMP) tools
 	BENCH_N=20 BENCH_REST_N=40 BENCH_OPEN_RATE=5 BENCH_OPEN_SECONDS=4 BENCH_OUT=$(CURDIR)/.bench-smoke $(PY) bench/run.py
 
-test: lint unit chart-test e2e chart-e2e faults bench-smoke
+test: lint unit chart-test integrations-test e2e chart-e2e faults bench-smoke
 
 cluster-up: tools
 	@python3 hack/cluster.py up

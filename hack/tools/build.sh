@@ -55,4 +55,19 @@ mkdir -p "$unittest_bin"
 bin=$unittest_bin build_once helm-unittest bash -c "cd '$here/helm-unittest' && go build -trimpath -ldflags '-s -w' -o '$unittest_bin/helm-unittest.tmp' github.com/helm-unittest/helm-unittest/cmd/helm-unittest"
 ln -sfn "$unittest_bin/helm-unittest" "$bin/helm-unittest"
 
+# The Argo CD and Flux health runners (hack/argocd-lua, hack/flux-cel) are our own code on
+# Argo CD's and Flux's libraries: each has a folder keyed by that library's version (read from
+# its go.mod) and a hash of the module's files, so an edit rebuilds it; linked into $bin.
+health_runner() { # name, the library's module path
+  local src="$here/../$1" version key dir
+  version=$(awk -v m="$2" '$1 == m {print $2}' "$src/go.mod")
+  key=$(cat "$src/go.mod" "$src/go.sum" "$src"/*.go | sha256sum | cut -c1-12)
+  dir="$cache_root/bin/$1-$version-$key"
+  mkdir -p "$dir"
+  bin=$dir build_once "$1" bash -c "cd '$src' && nice -n 10 go build -trimpath -ldflags '-s -w' -o '$dir/$1.tmp' ."
+  ln -sfn "$dir/$1" "$bin/$1"
+}
+health_runner argocd-lua github.com/argoproj/argo-cd/v3
+health_runner flux-cel github.com/fluxcd/pkg/runtime
+
 echo "$bin"
