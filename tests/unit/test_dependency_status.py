@@ -70,7 +70,7 @@ def test_a_full_dependency_says_so_with_its_holders_and_the_head_of_its_line() -
     }
 
 
-def test_an_invalid_spec_is_not_ready_and_names_the_field() -> None:
+def test_an_invalid_spec_is_not_ready_stalled_and_names_the_field() -> None:
     spec = {"capacity": 2, "windows": [{"start": "01:00", "end": "06:00", "timeZone": "Mars/X"}]}
     dep = view(spec)
     problem = dep.spec_problem()
@@ -79,13 +79,14 @@ def test_an_invalid_spec_is_not_ready_and_names_the_field() -> None:
         "observedGeneration": 4,
         "conditions": [
             {
-                "type": "Ready",
-                "status": "False",
+                "type": kind,
+                "status": value,
                 "reason": "InvalidSpec",
                 "message": f"invalid spec, not used for admission: {problem}",
                 "lastTransitionTime": STAMP,
                 "observedGeneration": 4,
             }
+            for kind, value in (("Ready", "False"), ("Stalled", "True"))
         ],
     }
     assert view({"capacity": 2}).spec_problem() is None

@@ -182,21 +182,23 @@ def _stamp(moment: datetime | None) -> str:
 
 
 def invalid_status(dep: DependencyView, problem: str, now: datetime) -> dict[str, Any]:
-    """The status of a Dependency whose spec does not parse: Ready=False, InvalidSpec, naming
-    the fields (it takes no part in admission; its users wait with DependencyInvalid)."""
+    """The status of a Dependency whose spec does not parse: Ready=False and Stalled=True,
+    InvalidSpec, naming the fields (it takes no part in admission; its users wait with
+    DependencyInvalid). Stalled, so kstatus (Flux) reads it as Failed, not InProgress forever."""
     before = parse((dep.status or {}).get("conditions"))
     message = f"invalid spec, not used for admission: {problem}"
     return DependencyStatus(
         observed_generation=dep.generation,
         conditions=[
             condition(
-                "Ready",
-                False,
+                kind,
+                value,
                 INVALID_SPEC,
                 message,
                 generation=dep.generation,
-                before=before.get("Ready"),
+                before=before.get(kind),
                 now=format_time(now),
             )
+            for kind, value in (("Ready", False), ("Stalled", True))
         ],
     ).wire()
