@@ -224,7 +224,7 @@ class BatchJobController:
         run_now: str | None = None,
     ) -> None:
         """Patch the status to what `outcome` says, if that differs from `current`, then post
-        `events`, or (one-shot) an Event for a new phase or reason that is a warning or success.
+        `events`, or (one-shot) a Warning Event for a new phase or reason that is a warning.
         `run_now`: the run-now value
         a one-shot BatchJob has handled, echoed in its status."""
         if run_now:
@@ -253,10 +253,11 @@ class BatchJobController:
                 or outcome.reason in status.STALLED_REASONS
                 or outcome.reason in status.NOT_STARTED_REASONS
             )
-            # Warnings, and the end of a run: a start or a wait is in the status (phase,
-            # reason, conditions with their times), and an Event for it would be a fifth
-            # write per BatchJob (kstatus and Argo CD read the status, never Events).
-            if warning or new.phase == "Succeeded":
+            # Warnings only: a start, a wait or a success is in the status (phase, reason,
+            # conditions with their times) and on the run's Job (the Job controller's Events),
+            # and an Event for each would double a run's writes (kstatus and Argo CD read the
+            # status, never Events).
+            if warning:
                 events = [runs.Event(warning, outcome.reason, outcome.message)]
         for event in events or []:
             await self.kube.post_event(

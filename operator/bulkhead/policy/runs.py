@@ -44,7 +44,6 @@ ON_TIME = timedelta(seconds=60)
 MISSED_LISTED = 5
 
 # Reasons: of runs (in status.runs and Events) and of a scheduled BatchJob's status.
-RUN_SUCCEEDED = "RunSucceeded"
 RUN_FAILED = "RunFailed"
 RUN_MISSED = "RunMissed"
 RUN_REPLACED = "RunReplaced"
@@ -369,9 +368,10 @@ def _trim(runs: dict[str, Run], before: list[Run]) -> list[Run]:
 
 
 def events(before: list[Run], after: list[Run]) -> list[Event]:
-    """One Event per run that ended, was missed or replaced since `before`, and a Warning for
-    a run that cannot start. A run that starts gets none: its Job and start time are in the
-    status, and one Event per run keeps a run within four writes (the benchmark's budget)."""
+    """An Event per run that failed, was missed or replaced since `before`, and a Warning for
+    a run that cannot start. A run that starts or succeeds gets none: that is in `runs`, and
+    on its Job (the Job controller's own Events), and Events for it would be a fourth and fifth
+    write per run."""
     old = {token(r): r for r in before}
     found = []
     for run in after:
@@ -381,9 +381,7 @@ def events(before: list[Run], after: list[Run]) -> list[Event]:
             if run.reason in NOT_STARTED_REASONS and run.reason != was.reason:
                 found.append(Event(True, run.reason or "", f"{what} cannot start: {run.message}"))
             continue
-        if run.result == "Succeeded":
-            found.append(Event(False, RUN_SUCCEEDED, f"{what} succeeded: {run.message}"))
-        elif run.result == "Failed":
+        if run.result == "Failed":
             found.append(Event(True, RUN_FAILED, f"{what} failed ({run.reason}): {run.message}"))
         elif run.result == "Missed":
             found.append(Event(True, RUN_MISSED, f"{what} missed ({run.reason}): {run.message}"))
