@@ -7,8 +7,10 @@ Timestamps are the bench's own observations through watches, in milliseconds.
 
 Phases (BENCH_PHASES selects some): raw Jobs (the limit), BatchJobs, an open loop (raw Jobs,
 then BatchJobs, arriving at BENCH_OPEN_RATE per second for BENCH_OPEN_SECONDS),
-BatchJobs through a Dependency of capacity 10, N/2 scheduled BatchJobs firing at one instant,
-then BatchJobs at rest and a restart. `make bench` prints progress as it goes.
+BatchJobs through a Dependency of capacity 10, BENCH_ADMISSION_N (5 N) through one of
+capacity 5 N / 25 (the admission rate, beside Kueue's baseline), N/2 scheduled BatchJobs
+firing at one instant, then BatchJobs at rest and a restart. `make bench` prints progress as
+it goes.
 
 BENCH_N (default 1000): BatchJobs per phase. BENCH_REST_N (default 10000): finished BatchJobs
 for the memory-at-rest and restart phase. BENCH_OUT: where results go (default bench/results).
@@ -57,7 +59,10 @@ CREATORS = 8
 # The open-loop phase: raw Jobs, then BatchJobs, arrive at OPEN_RATE per second.
 OPEN_RATE = float(os.environ.get("BENCH_OPEN_RATE", "20"))
 OPEN_SECONDS = float(os.environ.get("BENCH_OPEN_SECONDS", "60"))
-PHASES = ("raw", "bulkhead", "open", "dependency", "schedule", "rest")
+# The admission phase (the queue, not pod runtime, is the limit; Kueue's baseline compares):
+# ADMISSION_N BatchJobs waiting on one Dependency of capacity ADMISSION_N / 25, pods of 1 s.
+ADMISSION_N = int(os.environ.get("BENCH_ADMISSION_N", str(5 * N)))
+PHASES = ("raw", "bulkhead", "open", "dependency", "admission", "schedule", "rest")
 # BENCH_PHASES: a comma-separated subset of PHASES, to look at one thing closely.
 SELECTED = [p for p in os.environ.get("BENCH_PHASES", ",".join(PHASES)).split(",") if p]
 # BENCH_PROFILE: a file; the operator then runs under cProfile and writes its profile there.
@@ -479,6 +484,45 @@ def dependency_phase(audit: Audit, capacity: int = 10) -> dict[str, Any]:
     }
 
 
+def admission_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
+    """ADMISSION_N BatchJobs created at once, waiting on a Dependency of capacity
+    ADMISSION_N / 25 (5,000 through 200 at N=1000): admissions per second, and what the
+    operator spends on them, to set beside Kueue's scheduler baseline (not one run: see README)."""
+    namespace = "bench-admission"
+    capacity = max(ADMISSION_N // 25, 2)
+    create_namespace(namespace)
+    create_dependency("bench-admission-db", capacity)
+    jobs, batchjobs = Watcher(namespace, "jobs"), Watcher(namespace, "batchjobs")
+    uses = [{"dependency": "bench-admission-db", "units": 1}]
+    cpu_before = operator.cpu_seconds()
+    mark = audit.mark()
+    start = time.monotonic()
+    bodies = [batchjob(f"adm-{i}", uses=uses) for i in range(ADMISSION_N)]
+    created = create_all(namespace, bodies, "batchjobs")
+    end = batchjobs.wait(ADMISSION_N, timeout=3600)
+    wall = end - start
+    cpu = operator.cpu_seconds() - cpu_before
+    requests = audit.count(mark, audit.mark())
+    jobs.stop()
+    batchjobs.stop()
+    return {
+        "admission_n": ADMISSION_N,
+        "admission_capacity": capacity,
+        "admission_seconds": round(wall, 1),
+        "admission_admissions_per_second": round(
+            ADMISSION_N / (max(jobs.added.values()) - start), 1
+        ),
+        "admission_create_to_job_ms": percentiles(
+            [(jobs.added[n] - created[n]) * 1000 for n in created if n in jobs.added]
+        ),
+        "admission_operator_mcpu": round(cpu * 1000 / wall),
+        "admission_operator_cpu_ms_per_admission": round(cpu * 1000 / ADMISSION_N, 2),
+        "admission_mutating_requests_per_batchjob": round(requests["mutating"] / ADMISSION_N, 2),
+        "admission_failed": len(batchjobs.failed),
+        "admission_operator_peak_rss_mib": operator.peak_rss_mib(),
+    }
+
+
 def schedule_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
     """SCHEDULED_N scheduled BatchJobs that all fire at one instant, against one Dependency that
     has room for all of them (so what is measured is the operator, not the budget's queue)."""
@@ -650,6 +694,9 @@ def main() -> None:
         if "dependency" in SELECTED:
             log(f"N={N}: through a Dependency of capacity 10")
             result.update(dependency_phase(audit))
+        if "admission" in SELECTED:
+            log(f"admission: {ADMISSION_N} BatchJobs through one Dependency")
+            result.update(admission_phase(operator, audit))
         if "schedule" in SELECTED:
             log(f"{SCHEDULED_N} scheduled BatchJobs firing at one instant")
             result.update(schedule_phase(operator, audit))
@@ -667,7 +714,8 @@ def main() -> None:
     if OUT == ROOT / "bench" / "results":
         update_readme(table(result))
     print(table(result))
-    failed = sum(result.get(k, 0) for k in ("failed", "open_failed", "scheduled_failed"))
+    failed_keys = ("failed", "open_failed", "admission_failed", "scheduled_failed")
+    failed = sum(result.get(k, 0) for k in failed_keys)
     if failed:
         raise SystemExit(f"{failed} BatchJobs failed")
 
