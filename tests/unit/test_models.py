@@ -194,11 +194,9 @@ class FakeKube:
         self.network_policies: dict[str, dict[str, Any]] = {}
         self.writes: list[str] = []  # "<verb> <Kind>", in order
 
-    async def patch_batchjob_status(
-        self, namespace: str, name: str, patch: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def patch_batchjob_status(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
         self.status_patches.append(patch)
-        return patch
+        return True
 
     async def post_event(self, involved: dict[str, Any], kind: str, reason: str, msg: str) -> None:
         self.events.append((kind, reason))

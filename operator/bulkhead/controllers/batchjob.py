@@ -240,7 +240,7 @@ class BatchJobController:
                 self._queue.add_after(bj.key, wait)
                 return
         patch = replacing(current.wire() if current else {}, new.wire())
-        if await self.kube.patch_batchjob_status(bj.namespace, bj.name, patch) is None:
+        if not await self.kube.patch_batchjob_status(bj.namespace, bj.name, patch):
             return
         self._written[bj.key] = (bj.uid, new)
         self._last_write[bj.key] = self._monotonic()
