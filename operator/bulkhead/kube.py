@@ -211,15 +211,18 @@ class Kube:
         self, path: str, label_selector: str = "", field_selector: str = ""
     ) -> list[dict[str, Any]]:
         """Every item, a page of LIST_PAGE at a time (a big list is not one huge response)."""
-        items, _ = await self.list_versioned(path, label_selector, field_selector)
+        items: list[dict[str, Any]] = []
+        async for page, _ in self.list_pages(path, label_selector, field_selector):
+            items.extend(page)
         return items
 
-    async def list_versioned(
+    async def list_pages(
         self, path: str, label_selector: str = "", field_selector: str = ""
-    ) -> tuple[list[dict[str, Any]], str]:
-        """Every item, and the resourceVersion of the listing (a watch from it misses
-        nothing): the pages of one listing are one snapshot, at its first page's version."""
-        items: list[dict[str, Any]] = []
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+        """The items a page of LIST_PAGE at a time, each with the listing's resourceVersion (a
+        watch from it misses nothing): the pages of one listing are one snapshot, at its first
+        page's version. Page by page, so a listing of 10,000 objects never holds them all as
+        parsed JSON at once."""
         token, version = "", ""
         while True:
             query = [("limit", str(LIST_PAGE))]
@@ -227,12 +230,12 @@ class Kube:
             query += [("fieldSelector", field_selector)] if field_selector else []
             query += [("continue", token)] if token else []
             result = await self._request("GET", path, query=query)
-            items.extend(result.get("items") or [])
             metadata = result.get("metadata") or {}
             version = version or metadata.get("resourceVersion", "")
             token = metadata.get("continue") or ""
+            yield result.get("items") or [], version
             if not token:
-                return items, version
+                return
 
     async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self._request("POST", path, body)

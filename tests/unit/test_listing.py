@@ -51,12 +51,12 @@ class ListingKube:
         self.watches.setdefault(path, []).extend(watches)
         self._planned.set()
 
-    async def list_versioned(
+    async def list_pages(
         self, path: str, label_selector: str = ""
-    ) -> tuple[list[dict[str, Any]], str]:
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
         await asyncio.sleep(0)  # a real listing lets watch events in meanwhile
         self.listings += 1
-        return list(self.items[path]), f"v{self.listings}"
+        yield list(self.items[path]), f"v{self.listings}"
 
     async def watch(
         self, path: str, label_selector: str, version: str, timeout: float, client_timeout: float

@@ -135,8 +135,12 @@ class Manager:
         async with self._listing[kind]:
             self.store.begin_listing(kind)
             # a failed listing stays open, deleting nothing, until the next one begins it again
-            items, version = await self.kube.list_versioned(path, selector)
-            listing = self.store.end_listing(kind, fill(self.store, kind, items))
+            listed: set[Any] = set()
+            version = ""
+            async for page, at in self.kube.list_pages(path, selector):
+                listed |= fill(self.store, kind, page)
+                version = at
+            listing = self.store.end_listing(kind, listed)
         self._listed[kind].set()
         for key, view in listing.gone:
             self._react(kind, True, key, view)
