@@ -9,6 +9,7 @@ pool, measured before at N=1,000: 10.9 ms of operator CPU per BatchJob.)
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -293,6 +294,14 @@ class Kube:
         body = {"preconditions": {"uid": uid}}
         with contextlib.suppress(NotFound, Conflict):
             await self._request("DELETE", self._network_policy_path(namespace, name), body)
+
+    async def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """The text under `key` of the Secret `namespace`/`name`; None when the Secret or the
+        key does not exist. Raises ApiError when it may not be read (RBAC: the chart grants
+        get on the named Secrets only)."""
+        secret = await self.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        data = (secret or {}).get("data") or {}
+        return base64.b64decode(data[key]).decode() if key in data else None
 
     async def get_service_account(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}")

@@ -8,6 +8,7 @@ count what this process did since it started; PromQL's rate() and increase() han
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -22,6 +23,8 @@ from bulkhead.api.times import parse_time
 
 # The results a run can end with, as in status.runs (a one-shot run: Succeeded or Failed).
 RUN_RESULTS = ("Succeeded", "Failed", "Missed")
+HEALTH_STATES = ("Healthy", "Degraded", "Unhealthy", "Unknown")
+BREAKER_STATES = ("Closed", "Open", "HalfOpen")
 
 
 class _StoreCollector(Collector):
@@ -117,6 +120,36 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.effective_capacity = Gauge(
+            "bulkhead_dependency_effective_capacity",
+            "Units health lets admission fill (spec.health; under dryRun, what it would)",
+            labels,
+            registry=self.registry,
+        )
+        self.health_state = Gauge(
+            "bulkhead_dependency_health",
+            "1 for a Dependency's health state (Healthy, Degraded, Unhealthy, Unknown), else 0",
+            ["dependency", "state"],
+            registry=self.registry,
+        )
+        self.breaker_state = Gauge(
+            "bulkhead_dependency_breaker",
+            "1 for a Dependency's breaker state (Closed, Open, HalfOpen), else 0",
+            ["dependency", "state"],
+            registry=self.registry,
+        )
+        self.signal_value = Gauge(
+            "bulkhead_dependency_signal",
+            "A health signal's last value read",
+            ["dependency", "signal"],
+            registry=self.registry,
+        )
+        self.signal_failures = CounterMetric(
+            "bulkhead_dependency_signal_read_failures",
+            "Reads of a health signal that failed",
+            ["dependency", "signal"],
+            registry=self.registry,
+        )
         self.leader = Gauge(
             "bulkhead_leader",
             "1 while this replica decides (it holds the lease), 0 while it stands by",
@@ -158,6 +191,32 @@ class Metrics:
         self.in_use.labels(name).set(in_use)
         self.capacity.labels(name).set(capacity)
         self.waiting.labels(name).set(waiting)
+
+    def health(self, name: str, health: str, breaker: str, effective: int) -> None:
+        """A Dependency's health step decided these."""
+        self.effective_capacity.labels(name).set(effective)
+        for state in HEALTH_STATES:
+            self.health_state.labels(name, state).set(1 if state == health else 0)
+        for state in BREAKER_STATES:
+            self.breaker_state.labels(name, state).set(1 if state == breaker else 0)
+
+    def signal(self, name: str, signal: str, value: float) -> None:
+        self.signal_value.labels(name, signal).set(value)
+        self.signal_failures.labels(name, signal)  # its series from 0, for increase()
+
+    def signal_failed(self, name: str, signal: str) -> None:
+        self.signal_failures.labels(name, signal).inc()
+
+    def forget_health(self, name: str, signals: Iterable[str]) -> None:
+        """`name` has no health loop any more (gone, or its spec.health changed or went): its
+        series go (they come back at its next step)."""
+        series: list[tuple[Gauge, tuple[str, ...]]] = [(self.effective_capacity, (name,))]
+        series += [(self.health_state, (name, state)) for state in HEALTH_STATES]
+        series += [(self.breaker_state, (name, state)) for state in BREAKER_STATES]
+        series += [(self.signal_value, (name, signal)) for signal in signals]
+        for metric, labels in series:
+            with contextlib.suppress(KeyError):  # never set: no step yet, or no good read
+                metric.remove(*labels)
 
     def observe_start(self, since: str, now: datetime) -> None:
         """A run's Job was created `now`; the run was due `since` (RFC 3339; "" unknown)."""

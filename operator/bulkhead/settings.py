@@ -48,6 +48,12 @@ SETTINGS = (
         "false",
         "`true`: decide only while holding a Lease (the chart sets it)",
     ),
+    Setting(
+        "BULKHEAD_NAMESPACE",
+        "bulkhead-system",
+        "the operator's own namespace: Dependency health signals' Secrets are read there"
+        " (the chart: the release's)",
+    ),
     Setting("BULKHEAD_LEASE_NAME", "bulkhead", "the coordination.k8s.io/v1 Lease"),
     Setting(
         "BULKHEAD_LEASE_NAMESPACE", "bulkhead-system", "its namespace (the chart: the release's)"
@@ -85,6 +91,7 @@ RESYNC_PERIOD = float(_read("BULKHEAD_RESYNC_PERIOD"))
 # Leader election (README, "High availability"): off for a single local process; the chart
 # turns it on.
 LEADER_ELECTION = _read("BULKHEAD_LEADER_ELECTION").lower() == "true"
+NAMESPACE = _read("BULKHEAD_NAMESPACE")
 LEASE_NAME = _read("BULKHEAD_LEASE_NAME")
 LEASE_NAMESPACE = _read("BULKHEAD_LEASE_NAMESPACE")
 # Unique per process: the pod name in a cluster, else host name and a random suffix.

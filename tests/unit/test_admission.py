@@ -12,6 +12,7 @@ from bulkhead.api.models import DependencySpec, Window
 from bulkhead.policy.admission import (
     Candidate,
     DependencyState,
+    Gate,
     Holding,
     Wait,
     admit,
@@ -284,6 +285,10 @@ def situations(draw: st.DrawFn, windows: bool = True, rates: bool = True) -> Sit
         state = dependency(capacity, *((f"h{i}", u) for i, u in enumerate(holders)), **spec)
         seconds = st.integers(0, 120).map(lambda s: NOW - timedelta(seconds=s))
         state.recent_starts = draw(st.lists(seconds, max_size=5))
+        if draw(st.booleans()):
+            half_open = draw(st.booleans())
+            limit = 0 if half_open else draw(st.integers(0, capacity))
+            state.gate = Gate(limit, half_open, message=f"{name}: health holds it back")
         dependencies[name] = state
     uses = st.lists(
         st.tuples(st.sampled_from(names), st.integers(1, 4)),
@@ -323,6 +328,22 @@ def test_capacity_is_never_exceeded_by_admission(situation: Situation) -> None:
     decision = admit(candidates, dependencies, NOW)
     for name, units in _units_admitted(candidates, decision.admitted).items():
         assert dependencies[name].in_use + units <= dependencies[name].spec.capacity
+
+
+@given(situations())
+def test_health_gate_bounds_starts_and_half_open_admits_one_probe(situation: Situation) -> None:
+    candidates, dependencies = situation
+    decision = admit(candidates, dependencies, NOW)
+    admitted = {c.key: c for c in candidates if c.key in decision.admitted}
+    for name, state in dependencies.items():
+        users = [key for key, c in admitted.items() if name in dict(c.uses)]
+        if state.gate is None:
+            assert name not in decision.probes
+        elif state.gate.half_open:
+            assert users == ([decision.probes[name]] if name in decision.probes else [])
+        else:
+            units = _units_admitted(candidates, users)[name]
+            assert units == 0 or state.in_use + units <= state.gate.capacity
 
 
 @given(situations())
@@ -394,3 +415,60 @@ def test_on_one_dependency_of_single_units_the_admitted_are_a_prefix_of_the_orde
     free = max(capacity - held, 0)
     expected = [c.key for c in order(candidates)][:free]
     assert admit(candidates, dependencies, NOW).admitted == expected
+
+
+# --- health's gate ---------------------------------------------------------------------------
+
+
+def gated(capacity: int, gate: Gate, *holders: tuple[str, int]) -> DependencyState:
+    state = dependency(capacity, *holders)
+    state.gate = gate
+    return state
+
+
+def test_the_gate_lowers_the_capacity_admission_fills() -> None:
+    waiting = [candidate(n, (DB, 1), minute=i) for i, n in enumerate("abcde")]
+    gate = Gate(3, message="orders-db: effective capacity 3 of 10 (p99 0.4)")
+    decision = admit(waiting, {DB: gated(10, gate, ("x", 1))}, NOW)
+    assert [name for _, name in decision.admitted] == ["a", "b"]
+    assert decision.waiting[("billing", "c")] == Wait(
+        "WaitingForDependency", DB, "waiting for orders-db: effective capacity 3 of 10 (p99 0.4)"
+    )
+    assert decision.probes == {}
+
+
+def test_half_open_admits_exactly_one_probe_with_room_in_the_capacity() -> None:
+    waiting = [candidate(n, (DB, 2), minute=i) for i, n in enumerate("abc")]
+    gate = Gate(0, half_open=True, message="orders-db: circuit half-open, one probe run may start")
+    decision = admit(waiting, {DB: gated(10, gate, ("x", 7))}, NOW)
+    assert decision.admitted == [("billing", "a")]
+    assert decision.probes == {DB: ("billing", "a")}
+    assert decision.waiting[("billing", "b")].message == (
+        "waiting for orders-db: circuit half-open, one probe run may start"
+    )
+    # no room in the capacity itself: no probe
+    assert admit(waiting, {DB: gated(10, gate, ("x", 9))}, NOW).admitted == []
+
+
+def test_once_a_probe_is_chosen_nobody_else_starts() -> None:
+    waiting = [candidate(n, (DB, 1), minute=i) for i, n in enumerate("abc")]
+    chosen = Gate(0, half_open=True, probe=("billing", "b"), message="orders-db: probe running")
+    assert admitted(waiting, {DB: gated(10, chosen)}) == ["b"]
+    started = Gate(0, half_open=True, probe=("billing", "z"), message="orders-db: probe running")
+    assert admitted(waiting, {DB: gated(10, started)}) == []
+
+
+def test_a_probe_needs_every_other_dependency_to_have_room() -> None:
+    waiting = [candidate("a", (DB, 1), (CACHE, 1))]
+    gate = Gate(0, half_open=True, message="orders-db: half-open")
+    decision = admit(waiting, {DB: gated(10, gate), CACHE: dependency(1, ("x", 1))}, NOW)
+    assert decision.admitted == []
+    assert decision.probes == {}
+
+
+def test_open_breaker_starts_nothing() -> None:
+    waiting = [candidate(n, (DB, 1), minute=i) for i, n in enumerate("ab")]
+    gate = Gate(0, message="orders-db: circuit open since 12:04:10 (p99 1.4), half-open at 12:06")
+    decision = admit(waiting, {DB: gated(10, gate)}, NOW)
+    assert decision.admitted == []
+    assert decision.waiting[("billing", "a")].message.startswith("waiting for orders-db: circuit")

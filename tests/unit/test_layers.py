@@ -1,6 +1,6 @@
 """Imports go one way (DESIGN.md, Layout): api <- policy <- state <- controllers <- operator;
-runtime, kube and metrics import only api; settings imports nothing of ours; cli (the kubectl
-plugin) imports api, kube and the pure policy."""
+runtime, kube and metrics import only api; settings and monitoring (the reads of health signals)
+import nothing of ours; cli (the kubectl plugin) imports api, kube and the pure policy."""
 
 from __future__ import annotations
 
@@ -18,10 +18,20 @@ ALLOWED = {
     "runtime": {"api"},
     "kube": {"api", "settings"},
     "metrics": {"api"},
+    "monitoring": set(),
     "policy": {"api"},
     "state": {"api", "policy", "runtime"},
-    "controllers": {"api", "policy", "state", "runtime", "kube", "metrics", "settings"},
-    "operator": {"api", "controllers", "kube", "metrics", "runtime", "settings"},
+    "controllers": {
+        "api",
+        "policy",
+        "state",
+        "runtime",
+        "kube",
+        "metrics",
+        "monitoring",
+        "settings",
+    },
+    "operator": {"api", "controllers", "kube", "metrics", "monitoring", "runtime", "settings"},
     # the kubectl plugin: the API types, the one client, and the pure window and queue order
     # rules, so it shows exactly what the operator decides
     "cli": {"api", "kube", "policy"},

@@ -20,6 +20,7 @@ from bulkhead.api.constants import (
 from bulkhead.api.models import BatchJobSpec
 from bulkhead.api.views import BatchJobView
 from bulkhead.controllers.dependency import DependencyController
+from bulkhead.controllers.health import HealthController
 from bulkhead.policy import admission, status
 from bulkhead.policy.selectors import selector_matches
 from bulkhead.runtime.workqueue import WorkQueue
@@ -41,14 +42,21 @@ class AdmissionController:
         store: Store,
         queue: WorkQueue[Key],
         dependencies: DependencyController,
+        health: HealthController,
         clock: Callable[[], datetime],
     ) -> None:
         self._store = store
         self._queue = queue
         self._dependencies = dependencies
+        self._health = health
         self._clock = clock
         self.book = AdmissionBook()
         self._wanted = asyncio.Event()
+        self._in_use: dict[str, int] = {}  # per Dependency, at the last pass
+
+    def in_use(self, name: str) -> int:
+        """The units of `name` held at the last pass (those it admitted included)."""
+        return self._in_use.get(name, 0)
 
     def poke(self) -> None:
         self._wanted.set()
@@ -129,7 +137,7 @@ class AdmissionController:
     def admit(self) -> float | None:
         """One admission pass; returns seconds until the clock needs the next one."""
         now = self._clock()
-        states = dependency_states(self._store, self.book, now)
+        states = dependency_states(self._store, self.book, now, self._health.gate)
         candidates = [
             c for c in self.book.waiting.values() if all(name in states for name, _ in c.uses)
         ]
@@ -137,6 +145,9 @@ class AdmissionController:
         for key in decision.admitted:
             for name, units in self.book.waiting[key].uses:
                 states[name].holders.append(admission.Holding(key, units))
+        for name, key in decision.probes.items():
+            self._health.probe_admitted(name, key)
+        self._in_use = {name: state.in_use for name, state in states.items()}
         changes = self.book.record(decision)
         for key in changes.start + changes.show:
             self._queue.add(key)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bulkhead.api.constants import Key
+from bulkhead.controllers.health import HealthController
 from bulkhead.kube import Kube, replacing
 from bulkhead.metrics import Metrics
 from bulkhead.policy.admission import DependencyState
@@ -20,9 +21,15 @@ STATUS_INTERVAL = 1.0
 
 class DependencyController:
     def __init__(
-        self, kube: Kube, store: Store, metrics: Metrics, clock: Callable[[], datetime]
+        self,
+        kube: Kube,
+        store: Store,
+        metrics: Metrics,
+        health: HealthController,
+        clock: Callable[[], datetime],
     ) -> None:
         self._kube = kube
+        self._health = health
         self._store = store
         self._metrics = metrics
         self._clock = clock
@@ -47,13 +54,16 @@ class DependencyController:
         heads: dict[str, list[tuple[Key, int]]],
     ) -> None:
         """Each Dependency's status and metrics, given its state, how many wait for it and
-        the head of its line; an invalid one's status says what is wrong."""
+        the head of its line (and its health's last step); an invalid one's status says what
+        is wrong."""
         now = self._clock()
         for name, state in states.items():
             self._metrics.dependency(name, state.in_use, state.spec.capacity, waiting[name])
             dep = self._store.dependency(name)
             if dep is not None:
-                new = dependency_status(dep, state, waiting[name], heads[name], now)
+                new = dependency_status(
+                    dep, state, waiting[name], heads[name], now, self._health.shown(name)
+                )
                 self._writer.want(name, new, dep.status)
         for dep in self._store.all_dependencies():
             if dep.name not in states and (problem := dep.spec_problem()):

@@ -21,12 +21,15 @@ from bulkhead.api.views import Malformed
 from bulkhead.controllers.admission import AdmissionController
 from bulkhead.controllers.batchjob import BatchJobController
 from bulkhead.controllers.dependency import DependencyController
+from bulkhead.controllers.health import HealthController
 from bulkhead.kube import Gone, Kube
 from bulkhead.metrics import Metrics
+from bulkhead.monitoring import Monitoring
 from bulkhead.policy import alerting
 from bulkhead.runtime.leader import LeaderElector
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.settings import (
+    NAMESPACE,
     RESYNC_PERIOD,
     WATCH_CLIENT_TIMEOUT,
     WATCH_SERVER_TIMEOUT,
@@ -60,8 +63,21 @@ class Manager:
         self.kube = kube
         self.store = Store()
         self.queue: WorkQueue[Key] = WorkQueue()
-        self.dependencies = DependencyController(kube, self.store, metrics, clock)
-        self.admission = AdmissionController(self.store, self.queue, self.dependencies, clock)
+        self.monitoring = Monitoring()
+        self.health = HealthController(
+            kube,
+            self.monitoring,
+            self.store,
+            metrics,
+            clock,
+            NAMESPACE,
+            in_use=lambda name: self.admission.in_use(name),
+            changed=lambda: self.admission.poke(),
+        )
+        self.dependencies = DependencyController(kube, self.store, metrics, self.health, clock)
+        self.admission = AdmissionController(
+            self.store, self.queue, self.dependencies, self.health, clock
+        )
         self.batchjobs = BatchJobController(
             kube, metrics, self.store, self.queue, self.admission, clock
         )
@@ -105,6 +121,7 @@ class Manager:
         await asyncio.gather(
             self._fill(fresh),
             self.admission.run(),
+            self.health.run(),
             self._resync(),
             *(self._worker() for _ in range(WORKERS)),
         )
@@ -113,6 +130,7 @@ class Manager:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.monitoring.close()
 
     def _count_phases(self) -> Counter[str]:
         return Counter(bj.phase or "Pending" for bj in self.store.all_batchjobs())
@@ -280,6 +298,7 @@ class Manager:
         """A Dependency appeared, changed or went: its users may start, or wait for other
         reasons. Its own status writes (generation unchanged) need no look at the users."""
         self.admission.poke()
+        self.health.poke()
         if not self.dependencies.generation_changed(name, None if deleted else view.generation):
             return
         for bj in self.store.all_batchjobs():

@@ -10,6 +10,9 @@ Rules:
   starts as soon as enough units are free. A request larger than the capacity itself can never
   fit; it waits with that reason and reserves nothing.
 - Windows and maxStartsPerMinute gate new starts only; running work is never stopped.
+- Health (policy/health.py) lowers the capacity admission uses (the Gate), down to 0 while the
+  breaker is open; half-open, exactly one probe may start whatever the gate, if the units it
+  needs are free of the capacity itself.
 """
 
 from __future__ import annotations
@@ -46,11 +49,34 @@ class Holding:
     units: int
 
 
+@dataclass(frozen=True)
+class Gate:
+    """What a Dependency's health lets admission do: fill up to `capacity` units (the enforced
+    effective capacity), or, `half_open`, start one probe (`probe`, once one is chosen); and why
+    its waiters wait when it holds them back ("orders-db: circuit open since ...")."""
+
+    capacity: int
+    half_open: bool = False
+    probe: Key | None = None
+    message: str = ""
+
+    def admits_probe(self, key: Key) -> bool:
+        return self.half_open and (self.probe is None or self.probe == key)
+
+
 @dataclass
 class DependencyState:
     spec: DependencySpec
     holders: list[Holding] = field(default_factory=list)
     recent_starts: list[datetime] = field(default_factory=list)  # Job creations
+    gate: Gate | None = None  # health's, when the Dependency has spec.health
+
+    @property
+    def capacity(self) -> int:
+        """What admission fills: the capacity, or less when health holds it back."""
+        return (
+            self.spec.capacity if self.gate is None else min(self.spec.capacity, self.gate.capacity)
+        )
 
     @property
     def in_use(self) -> int:
@@ -71,6 +97,7 @@ class Decision:
     # per dependency, the waiting BatchJobs that use it, in admission order (1 is next)
     lines: dict[str, list[Key]] = field(default_factory=dict)
     retry_at: datetime | None = None  # when a rate limit lets the next start through
+    probes: dict[str, Key] = field(default_factory=dict)  # dependency -> its half-open probe
 
 
 def order(candidates: list[Candidate]) -> list[Candidate]:
@@ -116,7 +143,7 @@ def admit(
 ) -> Decision:
     """Every candidate must use only dependencies present in `dependencies`."""
     decision = Decision()
-    free = {name: s.spec.capacity - s.in_use for name, s in dependencies.items()}
+    free = {name: s.capacity - s.in_use for name, s in dependencies.items()}
     starts = {
         name: sorted(t for t in s.recent_starts if now - t < RATE_PERIOD)
         for name, s in dependencies.items()
@@ -128,10 +155,19 @@ def admit(
         needs = {name: candidate.units_of(name) for name, _ in candidate.uses}
         # dependency, reason, message, and whether it is capacity (not time) that blocks
         blocked: list[tuple[str, str, str, bool]] = []
+        probes: list[str] = []  # the dependencies it would start on as their half-open probe
         for name, units in needs.items():
             state = dependencies[name]
             capacity = state.spec.capacity
             limit = state.spec.max_starts_per_minute
+            gate = state.gate
+            # Half-open, the probe needs room in the capacity itself, not in the gate's (0).
+            probe = (
+                gate is not None
+                and gate.admits_probe(candidate.key)
+                and name not in decision.probes
+                and units <= capacity - state.in_use
+            )
             if not is_open[name]:
                 blocked.append((name, WAITING_FOR_WINDOW, f"{name} is outside its windows", False))
             elif units > capacity:
@@ -143,12 +179,16 @@ def admit(
                         False,
                     )
                 )
-            elif units > free[name]:
+            elif units > free[name] and not probe:
                 # Static while it waits: the holders and its place in line move with every
                 # start, and a status that followed them would cost a write per waiter per
                 # start. Who holds them: the Dependency's status; its place: its status.queue.
+                # Health's message changes only with the gate (a new breaker state or limit).
                 message = (
-                    f"{name}: all {capacity} units are held or promised to BatchJobs ahead in line"
+                    gate.message
+                    if gate is not None and gate.message
+                    else f"{name}: all {capacity} units are held or promised to BatchJobs "
+                    f"ahead in line"
                 )
                 blocked.append((name, WAITING_FOR_DEPENDENCY, message, True))
             elif limit is not None and len(starts[name]) >= limit:
@@ -162,11 +202,14 @@ def admit(
                         False,
                     )
                 )
+            elif probe:
+                probes.append(name)
         if not blocked:
             decision.admitted.append(candidate.key)
             for name, units in needs.items():
                 free[name] -= units
                 starts[name].append(now)
+            decision.probes.update((name, candidate.key) for name in probes)
             continue
         for name in needs:
             decision.lines[name].append(candidate.key)

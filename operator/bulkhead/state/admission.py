@@ -4,6 +4,7 @@ already, Kueue's "assumed" workloads)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from bulkhead.policy.admission import (
     Candidate,
     Decision,
     DependencyState,
+    Gate,
     Holding,
     Wait,
 )
@@ -61,11 +63,14 @@ class AdmissionBook:
 
 
 def dependency_states(
-    store: Store, book: AdmissionBook, now: datetime
+    store: Store,
+    book: AdmissionBook,
+    now: datetime,
+    gates: Callable[[str], Gate | None] = lambda name: None,
 ) -> dict[str, DependencyState]:
     """Every parseable Dependency with what holds it: the unfinished Jobs in the store, plus the
     admitted runs whose Job the store does not show yet (one whose BatchJob is gone, or whose
-    Job is seen, drops out of the book)."""
+    Job is seen, drops out of the book); and what its health allows, `gates(name)`."""
     states: dict[str, DependencyState] = {}
     for dep in store.all_dependencies():
         spec = dep.parsed_spec()
@@ -79,6 +84,7 @@ def dependency_states(
             recent_starts=store.starts_since(dep.name, now - RATE_PERIOD)
             if spec.max_starts_per_minute is not None
             else [],
+            gate=gates(dep.name) if spec.health is not None else None,
         )
     for key, candidate in list(book.admitted.items()):
         if store.batchjob(key) is None or any(j.name == candidate.run for j in store.jobs(key)):

@@ -1,0 +1,268 @@
+"""Dependency health, wired: for each Dependency with spec.health, a loop that reads its signals
+every `interval`, runs the pure step (policy/health.py), tells each change as an Event, and
+hands admission the gate it decided (the enforced capacity, the half-open probe, why waiters
+wait). Its state lives in the Dependency's status (written with the rest of it by the
+DependencyController), so a restart or a new leader resumes the loop where it was."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from bulkhead.api.constants import Key
+from bulkhead.api.models import Health, SecretKeyRef, Signal
+from bulkhead.api.times import duration
+from bulkhead.kube import ApiError, Kube
+from bulkhead.metrics import Metrics
+from bulkhead.monitoring import Monitoring, Trust
+from bulkhead.policy import health, signals
+from bulkhead.policy.admission import Gate
+from bulkhead.state.store import Store
+
+log = logging.getLogger(__name__)
+
+# A Secret (CA bundle, token) is read again at most this often: a rotation lands within it.
+SECRET_TTL = 60.0
+# Events that tell of a Dependency getting worse; the others are Normal.
+WARNINGS = {"CapacityCut", "CircuitOpen", "SignalLost", "SignalError"}
+
+
+@dataclass
+class _Loop:
+    """One Dependency's loop: what its spec was when it started, the last step and readings,
+    and the message its waiters show (kept while the gate is the same, so a waiter's status
+    is not rewritten at every reading)."""
+
+    spec: Health
+    capacity: int
+    task: asyncio.Task[None] | None = None
+    state: health.LoopState = field(default_factory=health.LoopState)
+    readings: dict[str, health.Reading] = field(default_factory=dict)
+    result: health.Step | None = None
+    gate: Gate | None = None
+
+
+class HealthController:
+    def __init__(
+        self,
+        kube: Kube,
+        monitoring: Monitoring,
+        store: Store,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+        namespace: str,
+        in_use: Callable[[str], int],
+        changed: Callable[[], None],
+    ) -> None:
+        """`namespace`: the operator's, where signal Secrets are read; `in_use(name)`: the units
+        a Dependency's running work holds (admission's count); `changed()`: called after a step
+        that may change what admission decides or the status shows."""
+        self._kube = kube
+        self._monitoring = monitoring
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._namespace = namespace
+        self._in_use = in_use
+        self._changed = changed
+        self._loops: dict[str, _Loop] = {}
+        self._wanted = asyncio.Event()
+        self._secrets: dict[tuple[str, str], tuple[float, str | None]] = {}
+
+    # --- what admission and the status read ----------------------------------------------
+
+    def gate(self, name: str) -> Gate | None:
+        """What `name`'s health allows admission (None: no health, or not stepped yet)."""
+        loop = self._loops.get(name)
+        return loop.gate if loop else None
+
+    def shown(self, name: str) -> tuple[health.Step, dict[str, health.Reading]] | None:
+        """The last step and its readings, for the Dependency's status."""
+        loop = self._loops.get(name)
+        if loop is None or loop.result is None:
+            return None
+        return loop.result, loop.readings
+
+    def probe_admitted(self, name: str, key: Key) -> None:
+        """Admission started `key` as `name`'s half-open probe: judged from now on."""
+        loop = self._loops.get(name)
+        if loop is None or loop.result is None:
+            return
+        loop.state = health.with_probe(loop.state, key, self._clock())
+        loop.result = replace(loop.result, state=loop.state)
+        self._set_gate(name, loop)
+
+    # --- the loops ---------------------------------------------------------------------------
+
+    def poke(self) -> None:
+        """A Dependency appeared, changed or went: its loop may start, restart or end."""
+        self._wanted.set()
+
+    async def run(self) -> None:
+        """The loops, while this replica decides (cancelled when it stops deciding)."""
+        await self._store.ready.wait()
+        try:
+            while True:
+                self._wanted.clear()
+                self.sync()
+                await self._wanted.wait()
+        finally:
+            self.stop()
+
+    def sync(self) -> None:
+        """A loop for each Dependency with a valid spec.health, started again when its health
+        spec or capacity changes; none for the others."""
+        wanted: dict[str, tuple[Health, int]] = {}
+        for view in self._store.all_dependencies():
+            parsed = view.parsed_spec()
+            if parsed is not None and parsed.health is not None and view.spec_problem() is None:
+                wanted[view.name] = (parsed.health, parsed.capacity)
+        for name in list(self._loops):
+            loop = self._loops[name]
+            if wanted.get(name) != (loop.spec, loop.capacity):
+                if loop.task is not None:
+                    loop.task.cancel()
+                del self._loops[name]
+                self._metrics.forget_health(name, (s.name for s in loop.spec.signals))
+        for name, (spec, capacity) in wanted.items():
+            if name not in self._loops:
+                dep = self._store.dependency(name)
+                status = dep.status if dep is not None else None
+                loop = _Loop(
+                    spec=spec,
+                    capacity=capacity,
+                    state=health.from_status(status),
+                    readings=health.readings_from_status(status),
+                )
+                self._loops[name] = loop
+                loop.task = asyncio.get_running_loop().create_task(self._run(name, loop))
+
+    def stop(self) -> None:
+        for loop in self._loops.values():
+            if loop.task is not None:
+                loop.task.cancel()
+        self._loops.clear()
+
+    async def _run(self, name: str, loop: _Loop) -> None:
+        interval = duration(loop.spec.interval).total_seconds()
+        while True:
+            started = time.monotonic()
+            try:
+                await self._step(name, loop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "health step of dependency %s failed; next try in %gs", name, interval
+                )
+            await asyncio.sleep(max(interval - (time.monotonic() - started), 0.0))
+
+    async def _step(self, name: str, loop: _Loop) -> None:
+        read = await asyncio.gather(*(self._read(signal) for signal in loop.spec.signals))
+        now = self._clock()
+        for signal, value in zip(loop.spec.signals, read, strict=True):
+            last = loop.readings.get(signal.name)
+            if isinstance(value, str):
+                loop.readings[signal.name] = health.Reading(
+                    last.value if last else None, last.time if last else None, value
+                )
+                self._metrics.signal_failed(name, signal.name)
+            else:
+                loop.readings[signal.name] = health.Reading(value, now)
+                self._metrics.signal(name, signal.name, value)
+        result = health.step(
+            loop.spec, loop.capacity, self._in_use(name), loop.readings, loop.state, now, name
+        )
+        loop.state, loop.result = result.state, result
+        self._set_gate(name, loop)
+        self._metrics.health(name, result.state.health, result.state.breaker, result.effective)
+        for change in result.changes:
+            log.info("dependency %s: %s", name, change.message)
+            await self._kube.post_event(
+                {"apiVersion": "bulkhead.dev/v1alpha1", "kind": "Dependency", "name": name},
+                "Warning" if change.reason in WARNINGS else "Normal",
+                change.reason,
+                change.message,
+            )
+        self._changed()
+
+    def _set_gate(self, name: str, loop: _Loop) -> None:
+        """The gate of the last step; its message kept while the gate stays the same."""
+        result = loop.result
+        assert result is not None
+        state = result.state
+        probe = state.probe.key if state.probe else None
+        before = loop.gate
+        same = before is not None and (before.capacity, before.half_open, before.probe) == (
+            result.enforced,
+            state.breaker == "HalfOpen" and not loop.spec.dry_run,
+            probe,
+        )
+        if same:
+            return
+        why = health.waiting_message(
+            name, result, loop.capacity, health.readings_text(loop.readings)
+        )
+        loop.gate = Gate(
+            capacity=result.enforced,
+            half_open=state.breaker == "HalfOpen" and not loop.spec.dry_run,
+            probe=probe,
+            message=why.removeprefix("waiting for ") if why else "",
+        )
+
+    async def _read(self, signal: Signal) -> float | str:
+        """One signal's value now, or why it could not be read."""
+        try:
+            trust = await self._trust(signal)
+        except ApiError as error:
+            return f"cannot read its Secret: {error}"
+        if isinstance(trust, str):
+            return trust
+        if signal.prometheus is not None:
+            source = signal.prometheus
+            answer = await self._monitoring.get_json(
+                signals.prometheus_query_url(source.address),
+                {"query": source.query},
+                duration(source.timeout).total_seconds(),
+                trust,
+            )
+            return answer if isinstance(answer, str) else signals.prometheus_value(answer)
+        assert signal.http is not None
+        page = signal.http
+        answer = await self._monitoring.get_json(
+            page.url, {}, duration(page.timeout).total_seconds(), trust
+        )
+        return (
+            answer if isinstance(answer, str) else signals.json_path_value(answer, page.json_path)
+        )
+
+    async def _trust(self, signal: Signal) -> Trust | str:
+        """The signal's TLS trust and token from its Secrets, or which one is missing."""
+        tls = signal.tls
+        ca = tls.ca_secret_ref if tls else None
+        ca_pem = await self._secret(ca) if ca else None
+        if ca is not None and ca_pem is None:
+            return f"Secret {self._namespace}/{ca.name} has no key {ca.key}"
+        token_ref = signal.bearer_token_secret_ref
+        token = await self._secret(token_ref) if token_ref else None
+        if token_ref is not None and token is None:
+            return f"Secret {self._namespace}/{token_ref.name} has no key {token_ref.key}"
+        return Trust(
+            ca_pem=ca_pem,
+            insecure=bool(tls and tls.insecure_skip_verify),
+            token=token.strip() if token else None,
+        )
+
+    async def _secret(self, ref: SecretKeyRef) -> str | None:
+        """A key of a Secret in the operator's namespace, read again after SECRET_TTL."""
+        cache_key = (ref.name, ref.key)
+        read_at, value = self._secrets.get(cache_key, (-SECRET_TTL, None))
+        if time.monotonic() - read_at < SECRET_TTL:
+            return value
+        value = await self._kube.get_secret_value(self._namespace, ref.name, ref.key)
+        self._secrets[cache_key] = (time.monotonic(), value)
+        return value
