@@ -23,9 +23,13 @@ def _run(*args: str, stdin: str | None = None) -> str:
     return subprocess.run(args, input=stdin, capture_output=True, text=True, check=True).stdout
 
 
-def install(out: Path) -> Path:
-    """Applies CRDs and RBAC (not the Deployment) and writes a kubeconfig for the operator."""
-    rendered = _run("helm", "template", "bulkhead", str(ROOT / "charts/bulkhead"), "-n", NAMESPACE)
+def install(out: Path, values: tuple[str, ...] = ()) -> Path:
+    """Applies CRDs and RBAC (not the Deployment), with the chart's `values` (helm --set
+    expressions), and writes a kubeconfig for the operator."""
+    sets = [arg for value in values for arg in ("--set", value)]
+    rendered = _run(
+        "helm", "template", "bulkhead", str(ROOT / "charts/bulkhead"), "-n", NAMESPACE, *sets
+    )
     documents = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] != "Deployment"]
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
     _run(

@@ -23,6 +23,8 @@ import pytest
 from kube_helpers import get, kubectl, load_module, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+# The one Secret of the operator's namespace the e2e operator may read (tests/e2e/test_health.py).
+SIGNAL_SECRET = "signal-token"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -76,9 +78,13 @@ def namespace(cluster, request) -> str:
 @pytest.fixture(scope="session")
 def operator_kubeconfig(cluster, tmp_path_factory):
     """The chart's CRDs and RBAC installed; a kubeconfig for the chart's ServiceAccount, so
-    the operator runs with exactly the permissions it ships with."""
+    the operator runs with exactly the permissions it ships with. It may read one Secret,
+    SIGNAL_SECRET in bulkhead-system (the chart's health.secrets), as health signals' tokens."""
     install = load_module("bulkhead_hack_install", ROOT / "hack" / "install.py")
-    return install.install(tmp_path_factory.mktemp("operator") / "kubeconfig")
+    return install.install(
+        tmp_path_factory.mktemp("operator") / "kubeconfig",
+        values=(f"health.secrets={{{SIGNAL_SECRET}}}",),
+    )
 
 
 @pytest.fixture(scope="session")
