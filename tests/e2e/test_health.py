@@ -270,3 +270,26 @@ def test_a_secret_the_chart_does_not_name_is_not_readable(operator, namespace, s
     assert "403" in status["signals"][0]["error"]
     assert signal.reads == 0
     assert get("dependency", dep) is not None
+
+
+def test_an_open_breaker_survives_an_operator_kill(operator, namespace, signal):
+    dep = unique("restart-db", namespace)
+    spec = health(signal.url)
+    spec["breaker"] = {"baseWait": "30s", "maxWait": "60s", "observeFor": "3s", "jitter": 0}
+    create(dependency(dep, 4, health=spec))
+    wait_dep(dep, "healthy", lambda s: s.get("health") == "Healthy")
+    signal.value = 9.0
+    opened = wait_dep(dep, "open", lambda s: (s.get("breaker") or {}).get("state") == "Open")
+    operator.kill()
+    signal.value = 0.1  # healthy now, but the wait is not over: it stays open until openUntil
+    create(batchjob("bj", uses=[{"dependency": dep, "units": 1}]), namespace)
+    operator.start()
+    wait_for(
+        lambda: (s := status_of("bj", namespace)).get("phase") == "Queued" and s,
+        timeout=30,
+        what="bj waiting",
+    )
+    status = wait_dep(dep, "read again", lambda s: s["signals"][0]["value"] == 0.1)
+    assert status["breaker"] == opened["breaker"]  # the same opening, not a new one
+    assert status["effectiveCapacity"] == 0
+    assert jobs(namespace) == {}

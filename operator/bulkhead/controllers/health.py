@@ -75,10 +75,14 @@ class HealthController:
 
     # --- what admission and the status read ----------------------------------------------
 
-    def gate(self, name: str) -> Gate | None:
-        """What `name`'s health allows admission (None: no health, or not stepped yet)."""
+    def gate(self, name: str) -> Gate:
+        """What the health of `name` (a Dependency with spec.health) allows admission: nothing
+        until its loop has stepped once since this replica leads (a step reads the signals at
+        once, within their timeout), so a restart never admits past a cut or an open breaker."""
         loop = self._loops.get(name)
-        return loop.gate if loop else None
+        if loop is None or loop.gate is None:
+            return Gate(0, message=f"{name}: its health signals are not read yet")
+        return loop.gate
 
     def shown(self, name: str) -> tuple[health.Step, dict[str, health.Reading]] | None:
         """The last step and its readings, for the Dependency's status."""
