@@ -10,13 +10,19 @@ log=$(mktemp -t bulkhead-demo-operator.XXXX.log)
 # The chart's CRDs and RBAC; the operator runs as the chart's ServiceAccount, not as admin.
 operator_kubeconfig=$(.venv/bin/python hack/install.py "$(mktemp -t bulkhead-demo-kubeconfig.XXXX)")
 kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
-kubectl delete dependency orders-db warehouse-db --ignore-not-found >/dev/null
+kubectl delete dependency orders-db warehouse-db reports-db --ignore-not-found >/dev/null
 kubectl create namespace "$ns" >/dev/null
 kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=restricted >/dev/null
 
 KUBECONFIG=$operator_kubeconfig BULKHEAD_METRICS_PORT=0 BULKHEAD_HEALTH_PORT=0 .venv/bin/python -m bulkhead >"$log" 2>&1 &
 operator=$!
-trap 'kill $operator 2>/dev/null; wait $operator 2>/dev/null || true' EXIT
+# The health part's signal: a JSON file served over HTTP on this host, rewritten as the demo goes.
+signal_dir=$(mktemp -d -t bulkhead-demo-signal.XXXX)
+echo '{"p99": 0.1}' >"$signal_dir/health.json"
+signal_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$signal_dir" "$signal_port" >/dev/null 2>&1 &
+signal=$!
+trap 'kill $operator $signal 2>/dev/null; wait $operator $signal 2>/dev/null || true' EXIT
 echo "operator running (pid $operator, log $log); namespace $ns enforces Pod Security 'restricted'"
 echo
 
@@ -49,5 +55,28 @@ echo "--- nightly-invoices waits for 02:00 Madrid time; run it now (it still wai
 kubectl annotate bj nightly-invoices -n "$ns" --overwrite bulkhead.dev/run-now="demo-$(date +%s)" >/dev/null
 sleep 3
 kubectl get bj nightly-invoices -n "$ns" -o jsonpath='next run: {.status.nextScheduleTime}{"\n"}run-now handled: {.status.runNow}{"\n"}{.status.message}{"\n"}'
+echo
+echo "--- Dependency health: reports-db's budget follows its p99 signal (jobs/health/)"
+sed "s|SIGNAL_URL|http://127.0.0.1:$signal_port/health.json|" jobs/health/reports-db.yaml \
+  | kubectl apply -n "$ns" -f - >/dev/null
+show_health() {
+  for _ in $(seq 1 "$1"); do
+    echo "--- $(date +%T) p99 $(cat "$signal_dir/health.json")"
+    kubectl get dep reports-db
+    kubectl get bj report-7 -n "$ns" --no-headers -o custom-columns=BJ:.metadata.name,PHASE:.status.phase,WHY:.status.message
+    sleep 2
+  done
+}
+show_health 2
+echo '{"p99": 1.2}' >"$signal_dir/health.json"
+echo ">>> the database slows down: p99 1.2 s, above the 0.5 s target"
+show_health 6
+echo '{"p99": 0.1}' >"$signal_dir/health.json"
+echo ">>> it recovers: p99 0.1 s; the budget grows back a step per settleTime while it is all in use"
+show_health 8
+echo
+echo "--- events on reports-db (kubectl describe dep reports-db shows them too)"
+kubectl get events -A --field-selector involvedObject.name=reports-db --sort-by=.lastTimestamp \
+  -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message
 echo
 echo "The cluster is still running: eval \"\$(make -s cluster-up)\" to use it, make cluster-down to stop it."
