@@ -168,7 +168,7 @@ def test_a_degraded_signal_cuts_the_effective_capacity_and_recovery_raises_it(
     wait_dep(dep, "recovered", lambda s: s.get("health") == "Healthy")
     wait_for(lambda: len(jobs(namespace)) == 4, timeout=60, what="all four started")
     raised = [message for reason, message in events(dep) if reason == "CapacityRaised"]
-    assert "effective capacity 1 -> 2: healthy and all 1 units in use" in raised
+    assert "effective capacity 1 -> 2: healthy and fully used (in use: 1)" in raised
 
 
 def test_the_breaker_opens_admits_one_probe_half_open_and_closes(operator, namespace, signal):

@@ -133,7 +133,11 @@ ADAPTIVE_CASES = [
         60,
         replace(HEALTHY, limit=9, last_change=at(60)),
         9,
-        (Change("CapacityRaised", "effective capacity 8 -> 9: healthy and all 8 units in use"),),
+        (
+            Change(
+                "CapacityRaised", "effective capacity 8 -> 9: healthy and fully used (in use: 8)"
+            ),
+        ),
     ),
     (
         "healthy but not all in use: no step up",

@@ -395,7 +395,7 @@ def _adapt(
             why = f"degraded ({spec.degraded_when})"
         elif state.health == "Healthy" and in_use >= limit and limit < capacity:
             new = min(capacity, limit + settings.adaptive.increase_step)
-            why = f"healthy and all {limit} units in use"
+            why = f"healthy and fully used (in use: {in_use})"
     if new == limit:
         return state
     reason = "CapacityCut" if new < limit else "CapacityRaised"
