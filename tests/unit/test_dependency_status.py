@@ -130,7 +130,13 @@ def test_a_dependency_with_health_shows_the_loop_and_its_conditions() -> None:
         "holders": [{"namespace": "a", "name": "one", "units": 8}],
         "waiting": 2,
         "conditions": [
-            condition("Ready", "True", "Full", "8 of 12 units in use, 2 waiting"),
+            condition(
+                "Ready",
+                "True",
+                "Full",
+                "8 of 12 units in use, effective capacity 8 (health Healthy, breaker Closed), "
+                "2 waiting",
+            ),
             condition("WindowClosed", "False", "InsideWindow", "new starts allowed"),
             condition("SignalAvailable", "True", "SignalsRead", "p99 0.31"),
             condition(

@@ -46,6 +46,10 @@ def dependency_status(
     capacity = state.spec.capacity
     limit = health[0].enforced if health else capacity
     full = state.in_use >= limit
+    usage = f"{state.in_use} of {capacity} units in use"
+    if health and limit < capacity:
+        loop = health[0].state
+        usage += f", effective capacity {limit} (health {loop.health}, breaker {loop.breaker})"
     status = DependencyStatus(
         observed_generation=dep.generation,
         in_use=state.in_use,
@@ -64,7 +68,7 @@ def dependency_status(
                 "Ready",
                 True,
                 "Full" if full else "Available",
-                f"{state.in_use} of {capacity} units in use, {waiting} waiting",
+                f"{usage}, {waiting} waiting",
                 generation=dep.generation,
                 before=before.get("Ready"),
                 now=stamp,
