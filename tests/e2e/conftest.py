@@ -25,6 +25,7 @@ from kube_helpers import get, kubectl, load_module, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 # The one Secret of the operator's namespace the e2e operator may read (tests/e2e/test_health.py).
 SIGNAL_SECRET = "signal-token"
+SIGNAL_TOKEN = "s3cret-signal-token"  # in it, under the key "token"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -103,3 +104,15 @@ def operator(operator_process):
     if operator_process.proc is None or operator_process.proc.poll() is not None:
         operator_process.start()
     return operator_process
+
+
+@pytest.fixture(scope="session")
+def token_secret(operator_kubeconfig) -> None:
+    """SIGNAL_SECRET in the operator's namespace, holding SIGNAL_TOKEN."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": SIGNAL_SECRET, "namespace": "bulkhead-system"},
+        "stringData": {"token": SIGNAL_TOKEN},
+    }
+    kubectl("apply", "-f", "-", input=secret)

@@ -22,6 +22,7 @@ from kube_helpers import create, kubectl, wait_for
 from operator_process import OperatorProcess, free_port
 from test_batchjob import batchjob, status_of, wait_phase, wait_reason
 from test_dependency import dependency, unique
+from test_health import Signal, health
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "bulkhead"
@@ -40,7 +41,8 @@ def chart_rules(tmp: Path) -> Path:
          "--api-versions", "monitoring.coreos.com/v1/PrometheusRule",
          "--set", "metrics.prometheusRule.enable=true",
          "--set", "metrics.prometheusRule.saturatedFor=5s",
-         "--set", "metrics.prometheusRule.failedFor=2s"],
+         "--set", "metrics.prometheusRule.failedFor=2s",
+         "--set", "metrics.prometheusRule.circuitOpenFor=2s"],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     (rule,) = [d for d in yaml.safe_load_all(rendered) if d]
@@ -134,10 +136,14 @@ def panel_queries() -> list[tuple[str, str]]:
     return found
 
 
+@pytest.mark.usefixtures("token_secret")
 def test_alerts_fire_for_what_happened_and_every_panel_shows_data(prometheus, namespace):
     dep = unique("orders", namespace)
+    failing = unique("failing", namespace)  # its service failing: the circuit opens
     uses = [{"dependency": dep, "units": 1}]
+    signal = Signal(9.0)
     create(dependency(dep, 1))
+    create(dependency(failing, 2, health=health(signal.url)))
     try:
         create(batchjob("holder", delay="120s", uses=uses), namespace)
         wait_phase("holder", namespace, "Running")
@@ -172,13 +178,15 @@ def test_alerts_fire_for_what_happened_and_every_panel_shows_data(prometheus, na
             ("BulkheadRunMissedDeadline", "batchjob=late", f"namespace={namespace}",
              "severity=warning"),
             ("BulkheadDependencySaturated", f"dependency={dep}", "severity=warning"),
+            ("BulkheadDependencyCircuitOpen", f"dependency={failing}", "severity=warning"),
         }  # fmt: skip
 
         def ours() -> set[tuple[str, ...]]:
             return {
                 a
                 for a in prometheus.firing()
-                if f"namespace={namespace}" in a or f"dependency={dep}" in a
+                if f"namespace={namespace}" in a
+                or {f"dependency={dep}", f"dependency={failing}"} & set(a)
             }
 
         # saturatedFor is 5 s: the saturated alert fires after it
@@ -197,4 +205,5 @@ def test_alerts_fire_for_what_happened_and_every_panel_shows_data(prometheus, na
                 empty.append((title, expr, values))
         assert empty == []
     finally:
-        kubectl("delete", "dependency", dep, "--wait=false", check=False)
+        signal.stop()
+        kubectl("delete", "dependency", dep, failing, "--wait=false", check=False)

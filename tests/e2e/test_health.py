@@ -12,18 +12,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import SIGNAL_SECRET
-from kube_helpers import create, get, kubectl, kubectl_json, wait_for
+from conftest import SIGNAL_SECRET, SIGNAL_TOKEN
+from kube_helpers import create, get, kubectl_json, wait_for
 from test_batchjob import batchjob, condition, status_of, wait_phase
 from test_dependency import dependency, unique
 
-TOKEN = "s3cret-signal-token"
 LABEL_BATCHJOB = "bulkhead.dev/batchjob"  # on each Job: the BatchJob it runs
 
 
 class Signal:
-    """A JSON document {"p99": value} on 127.0.0.1 that answers only the bearer TOKEN; `value`
-    may be changed at any time, and `stop()` makes it unreachable."""
+    """A JSON document {"p99": value} on 127.0.0.1 that answers only the bearer SIGNAL_TOKEN;
+    `value` may be changed at any time, and `stop()` makes it unreachable."""
 
     def __init__(self, value: float) -> None:
         self.value = value
@@ -32,7 +31,7 @@ class Signal:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                if self.headers.get("Authorization") != f"Bearer {SIGNAL_TOKEN}":
                     self.send_response(401)
                     self.end_headers()
                     return
@@ -54,18 +53,6 @@ class Signal:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def token_secret(operator_kubeconfig) -> None:
-    """The Secret the chart's health.secrets names, holding TOKEN."""
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": SIGNAL_SECRET, "namespace": "bulkhead-system"},
-        "stringData": {"token": TOKEN},
-    }
-    kubectl("apply", "-f", "-", input=secret)
 
 
 @pytest.fixture
