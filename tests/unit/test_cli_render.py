@@ -202,6 +202,31 @@ def test_queue_shows_holders_and_waiters_in_admission_order() -> None:
     ]
 
 
+def test_queue_shows_the_dependency_health() -> None:
+    status = {
+        **DB["status"],
+        "effectiveCapacity": 1,
+        "health": "Unhealthy",
+        "breaker": {"state": "Open", "openUntil": "2026-11-18T02:06:02Z", "opens": 2},
+        "signals": [
+            {"name": "p99", "value": 1.4, "time": "2026-11-18T02:04:00Z"},
+            {"name": "up", "error": "unreachable: connection refused"},
+        ],
+    }
+    report = render.queue_report({**DB, "status": status}, [HOLDER], NOW)
+    assert render.queue_text(report, NOW).splitlines()[1:4] == [
+        "Capacity:   [████████████████████] 2/2 units in use",
+        "Health:     Unhealthy, effective capacity 1 of 2, breaker Open until 2026-11-18T02:06:02Z",
+        "Signals:    p99 1.4, up unread",
+    ]
+    half_open = {
+        **status,
+        "breaker": {"state": "HalfOpen", "probe": {"namespace": "a", "name": "b"}},
+    }
+    report = render.queue_report({**DB, "status": half_open}, [HOLDER], NOW)
+    assert "breaker HalfOpen, probe a/b" in render.queue_text(report, NOW)
+
+
 def test_a_scheduled_run_waits_in_line_since_its_instant() -> None:
     runs = [{"scheduledTime": "2026-11-18T00:30:00Z", "result": "Deferred"}]
     nightly = batchjob(

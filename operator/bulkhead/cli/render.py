@@ -253,7 +253,36 @@ def queue_report(
     opens = _window(dependency, now)
     if opens:
         report["windowOpens"] = opens
+    if "effectiveCapacity" in status:
+        breaker = status.get("breaker") or {}
+        report["health"] = {
+            "health": status.get("health", "Unknown"),
+            "effectiveCapacity": status["effectiveCapacity"],
+            "breaker": breaker.get("state", "Closed"),
+            "openUntil": breaker.get("openUntil"),
+            "probe": breaker.get("probe"),
+            "signals": status.get("signals") or [],
+        }
     return report
+
+
+def _health_text(health: dict[str, Any], capacity: int) -> list[str]:
+    """The health lines of the queue report: state and effective capacity, the breaker, and
+    each signal's last value (or its error)."""
+    breaker = health["breaker"]
+    if breaker == "Open" and health["openUntil"]:
+        breaker += f" until {health['openUntil']}"
+    if breaker == "HalfOpen" and health["probe"]:
+        breaker += f", probe {health['probe']['namespace']}/{health['probe']['name']}"
+    signals = ", ".join(
+        f"{s['name']} {s['value']:g}" if s.get("value") is not None else f"{s['name']} unread"
+        for s in health["signals"]
+    )
+    return [
+        f"Health:     {health['health']}, effective capacity {health['effectiveCapacity']} of "
+        f"{capacity}, breaker {breaker}",
+        f"Signals:    {signals or 'none read yet'}",
+    ]
 
 
 def queue_text(report: dict[str, Any], now: datetime, wide: bool = False) -> str:
@@ -266,6 +295,8 @@ def queue_text(report: dict[str, Any], now: datetime, wide: bool = False) -> str
     ]
     if report.get("windowOpens"):
         lines.append(f"Window:     closed, opens at {report['windowOpens']}")
+    if report.get("health"):
+        lines += _health_text(report["health"], capacity)
     lines.append("")
     if report["holders"]:
         rows = [[h["namespace"], h["name"], str(h["units"])] for h in report["holders"]]
