@@ -345,9 +345,11 @@ class Prometheus(_Service):
     def stop(self) -> None:
         _stop_process(self.proc)
 
-    def query(self, expr: str) -> float | None:
-        """The value of an instant query that returns one sample (None: no sample, or NaN)."""
-        with urlopen(f"{self.url}/api/v1/query?{urlencode({'query': expr})}", timeout=5) as r:
+    def query(self, expr: str, at: float | None = None) -> float | None:
+        """The value of an instant query that returns one sample (None: no sample, or NaN),
+        evaluated now or `at` (Unix time)."""
+        params = {"query": expr, **({"time": str(at)} if at is not None else {})}
+        with urlopen(f"{self.url}/api/v1/query?{urlencode(params)}", timeout=5) as r:
             body = json.load(r)
         assert body["status"] == "success", body
         result = body["data"]["result"]
@@ -370,14 +372,14 @@ class LoadDriver(_Service):
     second the processes are matched to the pods again, so a pgbench that died (the database
     went down) is started again while its pod runs.
 
-    `clients` is the number of pgbench clients now; `history` holds (time.monotonic(),
-    clients) at every change."""
+    `clients` is the number of pgbench clients now; `history` holds (Unix time, clients) at
+    every change."""
 
     def __init__(self, database: PostgreSQL, namespace: str, dependency: str) -> None:
         self.database = database
         self.namespace = namespace
         self.dependency = dependency
-        self.history: list[tuple[float, int]] = [(time.monotonic(), 0)]
+        self.history: list[tuple[float, int]] = [(time.time(), 0)]
         self._api = kubernetes.config.new_client_from_config(os.environ["KUBECONFIG"])
         self._running: dict[str, int] = {}  # Running pod -> its units, from the watch
         self._units: dict[str, int] = {}  # BatchJob -> its units of the Dependency
@@ -410,7 +412,7 @@ class LoadDriver(_Service):
         self._api.close()
 
     def peak(self, since: float = 0.0) -> int:
-        """The most pgbench clients at once since `since` (time.monotonic())."""
+        """The most pgbench clients at once since `since` (Unix time)."""
         before = [c for t, c in self.history if t <= since][-1:]
         return max(before + [c for t, c in self.history if t > since])
 
@@ -488,7 +490,7 @@ class LoadDriver(_Service):
                     )  # fmt: skip
             clients = sum(running[p] for p in self._load)
             if clients != self.clients:
-                self.history.append((time.monotonic(), clients))
+                self.history.append((time.time(), clients))
 
 
 def knee(clients: list[int], seconds: int, rate: float = 0) -> Iterator[tuple[int, float, float]]:
