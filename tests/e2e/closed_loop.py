@@ -57,12 +57,12 @@ PGBENCH_SCALE = 1  # 100,000 accounts and one branch: every write meets on the b
 
 # Each pgbench client (one per unit of a running BatchJob) asks this many transactions a
 # second, as a batch job paced by its own work would: below the knee the database keeps up and
-# the latency stays low, past it the queue grows (README, "the knee").
+# the latency stays low, past it the queue grows (README, "The closed loop").
 CLIENT_RATE = 50
 
 PROBE_HISTOGRAM = "bulkhead_probe_latency"
 PROBE_FAILURES = "bulkhead_probe_failures"
-PROBE_PERIOD = 0.2  # seconds between probes: 5 a second, 100 in a 20 s rate window
+PROBE_PERIOD = 0.2  # seconds between probes: 5 a second
 PROBE_TIMEOUT = 2.0  # a probe slower than this (or failed) is observed as this
 # The probe runs one pgbench-like write transaction, so it waits behind the batch load's
 # writes on the same rows as a user of the database would.
@@ -70,21 +70,21 @@ PROBE_SQL = (
     "BEGIN; UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 1;"
     " UPDATE pgbench_branches SET bbalance = bbalance + 1 WHERE bid = 1; COMMIT;"
 )
-# Buckets resolve the range measured on the 2-core machine (README, "the knee"): a few ms idle,
-# tens to hundreds of ms past the knee, PROBE_TIMEOUT when down.
+# Buckets resolve the range measured on the 2-core machine (README, "The closed loop"): a few
+# ms idle, tens to hundreds of ms past the knee, PROBE_TIMEOUT when down.
 LATENCY_BUCKETS = (
     0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0,
 )  # fmt: skip
 
 
-def p99_query(window: str = "20s") -> str:
+def p99_query(window: str) -> str:
     """PromQL for the probe's p99 latency in seconds over the last `window`."""
     return (
         f"histogram_quantile(0.99, sum by (le) (rate({PROBE_HISTOGRAM}_seconds_bucket[{window}])))"
     )
 
 
-def failures_query(window: str = "10s") -> str:
+def failures_query(window: str) -> str:
     """PromQL for failed probes a second over the last `window`."""
     return f"sum(rate({PROBE_FAILURES}_total[{window}]))"
 
@@ -175,7 +175,7 @@ class PostgreSQL(_Service):
                 [*_as_postgres_user(), str(PG_BIN / "postgres"), "-D", str(self.home / "data"),
                  "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
                  "-c", "unix_socket_directories=", "-c", "fsync=off",
-                 "-c", "synchronous_commit=off", "-c", "max_connections=200"],
+                 "-c", "synchronous_commit=off"],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + 30
@@ -436,7 +436,7 @@ class LoadDriver(_Service):
                     self._changed.set()
                     if self._stop.is_set():
                         break
-            except (kubernetes.client.ApiException, urllib3.exceptions.HTTPError, ValueError):
+            except (kubernetes.client.ApiException, urllib3.exceptions.HTTPError):
                 self._stop.wait(0.5)  # listed again from scratch
 
     def _see(self, pod: Any, deleted: bool) -> None:
