@@ -2,7 +2,8 @@
 # the lock file (requirements-dev.lock, with hashes; `make lock` regenerates it), the
 # control-plane binaries into a per-version cache outside the repo (hack/tools/build.sh), and
 # mmdebstrap and buildah for the image test (hack/tools/image-tools.sh, apt only if missing),
-# Prometheus and promtool for the alerts and the dashboard (hack/tools/prometheus.sh, likewise).
+# Prometheus and promtool for the alerts and the dashboard (hack/tools/prometheus.sh, likewise),
+# PostgreSQL and pgbench for the health loop's database (hack/tools/postgresql.sh, likewise).
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -49,6 +50,7 @@ tools:
 	@hack/tools/build.sh >/dev/null
 	@hack/tools/image-tools.sh
 	@hack/tools/prometheus.sh
+	@hack/tools/postgresql.sh
 
 crds: $(STAMP)
 	$(PY) -m bulkhead.api.crdgen .
