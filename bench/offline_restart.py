@@ -8,7 +8,6 @@ key) and reports the seconds until the last reconcile began (as bench/run.py tim
 calls it made (a restart at rest makes no write), and, with --memory, what the operator holds
 after it (tracemalloc; the timing is then tracemalloc's). With --profile, the top costs under
 cProfile. Each run varies with what else the machine runs: take the best of a few.
-With --profile, the top costs under cProfile.
 
     PYTHONPATH=operator python bench/offline_restart.py [--jobs] [--memory] [--profile]
 """
@@ -226,7 +225,7 @@ def main() -> None:
     profile = cProfile.Profile() if args.profile else None
     if profile:
         profile.enable()
-    seconds, cpu, _ = asyncio.run(restart(server, REST_N))
+    seconds, cpu, manager = asyncio.run(restart(server, REST_N))  # what it holds: --memory
     if profile:
         profile.disable()
     print(
@@ -237,7 +236,10 @@ def main() -> None:
     if args.memory:
         gc.collect()
         held = tracemalloc.get_traced_memory()[0]
-        print(f"what the operator holds after it (store and caches): {held / 2**20:.1f} MiB")
+        print(
+            f"what the operator holds after it ({len(list(manager.store.all_batchjobs()))} "
+            f"BatchJobs in its store, and its caches): {held / 2**20:.1f} MiB"
+        )
     if profile:
         stats = pstats.Stats(profile, stream=sys.stdout)
         stats.sort_stats("tottime").print_stats(25)
