@@ -472,3 +472,60 @@ def test_open_breaker_starts_nothing() -> None:
     decision = admit(waiting, {DB: gated(10, gate)}, NOW)
     assert decision.admitted == []
     assert decision.waiting[("billing", "a")].message.startswith("waiting for orders-db: circuit")
+
+
+# --- a pass that stops early -------------------------------------------------------------------
+
+
+@given(
+    situations(),
+    st.integers(0, 3),
+    st.sampled_from([NOW, NOW + timedelta(hours=20, minutes=30), NOW + timedelta(hours=5)]),
+    st.data(),
+)
+def test_a_pass_that_stops_early_decides_what_the_whole_walk_decides(
+    situation: Situation, head: int, later: datetime, data: st.DataObject
+) -> None:
+    """Two passes, each beside the whole walk: the first tells the waits, the second, at
+    `later` (windows and the minute of starts move) and with other holders, relies on what
+    the first told. Same admissions in the same order, same retry, each waiter's wait (given,
+    or the one it was told) the whole walk's, each line's head and length the whole walk's."""
+    candidates, dependencies = situation
+    told: dict[Any, Wait] = {}
+    for now in (NOW, later):
+        whole = admit(candidates, dependencies, now)
+        early = admit(candidates, dependencies, now, head=head, told=told)
+        assert (early.admitted, early.retry_at) == (whole.admitted, whole.retry_at)
+        assert early.probes == whole.probes
+        assert early.waiting.keys() <= whole.waiting.keys()
+        assert {key: early.waiting.get(key) or told[key] for key in whole.waiting} == whole.waiting
+        assert early.lengths == {name: len(line) for name, line in whole.lines.items()}
+        assert {name: whole.lines[name][: len(line)] for name, line in early.lines.items()} == (
+            early.lines
+        )
+        assert all(len(early.lines[n]) >= min(head, len(line)) for n, line in whole.lines.items())
+        told.update(early.waiting)
+        for name, state in dependencies.items():  # other runs hold each dependency now
+            held = data.draw(st.lists(st.integers(1, 3), max_size=3), label=f"held {name}")
+            state.holders = [Holding(("billing", f"h{i}"), u) for i, u in enumerate(held)]
+
+
+def test_a_pass_stops_once_the_head_is_shown_and_nothing_left_can_start() -> None:
+    """Beyond the stop, a waiter told its wait already (that very Wait) is not given it again;
+    one never told is; the line counts everyone."""
+    waiting = [candidate(f"w{i}", (DB, 1), minute=i) for i in range(6)]
+    full = Wait(
+        "WaitingForDependency",
+        DB,
+        "waiting for orders-db: all 2 units are held or promised to BatchJobs ahead in line",
+    )
+    told = {("billing", "w3"): full, ("billing", "w4"): full}
+    decision = admit(waiting, {DB: dependency(2, ("x", 1))}, NOW, head=2, told=told)
+    assert decision.admitted == [("billing", "w0")]
+    assert decision.lines == {DB: [("billing", "w1"), ("billing", "w2")]}
+    assert decision.lengths == {DB: 5}
+    assert decision.waiting == {
+        ("billing", "w1"): full,
+        ("billing", "w2"): full,
+        ("billing", "w5"): full,
+    }

@@ -14,7 +14,6 @@ from bulkhead.api.constants import (
     DEPENDENCY_INVALID,
     DEPENDENCY_NOT_FOUND,
     NAMESPACE_NOT_ALLOWED,
-    WAITING_FOR_WINDOW,
     Key,
 )
 from bulkhead.api.models import BatchJobSpec
@@ -138,10 +137,10 @@ class AdmissionController:
         """One admission pass; returns seconds until the clock needs the next one."""
         now = self._clock()
         states = dependency_states(self._store, self.book, now, self._health.gate)
-        candidates = [
-            c for c in self.book.waiting.values() if all(name in states for name, _ in c.uses)
-        ]
-        decision = admission.admit(candidates, states, now)
+        candidates = [c for c in self.book.waiting.values() if c.names <= states.keys()]
+        # Walked only until the rest can change nothing: a pass costs what it admits and shows
+        # (5,000 waiting through capacity 200: 31 -> 4 ms; bench/offline_admission.py)
+        decision = admission.admit(candidates, states, now, head=QUEUE_HEAD, told=self.book.decided)
         for key in decision.admitted:
             for name, units in self.book.waiting[key].uses:
                 states[name].holders.append(admission.Holding(key, units))
@@ -155,11 +154,13 @@ class AdmissionController:
             name: [(key, self.book.waiting[key].units_of(name)) for key in line[:QUEUE_HEAD]]
             for name, line in decision.lines.items()
         }
-        waiting = {name: len(line) for name, line in decision.lines.items()}
-        self._dependencies.publish(states, waiting, heads)
+        self._dependencies.publish(states, decision.lengths, heads)
         retry = None
         if decision.retry_at is not None:
             retry = max((decision.retry_at - now).total_seconds(), 0.05)
-        if any(w.reason == WAITING_FOR_WINDOW for w in decision.waiting.values()):
+        if any(
+            waiting and not admission.windows_open(states[name].spec, now)
+            for name, waiting in decision.lengths.items()
+        ):  # a window that opens lets its waiters in
             retry = min(retry or WINDOW_RECHECK, WINDOW_RECHECK)
         return retry

@@ -17,8 +17,12 @@ Rules:
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 from bulkhead.api.constants import WAITING_FOR_DEPENDENCY, WAITING_FOR_WINDOW, Key
@@ -37,6 +41,13 @@ class Candidate:
     created: str  # RFC 3339; sorts chronologically as text
     uses: tuple[tuple[str, int], ...]  # (dependency, units)
     run: str = ""  # the name of the Job this run creates once admitted
+    # Made once, not on every pass: a pass sorts and counts every waiter.
+    rank: tuple[int, str, Key] = field(init=False, repr=False, compare=False)
+    names: frozenset[str] = field(init=False, repr=False, compare=False)  # dependencies used
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rank", (-self.priority, self.created, self.key))
+        object.__setattr__(self, "names", frozenset(name for name, _ in self.uses))
 
     def units_of(self, dependency: str) -> int:
         """All it needs of `dependency` (a dependency named twice needs both uses)."""
@@ -94,14 +105,17 @@ class Wait:
 class Decision:
     admitted: list[Key] = field(default_factory=list)
     waiting: dict[Key, Wait] = field(default_factory=dict)
-    # per dependency, the waiting BatchJobs that use it, in admission order (1 is next)
+    # per dependency, the waiting BatchJobs that use it, in admission order (1 is next): all
+    # of them, or (admit's `head`) at least its first `head`; `lengths` counts all of them
     lines: dict[str, list[Key]] = field(default_factory=dict)
+    lengths: dict[str, int] = field(default_factory=dict)
     retry_at: datetime | None = None  # when a rate limit lets the next start through
     probes: dict[str, Key] = field(default_factory=dict)  # dependency -> its half-open probe
 
 
 def order(candidates: list[Candidate]) -> list[Candidate]:
-    return sorted(candidates, key=lambda c: (-c.priority, c.created, c.key))
+    """Admission order: priority (higher first), then creation time, then namespace/name."""
+    return sorted(candidates, key=attrgetter("rank"))
 
 
 def window_open(window: Window, now: datetime) -> bool:
@@ -139,25 +153,117 @@ def next_opening(spec: DependencySpec, now: datetime) -> datetime | None:
 
 
 def admit(
-    candidates: list[Candidate], dependencies: dict[str, DependencyState], now: datetime
+    candidates: list[Candidate],
+    dependencies: dict[str, DependencyState],
+    now: datetime,
+    *,
+    head: int | None = None,
+    told: Mapping[Key, Wait] | None = None,
 ) -> Decision:
-    """Every candidate must use only dependencies present in `dependencies`."""
-    decision = Decision()
-    free = {name: s.capacity - s.in_use for name, s in dependencies.items()}
-    starts = {
-        name: sorted(t for t in s.recent_starts if now - t < RATE_PERIOD)
-        for name, s in dependencies.items()
-    }
-    is_open = {name: windows_open(s.spec, now) for name, s in dependencies.items()}
-    decision.lines = {name: [] for name in dependencies}
+    """Who of `candidates` starts now, and why each of the others waits, walking them in
+    admission order. Every candidate must use only dependencies present in `dependencies`.
 
-    for candidate in order(candidates):
+    Without `head`, every candidate is walked. With `head`, the walk stops once the candidates
+    left cannot change what the pass decides (`_Walk.inert`: every dependency they use is
+    closed or has no free unit, so none of them starts or reserves anything) and every line
+    shows its first `head` waiters; `lines` then hold those heads, `lengths` count everyone.
+    Beyond the stop a wait no longer depends on the place in line, so it is made once per
+    kind of request (its uses), and given only to a waiter that was not told that very Wait
+    (in `told`: what each waiter was told before; an equal Wait is given again once, so the
+    next pass finds the same object). So what it admits, and each waiter's wait (given, or
+    the one in `told`), are what the whole walk gives."""
+    told = {} if told is None else told
+    decision = Decision(lines={name: [] for name in dependencies})
+    walk = _Walk(dependencies, now, candidates, head)
+    ordered = order(candidates)
+    stop = len(ordered)
+    for at, candidate in enumerate(ordered):
+        if walk.inert():
+            stop = at
+            break
+        walk.step(candidate, decision)
+    beyond: dict[tuple[tuple[str, int], ...], Wait] = {}  # by uses: nothing moves past the stop
+    for candidate in ordered[stop:]:
+        wait = beyond.get(candidate.uses)
+        if wait is None:
+            walk.consider(candidate, decision)
+            wait = decision.waiting.pop(candidate.key)
+            was = told.get(candidate.key)
+            if was is not None and was == wait:
+                wait = was  # the very object it was told: the next pass compares identities
+            beyond[candidate.uses] = wait
+        if told.get(candidate.key) is not wait:
+            decision.waiting[candidate.key] = wait
+    decision.lengths = {name: len(line) + walk.left[name] for name, line in decision.lines.items()}
+    return decision
+
+
+class _Walk:
+    """One admission pass as it walks the line: what is free, started and open, how many
+    candidates not walked yet use each dependency, and the dependencies that keep it walking."""
+
+    def __init__(
+        self,
+        dependencies: dict[str, DependencyState],
+        now: datetime,
+        candidates: list[Candidate],
+        head: int | None,
+    ) -> None:
+        self.dependencies, self.now, self.head = dependencies, now, head
+        self.free = {name: s.capacity - s.in_use for name, s in dependencies.items()}
+        # half-open: one probe may still start whatever is free
+        self.probing = {
+            n for n, s in dependencies.items() if s.gate is not None and s.gate.half_open
+        }
+        self.starts = {
+            name: sorted(t for t in s.recent_starts if now - t < RATE_PERIOD)
+            for name, s in dependencies.items()
+        }
+        self.is_open = {name: windows_open(s.spec, now) for name, s in dependencies.items()}
+        users = Counter(chain.from_iterable(map(attrgetter("names"), candidates)))
+        self.left = {name: users[name] for name in dependencies}
+        self.busy = {name for name in dependencies if self._busy(name, [])}
+
+    def _busy(self, name: str, line: list[Key]) -> bool:
+        """Whether `name` keeps the walk going: candidates not walked yet use it, and its line
+        shows fewer than `head` waiters, or it may still admit one (units are at least 1, so
+        a dependency with no free unit, no half-open probe to admit, or a closed window admits
+        none of its users, and what they reserve there changes nothing). Without `head`, every
+        dependency does."""
+        return self.head is None or bool(
+            self.left[name]
+            and (
+                len(line) < self.head
+                or (self.is_open[name] and (self.free[name] > 0 or name in self.probing))
+            )
+        )
+
+    def inert(self) -> bool:
+        """Whether the candidates not walked yet can change nothing the pass decides."""
+        return not self.busy
+
+    def step(self, candidate: Candidate, decision: Decision) -> None:
+        """The next candidate in admission order into `decision` (and the lines it waits in)."""
+        admitted = self.consider(candidate, decision)
+        for name in candidate.names:
+            self.left[name] -= 1
+            if not admitted:
+                decision.lines[name].append(candidate.key)
+            if self._busy(name, decision.lines[name]):
+                self.busy.add(name)
+            else:
+                self.busy.discard(name)
+
+    def consider(self, candidate: Candidate, decision: Decision) -> bool:
+        """`candidate` into `decision`: admitted (True), or told why it waits (False),
+        reserving what it is blocked on by capacity alone."""
         needs = {name: candidate.units_of(name) for name, _ in candidate.uses}
         # dependency, reason, message, and whether it is capacity (not time) that blocks
         blocked: list[tuple[str, str, str, bool]] = []
         probes: list[str] = []  # the dependencies it would start on as their half-open probe
+        free, starts = self.free, self.starts
         for name, units in needs.items():
-            state = dependencies[name]
+            state = self.dependencies[name]
             capacity = state.spec.capacity
             limit = state.spec.max_starts_per_minute
             gate = state.gate
@@ -168,7 +274,7 @@ def admit(
                 and name not in decision.probes
                 and units <= capacity - state.in_use
             )
-            if not is_open[name]:
+            if not self.is_open[name]:
                 blocked.append((name, WAITING_FOR_WINDOW, f"{name} is outside its windows", False))
             elif units > capacity:
                 blocked.append(
@@ -208,15 +314,14 @@ def admit(
             decision.admitted.append(candidate.key)
             for name, units in needs.items():
                 free[name] -= units
-                starts[name].append(now)
+                starts[name].append(self.now)
             decision.probes.update((name, candidate.key) for name in probes)
-            continue
-        for name in needs:
-            decision.lines[name].append(candidate.key)
+            self.probing.difference_update(probes)
+            return True
         if all(by_capacity for *_, by_capacity in blocked):
             # Blocked by capacity alone: reserve, so nobody behind it takes these units.
             for name, units in needs.items():
                 free[name] = min(free[name], 0) if units > free[name] else free[name] - units
         name, reason, message, _ = blocked[0]
         decision.waiting[candidate.key] = Wait(reason, name, f"waiting for {message}")
-    return decision
+        return False
