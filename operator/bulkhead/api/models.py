@@ -12,7 +12,6 @@ import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from kubernetes.utils.quantity import parse_quantity
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,6 +24,7 @@ from pydantic.alias_generators import to_camel
 
 from bulkhead.api.cel import SIGNAL_NAME_PATTERN, compile_condition
 from bulkhead.api.constants import Phase
+from bulkhead.api.quantity import parse_quantity
 from bulkhead.api.times import DURATION_PATTERN, duration, duration_seconds
 
 # Kubernetes' quantity grammar (k8s.io/apimachinery/pkg/api/resource) without the sign:
