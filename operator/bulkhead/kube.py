@@ -1,7 +1,7 @@
 """The only module that talks to the Kubernetes API.
 
 Requests and watches go through one aiohttp session on the event loop, configured by a
-`Connection` (server, certificates and token, a token file read again when it rotates): no
+`Connection` (server, certificates and token, a token file read again as it rotates): no
 thread pool, no model classes, and no import of the official client (35 MiB of RSS; the
 operator builds its Connection in-cluster or with kopf's kubeconfig reader, the kubectl plugin
 from the official client's loaders). Bodies go out as plain dicts and come
@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -92,17 +93,17 @@ class Connection:
     ca_data: str | None = None
     insecure: bool = False  # no verification of the server's certificate
     token: str | None = None
-    token_file: str | None = None  # read again every AUTH_TTL seconds (a rotated token)
+    # Asked for the token instead, again every AUTH_TTL seconds: a ServiceAccount token file
+    # the kubelet rotates, or (the kubectl plugin) the official client's refreshed token.
+    token_source: Callable[[], str | None] | None = None
     cert_file: str | None = None
     cert_data: str | None = None
     key_file: str | None = None
     key_data: str | None = None
 
     def current_token(self) -> str | None:
-        """The bearer token: `token`, else the token file's content as it is now."""
-        if self.token or not self.token_file:
-            return self.token
-        return Path(self.token_file).read_text().strip() or None
+        """The bearer token: what `token_source` answers now, else `token`."""
+        return self.token_source() if self.token_source else self.token
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS settings: the CA to trust, the client certificate to present."""
@@ -137,15 +138,20 @@ def in_cluster(root: Path = SERVICE_ACCOUNT) -> Connection | None:
     """The pod's own ServiceAccount as client-go's rest.InClusterConfig reads it: the API
     server at KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT, the mounted CA, and the mounted
     token file (read again as it rotates). None outside a pod (no such variables or token)."""
-    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+    host = os.environ.get("KUBERNETES_SERVICE_HOST")
+    port = os.environ.get("KUBERNETES_SERVICE_PORT")
     if not host or not port or not (root / "token").exists():
         return None
     host = f"[{host}]" if ":" in host else host  # an IPv6 address
     return Connection(
         server=f"https://{host}:{port}",
         ca_file=str(root / "ca.crt"),
-        token_file=str(root / "token"),
+        token_source=partial(_file_text, root / "token"),
     )
+
+
+def _file_text(path: Path) -> str | None:
+    return path.read_text().strip() or None
 
 
 class Kube:
