@@ -144,7 +144,7 @@ INVALID_SPECS = st.one_of(
     st.sampled_from(["0", "0Mi", "65Ti", "1e1000"]).map(
         lambda q: _resources({"cpu": "1", "memory": q})
     ),
-    # a tag is ASCII, as the API server's (Go) \\w is: "é" and "٣" are refused there too
+    # a tag is ASCII, as the API server's (Go) \w is: "é" and "٣" are refused there too
     st.sampled_from(
         ["not an image ref", "a//b", "x:", "/abs", "Image With Spaces:1", "app:vé", "app:٣"]
     ).map(lambda i: spec_dict(image=i)),
