@@ -2,7 +2,7 @@
 
 Requests and watches go through one aiohttp session on the event loop, configured by a
 `Connection` (server, certificates and token, a token file read again as it rotates): no
-thread pool, no model classes, and no import of the official client (35 MiB of RSS; the
+thread pool, no model classes, and no import of the official client (10 MiB of RSS; the
 operator builds its Connection in-cluster or with kopf's kubeconfig reader, the kubectl plugin
 from the official client's loaders). Bodies go out as plain dicts and come
 back as parsed JSON; watches stream one line per event. (The synchronous client in a thread

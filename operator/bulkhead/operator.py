@@ -4,7 +4,7 @@ controllers/manager.py for why), so kopf handles no resource: it stores no progr
 diff-base on the objects, and adds no finalizer: deletion is owner-reference garbage collection
 alone. Every decision is recomputed from the store by the controllers.
 
-The process never imports the official client (`kubernetes`, 35 MiB of RSS): kube.py talks to
+The process never imports the official client (`kubernetes`, 10 MiB of RSS): kube.py talks to
 the API server itself, and kopf logs in with `login` below instead of its client-based default
 (bulkhead/__main__.py keeps kopf from importing the client on its own).
 """

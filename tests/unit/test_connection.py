@@ -188,7 +188,7 @@ def imported_by(code: str) -> list[str]:
 
 
 def test_the_operator_process_never_imports_the_official_client():
-    """`python -m bulkhead` blocks it before kopf is imported (35 MiB of RSS); kopf would
+    """`python -m bulkhead` blocks it before kopf is imported (10 MiB of RSS); kopf would
     import it on its own, which the second case shows."""
     entry = "from bulkhead.__main__ import without_official_client\nwithout_official_client()\n"
     assert imported_by(entry + "import bulkhead.operator") == []

@@ -1,7 +1,7 @@
 """Kubernetes quantities (k8s.io/apimachinery/pkg/api/resource) as exact Decimals.
 
 Ours and not kubernetes.utils.quantity's: importing that runs kubernetes/__init__, which imports
-the whole generated client (35 MiB of the operator's RSS; see README, Memory).
+the whole generated client (10 MiB of the operator's RSS; README, Design decisions).
 """
 
 from __future__ import annotations
