@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from bulkhead.kube import Connection, Kube, NotLeader
+from bulkhead.kube import ApiError, Connection, Kube, NotLeader
 from bulkhead.runtime.leader import LeaderElector, Record, Timings, record_stamp, wait_to_take
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.leaderelection.electionconfig import Config
@@ -232,7 +232,7 @@ def test_leadership_ends_at_the_renew_deadline_even_if_nothing_runs():
     "trouble",
     [
         {"fail": ConnectionRefusedError("the API server restarts")},
-        {"fail": aiohttp.ClientResponseError(None, (), status=500)},  # type: ignore[arg-type]
+        {"fail": ApiError("PUT /apis/coordination.k8s.io/...: 500 etcdserver: timeout")},
         {"hang": True},
     ],
     ids=["connection-refused", "server-error", "hung-request"],

@@ -12,9 +12,9 @@ from decimal import Decimal
 # <signedNumber> then one suffix: binary SI, decimal SI or a decimal exponent.
 QUANTITY = re.compile(
     r"(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
-    r"(?:(?P<binary>[KMGTPE])i|(?P<decimal>[numkMGTPE])|[eE](?P<exponent>[+-]?[0-9]+))?"
+    r"(?:(?P<binary>[KMGTPE])i|(?P<decimal>[numkMGTPE])|[eE][+-]?[0-9]+)?"
 )
-# A suffix's power of its base (1024 for binary, 1000 for decimal SI).
+# A suffix's power of its base: 1024 for binary SI (Ki, Mi, ...), 1000 for decimal (k, M, ...).
 POWERS = {"n": -3, "u": -2, "m": -1, "k": 1, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6}
 
 
