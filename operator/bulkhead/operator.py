@@ -3,6 +3,10 @@ clean-up, logging, the liveness endpoint); the watches are the Manager's own (se
 controllers/manager.py for why), so kopf handles no resource: it stores no progress and no
 diff-base on the objects, and adds no finalizer: deletion is owner-reference garbage collection
 alone. Every decision is recomputed from the store by the controllers.
+
+The process never imports the official client (`kubernetes`, 10 MiB of RSS): kube.py talks to
+the API server itself, and kopf logs in with `login` below instead of its client-based default
+(bulkhead/__main__.py keeps kopf from importing the client on its own).
 """
 
 from __future__ import annotations
@@ -16,9 +20,56 @@ import kopf
 
 from bulkhead import settings as config
 from bulkhead.controllers.manager import Manager
-from bulkhead.kube import USER_AGENT, Kube
+from bulkhead.kube import Connection, Kube, in_cluster
 from bulkhead.metrics import Metrics
-from bulkhead.runtime.leader import LeaderElector, Timings, lease_lock
+from bulkhead.runtime.leader import LeaderElector, Timings
+
+
+def connection(settings: kopf.OperatorSettings) -> Connection:
+    """The API server and the credentials: the pod's ServiceAccount in-cluster, else the
+    current context of $KUBECONFIG (several paths: the first value of each wins) or
+    ~/.kube/config, read by kopf's kubeconfig reader (a token, client certificates and a CA as
+    files or data, insecure-skip-tls-verify; no exec plugins: those are for people, whose
+    kubectl plugin keeps the official loaders). Raises kopf.LoginError when there is neither."""
+    found = in_cluster()
+    if found is not None:
+        return found
+    info = kopf.login_with_kubeconfig(settings=settings)
+    if info is None:
+        raise kopf.LoginError("not in a pod, and no kubeconfig ($KUBECONFIG or ~/.kube/config)")
+
+    def text(value: str | bytes | os.PathLike[str] | os.PathLike[bytes] | None) -> str | None:
+        return None if value is None else os.fsdecode(value)  # kopf's types allow bytes, paths
+
+    return Connection(
+        server=info.server,
+        ca_file=text(info.ca_path),
+        ca_data=text(info.ca_data),
+        insecure=bool(info.insecure),
+        token=info.token,
+        cert_file=text(info.certificate_path),
+        cert_data=text(info.certificate_data),
+        key_file=text(info.private_key_path),
+        key_data=text(info.private_key_data),
+    )
+
+
+@kopf.on.login()
+def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's credentials, from the operator's own connection: registering a login handler
+    keeps kopf from its default ones, which would import the official client."""
+    found = connection(settings)
+    return kopf.ConnectionInfo(
+        server=found.server,
+        ca_path=found.ca_file,
+        ca_data=found.ca_data,
+        insecure=found.insecure,
+        token=found.current_token(),
+        certificate_path=found.cert_file,
+        certificate_data=found.cert_data,
+        private_key_path=found.key_file,
+        private_key_data=found.key_data,
+    )
 
 
 @kopf.on.startup()
@@ -32,15 +83,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     metrics = Metrics()
     if config.METRICS_PORT:
         metrics.serve(config.METRICS_PORT)
-    kube = Kube()
+    kube = Kube(connection(settings))
     kube.sent = lambda method: metrics.api_requests.labels(method).inc()
     memo.manager = Manager(kube, metrics)
     if not config.LEADER_ELECTION:
         memo.manager.start()
         return
     timings = Timings(config.LEASE_DURATION, config.RENEW_DEADLINE, config.RETRY_PERIOD)
-    lock = await lease_lock(config.LEASE_NAME, config.LEASE_NAMESPACE, config.IDENTITY, USER_AGENT)
-    elector = LeaderElector(lock, timings)
+    elector = LeaderElector(
+        kube, config.LEASE_NAMESPACE, config.LEASE_NAME, config.IDENTITY, timings
+    )
     kube.may_write = elector.leading
     memo.manager.start(elector, on_lost=exit_at_once)
 

@@ -144,9 +144,10 @@ INVALID_SPECS = st.one_of(
     st.sampled_from(["0", "0Mi", "65Ti", "1e1000"]).map(
         lambda q: _resources({"cpu": "1", "memory": q})
     ),
-    st.sampled_from(["not an image ref", "a//b", "x:", "/abs", "Image With Spaces:1"]).map(
-        lambda i: spec_dict(image=i)
-    ),
+    # a tag is ASCII, as the API server's (Go) \w is: "é" and "٣" are refused there too
+    st.sampled_from(
+        ["not an image ref", "a//b", "x:", "/abs", "Image With Spaces:1", "app:vé", "app:٣"]
+    ).map(lambda i: spec_dict(image=i)),
     st.sampled_from(["data", "./data", "relative/path"]).map(
         lambda m: spec_dict(
             volumes=[{"name": "scratch", "emptyDir": {}}],
@@ -178,6 +179,7 @@ def test_limits_must_be_real(spec: dict[str, Any], message: str) -> None:
         "localhost:5000/team/app:v2",
         "ghcr.io/org/app@sha256:" + "0" * 64,
         "[::1]:5000/app",
+        "app:_Build.2-rc_" + "x" * 116,  # a tag's whole alphabet, 128 characters at most
     ],
 )
 def test_image_references_by_the_distribution_grammar_are_accepted(image: str) -> None:

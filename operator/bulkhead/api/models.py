@@ -12,7 +12,6 @@ import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from kubernetes.utils.quantity import parse_quantity
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,6 +24,7 @@ from pydantic.alias_generators import to_camel
 
 from bulkhead.api.cel import SIGNAL_NAME_PATTERN, compile_condition
 from bulkhead.api.constants import Phase
+from bulkhead.api.quantity import parse_quantity
 from bulkhead.api.times import DURATION_PATTERN, duration, duration_seconds
 
 # Kubernetes' quantity grammar (k8s.io/apimachinery/pkg/api/resource) without the sign:
@@ -53,7 +53,9 @@ _ALNUM = r"[a-z0-9]+"
 _PATH_COMPONENT = rf"{_ALNUM}(?:(?:[._]|__|-+){_ALNUM})*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
+# The reference grammar's [\w][\w.-]{0,127}, spelled out: \w is ASCII in Go (the API server),
+# Unicode in the Rust regex pydantic compiles, where that one pattern cost 13 MiB of RSS.
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 IMAGE_PATTERN = (
     rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$"

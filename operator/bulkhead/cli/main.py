@@ -28,7 +28,7 @@ from bulkhead import __version__
 from bulkhead.api.constants import ANNOTATION_RUN_NOW, GROUP, VERSION
 from bulkhead.api.times import format_time
 from bulkhead.cli import render
-from bulkhead.kube import JOB_NAME_LABEL, ApiError, Kube
+from bulkhead.kube import JOB_NAME_LABEL, ApiError, Connection, Kube
 
 PROG = "kubectl-bulkhead"
 OK, FAILED, USAGE, NOT_FOUND, TIMED_OUT, API_ERROR = 0, 1, 2, 3, 4, 5
@@ -81,7 +81,27 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None) 
         contexts, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
         chosen = next((c for c in contexts if c["name"] == context), active)
         namespace = chosen["context"].get("namespace") or "default"
-    return Target(Kube(config), namespace)
+    return Target(Kube(connection_of(config)), namespace)
+
+
+def connection_of(config: kubernetes.client.Configuration) -> Connection:
+    """The official client's configuration as kube.Kube's connection. Its loaders are kept
+    here (the operator does without them): users' kubeconfigs run exec plugins and auth
+    providers, whose token the configuration refreshes when it expires."""
+
+    def token() -> str | None:
+        auth: Any = config.auth_settings().get("BearerToken") or {}
+        value = str(auth.get("value") or "")
+        return value.removeprefix("Bearer ") or None
+
+    return Connection(
+        server=config.host,
+        ca_file=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        token_source=token,
+        cert_file=config.cert_file,
+        key_file=config.key_file,
+    )
 
 
 def execute(options: dict[str, Any], body: Callable[[Target], Coroutine[Any, Any, int]]) -> None:

@@ -1,11 +1,13 @@
 """Leader election on a coordination.k8s.io/v1 Lease, with client-go's protocol (lease
 duration, renew deadline, retry period), so that of several replicas exactly one decides.
 
-The Lease I/O is kubernetes.aio.leaderelection's LeaseLock: a GET, then a PUT that carries the
-resourceVersion it read, so two candidates can never both win one update. Its LeaderElection
-loop is not used: reading it (kubernetes 37.0.2), a leader can keep deciding after its lease
-has passed to another replica, three ways (tests/unit/test_leader.py shows the first two on the
-stock class):
+The Lease I/O is a GET, then a PUT that carries the resourceVersion it read, so two candidates
+can never both win one update (409: lost the race), or a POST when there is no Lease yet (409:
+another replica created it first). kube.py sends them (`LeaseStore`). kubernetes.aio's
+LeaseLock did this before; it went with the official client (importing it cost 10 MiB of
+the operator's memory). Its LeaderElection loop was never used: reading it (kubernetes
+37.0.2), a leader can keep deciding after its lease has passed to another replica, three ways
+(tests/unit/test_leader.py shows the first two on the stock class):
 1. an error that is not an ApiException (connection refused while the API server restarts)
    escapes `run()` without cancelling the leading task or calling `onstopped_leading`;
 2. no attempt has a timeout (the aio client waits up to 5 min) and the renew deadline is
@@ -29,16 +31,9 @@ import logging
 import math
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
-
-from kubernetes.aio.client import ApiClient, Configuration, V1Lease, V1ObjectMeta
-from kubernetes.aio.client.exceptions import ApiException
-from kubernetes.aio.config import ConfigException, load_incluster_config, load_kube_config
-from kubernetes.aio.leaderelection.leaderelectionrecord import LeaderElectionRecord
-from kubernetes.aio.leaderelection.resourcelock.baselock import BaseLock
-from kubernetes.aio.leaderelection.resourcelock.leaselock import LeaseLock
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -63,41 +58,87 @@ class Timings:
             raise ValueError("the retry period must be positive")
 
 
-def wait_to_take(record: LeaderElectionRecord, identity: str, unchanged_for: float) -> float:
+class LeaseStore(Protocol):
+    """The Lease requests the election sends (Kube's), whether or not this replica leads."""
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def create_lease(self, lease: dict[str, Any]) -> bool: ...
+
+    async def replace_lease(self, lease: dict[str, Any]) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A Lease's spec, as client-go's LeaderElectionRecord: who holds it, for how long from
+    its last renewal, since when, and how often it changed hands. Times are MicroTime text
+    (RFC 3339 with microseconds), kept as read."""
+
+    holder: str = ""
+    duration: int = 0
+    acquire_time: str = ""
+    renew_time: str = ""
+    transitions: int = 0
+
+    @classmethod
+    def of(cls, lease: dict[str, Any]) -> Record:
+        """The record a Lease shows; a field it lacks is empty."""
+        spec = lease.get("spec") or {}
+        return cls(
+            spec.get("holderIdentity") or "",
+            spec.get("leaseDurationSeconds") or 0,
+            spec.get("acquireTime") or "",
+            spec.get("renewTime") or "",
+            spec.get("leaseTransitions") or 0,
+        )
+
+    def written_into(self, lease: dict[str, Any]) -> dict[str, Any]:
+        """`lease` (its metadata and resourceVersion kept) with this record as its spec; spec
+        fields the election does not own (strategy, preferredHolder) are kept."""
+        spec = {
+            **(lease.get("spec") or {}),
+            "holderIdentity": self.holder,
+            "leaseDurationSeconds": self.duration,
+            "acquireTime": self.acquire_time,
+            "renewTime": self.renew_time,
+            "leaseTransitions": self.transitions,
+        }
+        return {**lease, "spec": spec}
+
+
+def wait_to_take(record: Record, identity: str, unchanged_for: float) -> float:
     """How many seconds `identity` must still wait before it may write itself into a Lease
     showing `record`, which this replica has seen unchanged for `unchanged_for` seconds (by its
     own clock: the clocks of two machines are never compared). 0 when it holds the lease
     already or nobody does; else what is left of the lease duration the holder wrote."""
-    if not record.holder_identity or record.holder_identity == identity:
+    if not record.holder or record.holder == identity:
         return 0.0
-    try:
-        duration = float(record.lease_duration or 0)
-    except ValueError:  # not written by a client-go-style elector: wait the longest sane lease
-        duration = 3600.0
-    return max(duration - unchanged_for, 0.0)
+    return max(record.duration - unchanged_for, 0.0)
 
 
 def record_stamp(now: datetime) -> str:
-    """An aware time as LeaseLock parses it: UTC, always with microseconds (`str(datetime)`
-    drops them when they are zero, and LeaseLock then leaves the time unwritten)."""
-    return now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """An aware time as a Lease's MicroTime: RFC 3339 in UTC, always with microseconds."""
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:
     def __init__(
         self,
-        lock: BaseLock,
+        store: LeaseStore,
+        namespace: str,
+        name: str,
+        identity: str,
         timings: Timings,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._lock = lock
-        self.identity: str = lock.identity
+        self._store = store
+        self.namespace, self.name, self.identity = namespace, name, identity
         self.timings = timings
         self._monotonic = monotonic
         self._wall = wall
         self._valid_until = float("-inf")
-        self._observed: dict[str, str | None] | None = None
+        self._observed: Record | None = None
         self._observed_at = 0.0
         self._wait = 0.0  # until the lease seen last may be taken
 
@@ -118,9 +159,7 @@ class LeaderElector:
             await asyncio.sleep(
                 min(self._wait, self.timings.retry_period) or self.timings.retry_period
             )
-        log.info(
-            "%s acquired the lease %s/%s", self.identity, self._lock.namespace, self._lock.name
-        )
+        log.info("%s acquired the lease %s/%s", self.identity, self.namespace, self.name)
         task = asyncio.create_task(lead())
         try:
             while self.leading():
@@ -149,54 +188,26 @@ class LeaderElector:
         return succeeded
 
     async def _try_acquire_or_renew(self) -> bool:
-        name, namespace = self._lock.name, self._lock.namespace
-        found, record = await self._lock.get(name, namespace)
+        """One GET, then a create or a compare-and-swap replace, as client-go's
+        tryAcquireOrRenew: a renewal keeps acquireTime and leaseTransitions, a takeover counts
+        one more transition. True when this replica wrote itself in."""
+        lease = await self._store.get_lease(self.namespace, self.name)
         stamp = record_stamp(self._wall())
         # Whole seconds in a Lease: rounded up, others wait at least as long as we count on.
-        duration = str(math.ceil(self.timings.lease_duration))
-        mine = LeaderElectionRecord(self.identity, duration, stamp, stamp)
-        if not found:
-            if isinstance(record, ApiException) and record.status == 404:
-                return bool(await self._lock.create(name, namespace, mine))
-            raise RuntimeError(f"reading the lease failed: {record!r}")
-        assert isinstance(record, LeaderElectionRecord)
-        if record.__dict__ != self._observed:
-            self._observed, self._observed_at = dict(record.__dict__), self._monotonic()
+        duration = math.ceil(self.timings.lease_duration)
+        if lease is None:
+            mine = Record(self.identity, duration, stamp, stamp)
+            metadata = {"name": self.name, "namespace": self.namespace}
+            new = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata}
+            return await self._store.create_lease(mine.written_into(new))
+        record = Record.of(lease)
+        if record != self._observed:
+            self._observed, self._observed_at = record, self._monotonic()
         self._wait = wait_to_take(record, self.identity, self._monotonic() - self._observed_at)
         if self._wait > 0:
             return False
-        if record.holder_identity == self.identity and record.acquire_time:
-            # LeaseLock reads Lease times back as naive UTC
-            acquired = datetime.fromisoformat(record.acquire_time).replace(tzinfo=UTC)
-            mine.acquire_time = record_stamp(acquired)
-        return bool(await self._lock.update(name, namespace, mine))
-
-
-class CreatingLeaseLock(LeaseLock):
-    """LeaseLock with a `create` that works: kubernetes 37.0.2's passes `pretty=True`, which the
-    aio client's argument validation refuses (it wants a string), so the stock lock can never
-    create its Lease (found on the local cluster)."""
-
-    async def create(
-        self, name: str, namespace: str, election_record: LeaderElectionRecord
-    ) -> bool:
-        body = V1Lease(metadata=V1ObjectMeta(name=name), spec=self.update_lease(election_record))
-        try:
-            await self.api_instance.create_namespaced_lease(namespace, body)
-        except ApiException as error:
-            if error.status != 409:  # another replica created it first: that is no error
-                log.warning("creating the lease %s/%s failed: %s", namespace, name, error.reason)
-            return False
-        return True
-
-
-async def lease_lock(name: str, namespace: str, identity: str, user_agent: str) -> LeaseLock:
-    """A LeaseLock on its own aio client, configured in-cluster or from KUBECONFIG."""
-    config = Configuration()
-    try:
-        load_incluster_config(client_configuration=config)
-    except ConfigException:
-        await load_kube_config(client_configuration=config)
-    client = ApiClient(config)
-    client.user_agent = user_agent
-    return CreatingLeaseLock(name, namespace, identity, client)
+        if record.holder == self.identity:
+            mine = replace(record, duration=duration, renew_time=stamp)
+        else:
+            mine = Record(self.identity, duration, stamp, stamp, record.transitions + 1)
+        return await self._store.replace_lease(mine.written_into(lease))
