@@ -277,7 +277,21 @@ def _concurrency(spec: BatchJobSpec, runs: dict[str, Run], result: Plan) -> None
     policy = spec.concurrency_policy
     head = deferred[0]
     if policy == "Allow":
-        result.start = head
+        # One start a pass: when instants fall due faster than passes start them, the line
+        # keeps maxCatchUpRuns, the newest, and the older are recorded Missed, never dropped
+        # unseen from a status.runs that holds at most MAX_RUNS.
+        scheduled = [r for r in deferred if not r.run_now]
+        for r in scheduled[: max(len(scheduled) - spec.max_catch_up_runs, 0)]:
+            runs[token(r)] = _set(
+                r,
+                result="Missed",
+                reason=QUEUE_FULL,
+                message=f"more than maxCatchUpRuns ({spec.max_catch_up_runs}) runs were waiting "
+                f"to start; the oldest are not run",
+            )
+        result.start = min(
+            (r for r in runs.values() if r.result == "Deferred"), key=lambda r: r.scheduled_time
+        )
         return
     if policy == "Replace":
         newest = deferred[-1]
