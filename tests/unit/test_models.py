@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -240,14 +241,21 @@ METADATA = {
 }
 
 
-def reconcile(spec: dict[str, Any]) -> FakeKube:
-    """One reconcile of a new BatchJob billing/nightly-invoices with `spec`."""
-    view = BatchJobView.from_body({"metadata": METADATA, "spec": spec})
+def reconcile_view(view: BatchJobView, jobs: Sequence[JobView] = ()) -> FakeKube:
+    """One reconcile of `view` by a fresh Manager whose store holds it and `jobs`: what it
+    wrote."""
     kube = FakeKube()
     manager = Manager(kube, Metrics())  # type: ignore[arg-type]
     manager.store.put_batchjob(view.key, view)
+    for job in jobs:
+        manager.store.put_job(view.key, job.name, job)
     asyncio.run(manager.batchjobs.reconcile(view.key))
     return kube
+
+
+def reconcile(spec: dict[str, Any]) -> FakeKube:
+    """One reconcile of a new BatchJob billing/nightly-invoices with `spec`."""
+    return reconcile_view(BatchJobView.from_body({"metadata": METADATA, "spec": spec}))
 
 
 def test_a_valid_spec_creates_its_job() -> None:

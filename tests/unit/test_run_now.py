@@ -12,7 +12,7 @@ from bulkhead.controllers.manager import Manager
 from bulkhead.metrics import Metrics
 from bulkhead.policy.build import job_name
 from factories import spec_dict
-from test_models import METADATA, FakeKube
+from test_models import METADATA, FakeKube, reconcile_view
 
 FIRST = job_name(METADATA["name"], METADATA["uid"])
 AGAIN = job_name(METADATA["name"], METADATA["uid"], "run-now/again")
@@ -43,13 +43,7 @@ RUNNING = {
 def reconcile(status: dict[str, Any], run_now: str, jobs: list[JobView]) -> FakeKube:
     metadata = {**METADATA, "annotations": {ANNOTATION_RUN_NOW: run_now}}
     view = BatchJobView.from_body({"metadata": metadata, "spec": spec_dict(), "status": status})
-    kube = FakeKube()
-    manager = Manager(kube, Metrics())  # type: ignore[arg-type]
-    manager.store.put_batchjob(view.key, view)
-    for job in jobs:
-        manager.store.put_job(view.key, job.name, job)
-    asyncio.run(manager.batchjobs.reconcile(view.key))
-    return kube
+    return reconcile_view(view, jobs)
 
 
 def test_a_finished_batchjob_runs_again_under_a_new_job_name() -> None:

@@ -5,7 +5,6 @@ another run) goes through the full reconcile."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -13,12 +12,10 @@ import pytest
 from bulkhead.api.constants import ANNOTATION_RUN_NOW
 from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers import batchjob
-from bulkhead.controllers.manager import Manager
-from bulkhead.metrics import Metrics
 from bulkhead.policy import status
 from bulkhead.policy.build import job_name
 from factories import make_spec, spec_dict
-from test_models import METADATA, FakeKube
+from test_models import METADATA, FakeKube, reconcile_view
 
 FIRST = job_name(METADATA["name"], METADATA["uid"])
 AGAIN = job_name(METADATA["name"], METADATA["uid"], "run-now/again")
@@ -64,13 +61,7 @@ def reconcile(bj: BatchJobView, jobs: list[JobView] = ()) -> FakeKube:  # type: 
     """One reconcile of `bj` with `jobs` in the store; the parse caches start empty."""
     batchjob.parse_spec.cache_clear()
     batchjob.parse_status.cache_clear()
-    kube = FakeKube()
-    manager = Manager(kube, Metrics())  # type: ignore[arg-type]
-    manager.store.put_batchjob(bj.key, bj)
-    for job in jobs:
-        manager.store.put_job(bj.key, job.name, job)
-    asyncio.run(manager.batchjobs.reconcile(bj.key))
-    return kube
+    return reconcile_view(bj, jobs)
 
 
 @pytest.mark.parametrize(

@@ -200,20 +200,20 @@ class HealthController:
         assert result is not None
         state = result.state
         probe = state.probe.key if state.probe else None
+        half_open = state.breaker == "HalfOpen" and not loop.spec.dry_run
         before = loop.gate
-        same = before is not None and (before.capacity, before.half_open, before.probe) == (
+        if before is not None and (before.capacity, before.half_open, before.probe) == (
             result.enforced,
-            state.breaker == "HalfOpen" and not loop.spec.dry_run,
+            half_open,
             probe,
-        )
-        if same:
+        ):
             return
         why = health.waiting_message(
             name, result, loop.capacity, health.readings_text(loop.readings)
         )
         loop.gate = Gate(
             capacity=result.enforced,
-            half_open=state.breaker == "HalfOpen" and not loop.spec.dry_run,
+            half_open=half_open,
             probe=probe,
             message=why.removeprefix("waiting for ") if why else "",
         )
