@@ -5,6 +5,13 @@ cluster (kwok pods run no code).
 
     PostgreSQL   Debian's server (hack/tools/postgresql.sh) in a temporary directory, on a free
                  loopback port, no Unix socket, no root service; `pgbench -i` tables at scale 1.
+                 Its knee is a hot row, not the CPU: every batch transaction (BATCH_SCRIPT)
+                 holds the lock that guards it (HOT_LOCK) for about a millisecond of the
+                 client's own work, so throughput stops near 1 / that time and, past the
+                 knee, every user of the row queues behind the batch clients. A knee set by
+                 the CPU moved with whatever else the 2 cores ran (about 16 clients beside the
+                 cluster, near 28 alone); this one moves little, and leaves the CPU to the
+                 control plane.
     LatencyProbe one psql on one connection runs a query every PROBE_PERIOD and serves the
                  timings on /metrics (prometheus-client): the Histogram PROBE_HISTOGRAM_seconds
                  and the counter PROBE_FAILURES_total. A probe that fails or takes longer than
@@ -58,17 +65,33 @@ PGBENCH_SCALE = 1  # 100,000 accounts and one branch: every write meets on the b
 # Each pgbench client (one per unit of a running BatchJob) asks this many transactions a
 # second, as a batch job paced by its own work would: below the knee the database keeps up and
 # the latency stays low, past it the queue grows (README, "The closed loop").
-CLIENT_RATE = 50
+CLIENT_RATE = 24
+
+# The hot row's guard: a transaction-level advisory lock, whose waiters PostgreSQL's lock
+# manager serves in order, so the time a user waits follows the number of clients ahead of it
+# (a row lock alone wakes every waiter to race for it, and the tail is luck).
+HOT_LOCK = "SELECT pg_advisory_xact_lock(1);"
+# A batch client's transaction: pgbench's own writes, with the hot lock held across the
+# client's work (pg_sleep 1 ms, about 2.7 ms with the timer's rounding: the knee near 370
+# transactions a second, 16 clients at CLIENT_RATE).
+BATCH_SCRIPT = f"""\\set aid random(1, 100000 * :scale)
+\\set delta random(-5000, 5000)
+BEGIN;
+{HOT_LOCK}
+UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = 1;
+SELECT pg_sleep(0.001);
+END;
+"""
 
 PROBE_HISTOGRAM = "bulkhead_probe_latency"
 PROBE_FAILURES = "bulkhead_probe_failures"
 PROBE_PERIOD = 0.2  # seconds between probes: 5 a second
 PROBE_TIMEOUT = 2.0  # a probe slower than this (or failed) is observed as this
-# The probe runs one pgbench-like write transaction, so it waits behind the batch load's
-# writes on the same rows as a user of the database would.
+# The probe writes the hot row as any user of the database would, so it waits behind the
+# batch load.
 PROBE_SQL = (
-    "BEGIN; UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 1;"
-    " UPDATE pgbench_branches SET bbalance = bbalance + 1 WHERE bid = 1; COMMIT;"
+    f"BEGIN; {HOT_LOCK} UPDATE pgbench_branches SET bbalance = bbalance + 1 WHERE bid = 1; COMMIT;"
 )
 # Buckets resolve the range measured on the 2-core machine (README, "The closed loop"): a few
 # ms idle, tens to hundreds of ms past the knee, PROBE_TIMEOUT when down.
@@ -151,6 +174,8 @@ class PostgreSQL(_Service):
         self.home: Path | None = None  # the server's own directory (data), owned by its user
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.batch_script = log_dir / "batch.sql"  # pgbench -f: BATCH_SCRIPT
+        self.batch_script.write_text(BATCH_SCRIPT)
 
     def client_args(self) -> list[str]:
         """Connection options for psql and pgbench."""
@@ -169,8 +194,8 @@ class PostgreSQL(_Service):
             )  # fmt: skip
         self.starts += 1
         with open(self.log_dir / f"postgresql-{self.starts}.log", "wb") as log:
-            # Durability is not under test: without fsync the knee is the CPU's, not the disk's
-            # (which other work on the machine shares).
+            # Durability is not under test: without fsync the disk (which other work on the
+            # machine shares) plays no part in the knee.
             self.proc = subprocess.Popen(
                 [*_as_postgres_user(), str(PG_BIN / "postgres"), "-D", str(self.home / "data"),
                  "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
@@ -485,7 +510,8 @@ class LoadDriver(_Service):
                     self._load[pod] = subprocess.Popen(
                         [str(PG_BIN / "pgbench"), *self.database.client_args(), "-n",
                          "-c", str(units), "-j", "1", "-T", "86400",
-                         "-R", str(CLIENT_RATE * units), PG_DATABASE],
+                         "-R", str(CLIENT_RATE * units), "-f", str(self.database.batch_script),
+                         PG_DATABASE],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     )  # fmt: skip
             clients = sum(running[p] for p in self._load)
@@ -507,7 +533,8 @@ def knee(clients: list[int], seconds: int, rate: float = 0) -> Iterator[tuple[in
             run = subprocess.run(
                 [str(PG_BIN / "pgbench"), *database.client_args(), "-n", "-c", str(n),
                  "-j", str(min(n, 2)), "-T", str(seconds),
-                 *(["-R", str(rate * n)] if rate else []), PG_DATABASE],
+                 *(["-R", str(rate * n)] if rate else []), "-f", str(database.batch_script),
+                 PG_DATABASE],
                 check=True, capture_output=True, text=True,
             )  # fmt: skip
             tps = next(

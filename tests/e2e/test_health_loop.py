@@ -43,14 +43,19 @@ from kube_helpers import condition, create, get, wait_for
 from test_batchjob import all_phase, batchjob
 from test_dependency import dependency, unique
 
-# The knee on the 2-core machine with CLIENT_RATE transactions a second per client: throughput
-# stops growing near 16 clients and the probe's p99 climbs beyond (README, "the closed loop").
+# The knee with CLIENT_RATE transactions a second per client: throughput stops growing near 16
+# clients and the probe's p99 climbs beyond (closed_loop.BATCH_SCRIPT; README, "the closed
+# loop").
 KNEE = 16
 CAPACITY = 2 * KNEE  # the static capacity: past the knee, as a guess made on a quiet day
 UNITS = 2  # each BatchJob's units, so pgbench clients while it runs
 QUEUE = 40  # BatchJobs, 80 units in all: 2.5 times the capacity, 5 times the knee
 RUN_FOR = "15s"  # each BatchJob's pod runs this long (kwok)
-TARGET = 0.025  # the p99 target, seconds: reached near the knee (README table)
+# The p99 target, seconds. Past the knee every client waits behind all the others, about
+# clients / throughput; at the knee that is clients / (clients x CLIENT_RATE) = 1 / CLIENT_RATE,
+# 42 ms, however fast the machine is today. A target there is met up to the knee and missed
+# beyond it (README table).
+TARGET = 0.040
 P99_WINDOW = "15s"  # the signal's window: 75 probes, enough for a p99
 
 
@@ -132,13 +137,16 @@ class QueueRun:
     """What run_queue saw: Unix times, the Dependency's status samples, the load's history."""
 
     first_wave: float  # the first pgbench clients started
-    drained: float  # every BatchJob admitted: from here the load only falls
+    drained: float  # every BatchJob admitted: from here no load is added
+    unloaded: float  # the last pgbench client stopped
     statuses: list[tuple[float, dict[str, Any]]]
     driver: LoadDriver
 
     def p99(self, loop: Loop, since: float) -> float:
-        """The probe's p99 (seconds) from `since` (Unix time) to the queue's drain."""
-        value = loop.prometheus.query(p99_query(f"{int(self.drained - since)}s"), at=self.drained)
+        """The probe's p99 (seconds) from `since` (Unix time) until the load ended: the last
+        BatchJobs' runs are load that admission let in, as much as the earlier ones."""
+        window = f"{int(self.unloaded - since)}s"
+        value = loop.prometheus.query(p99_query(window), at=self.unloaded)
         assert value is not None
         return value
 
@@ -171,9 +179,10 @@ def run_queue(loop: Loop, namespace: str, dep: str) -> QueueRun:
                 timeout=120,
                 what=f"{QUEUE} BatchJobs Succeeded",
             )
+            wait_for(lambda: driver.clients == 0, timeout=30, what="the load stopped")
         finally:
             sampler.stop()
-    return QueueRun(first_wave, drained, sampler.samples, driver)
+    return QueueRun(first_wave, drained, driver.history[-1][0], sampler.samples, driver)
 
 
 def test_health_off_lets_the_queue_push_p99_past_the_target(operator, namespace, loop, results):
@@ -183,7 +192,7 @@ def test_health_off_lets_the_queue_push_p99_past_the_target(operator, namespace,
     p99 = run.p99(loop, run.first_wave)
     results["health_off"] = {
         "p99_ms": round(p99 * 1000, 1),
-        "loaded_seconds": round(run.drained - run.first_wave),
+        "loaded_seconds": round(run.unloaded - run.first_wave),
         "peak_clients": run.driver.peak(),
     }
     assert results["health_off"]["peak_clients"] == CAPACITY
@@ -192,7 +201,8 @@ def test_health_off_lets_the_queue_push_p99_past_the_target(operator, namespace,
 
 def adaptive_health(loop: Loop, **extra: Any) -> dict[str, Any]:
     """spec.health with the adaptive limit on the probe's p99 and settle times short enough for
-    a test: read every 2 s, a change at most every 10 s."""
+    a test: read every 2 s, a change at most once per the p99's window (so each decision sees
+    only the load the one before it let in)."""
     return {
         "signals": [
             prometheus_signal(loop, "p99", p99_query(P99_WINDOW)),
@@ -203,7 +213,7 @@ def adaptive_health(loop: Loop, **extra: Any) -> dict[str, Any]:
         "adaptive": {
             "minCapacity": UNITS,
             "target": {"signal": "p99", "value": TARGET},
-            "settleTime": "10s",
+            "settleTime": P99_WINDOW,
             "increaseStep": UNITS,
         },
         **extra,
@@ -225,15 +235,18 @@ def test_health_on_finds_the_knee_and_holds_p99_near_the_target(operator, namesp
     create(dependency(dep, CAPACITY, health=adaptive_health(loop)))
     run = run_queue(loop, namespace, dep)
     # The first wave starts at the capacity before any reading can cut it (the limit starts
-    # there), and running work is never stopped: the loop is judged once that wave has ended.
+    # there), and running work is never stopped: the loop is judged once that wave has ended,
+    # until the load ends. The queue is more than two waves at the capacity, so the third
+    # wave ends at least 45 s after the first began: 25 s to judge, however fast the
+    # database.
     settled = run.first_wave + float(RUN_FOR.rstrip("s")) + 5
-    assert run.drained - settled > 20, "the queue drained before the loop could be judged"
+    assert run.unloaded - settled > 20, "the load ended before the loop could be judged"
     effective = [s.get("effectiveCapacity") for t, s in run.statuses if t >= settled]
     held = run.p99(loop, settled)
     results["health_on"] = {
         "p99_ms": round(run.p99(loop, run.first_wave) * 1000, 1),
         "p99_held_ms": round(held * 1000, 1),
-        "loaded_seconds": round(run.drained - run.first_wave),
+        "loaded_seconds": round(run.unloaded - run.first_wave),
         "peak_clients": run.driver.peak(),
         "peak_clients_held": run.driver.peak(settled),
         "effective_capacity_held": sorted(set(effective)),
