@@ -12,7 +12,7 @@ Dependency, its probe latency read by a real Prometheus, and bulkhead admitting 
   to minCapacity (onSignalLoss DecayToMin).
 
 The p99 figures of the first two are printed and written to health_loop.json in the pytest
-base temporary directory. The whole file takes about 4.5 minutes on the 2-core machine,
+base temporary directory. The whole file takes about 5 minutes on the 2-core machine,
 the cluster's boot included.
 """
 
