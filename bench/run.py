@@ -329,10 +329,13 @@ def create_all(
 ) -> dict[str, float]:
     """Creates everything from CREATORS threads, at once or (rate) on a fixed timetable of
     `rate` per second: an open loop, a slow reply never delays the next arrival. Returns
-    name -> time created."""
+    name -> time created, printing progress every PROGRESS_EVERY seconds."""
     created: dict[str, float] = {}
     custom = kubernetes.client.CustomObjectsApi()
     batch = kubernetes.client.BatchV1Api()
+    start = time.monotonic()
+    shown = [start]
+    shown_lock = threading.Lock()
 
     def one(body: dict[str, Any]) -> None:
         if kind == "jobs":
@@ -344,12 +347,18 @@ def create_all(
                 "bulkhead.dev", "v1alpha1", namespace, "batchjobs", body
             )
             created[body["metadata"]["name"]] = time.monotonic()
+        now = time.monotonic()
+        with shown_lock:
+            if now - shown[0] >= PROGRESS_EVERY:
+                done = f"{len(created)}/{len(bodies)} {kind} created"
+                log(f"  {namespace}: {done}, {now - start:.0f} s")
+                shown[0] = now
 
     with ThreadPoolExecutor(CREATORS) as pool:
         if rate is None:
             list(pool.map(one, bodies))
             return created
-        start, pending = time.monotonic(), []
+        pending = []
         for i, body in enumerate(bodies):
             time.sleep(max(0.0, start + i / rate - time.monotonic()))
             pending.append(pool.submit(one, body))
