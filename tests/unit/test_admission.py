@@ -450,6 +450,17 @@ def test_half_open_admits_exactly_one_probe_with_room_in_the_capacity() -> None:
     assert admit(waiting, {DB: gated(10, gate, ("x", 9))}, NOW).admitted == []
 
 
+def test_half_open_the_probe_does_not_overtake_one_waiting_for_units() -> None:
+    # a needs 2 units, 1 is held by work that ran before the breaker opened: b (1 unit) would
+    # fit, but a is ahead and keeps the probe for when the holder ends
+    waiting = [candidate("a", (DB, 2)), candidate("b", (DB, 1), minute=1)]
+    gate = Gate(0, half_open=True, message="orders-db: half-open")
+    decision = admit(waiting, {DB: gated(2, gate, ("x", 1))}, NOW)
+    assert decision.admitted == []
+    assert decision.probes == {}
+    assert admitted(waiting, {DB: gated(2, gate)}) == ["a"]
+
+
 def test_once_a_probe_is_chosen_nobody_else_starts() -> None:
     waiting = [candidate(n, (DB, 1), minute=i) for i, n in enumerate("abc")]
     chosen = Gate(0, half_open=True, probe=("billing", "b"), message="orders-db: probe running")

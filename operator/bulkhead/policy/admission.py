@@ -12,7 +12,8 @@ Rules:
 - Windows and maxStartsPerMinute gate new starts only; running work is never stopped.
 - Health (policy/health.py) lowers the capacity admission uses (the Gate), down to 0 while the
   breaker is open; half-open, exactly one probe may start whatever the gate, if the units it
-  needs are free of the capacity itself.
+  needs are free of the capacity itself; one ahead of it that waits for units keeps the probe
+  for itself, as it keeps the units.
 """
 
 from __future__ import annotations
@@ -270,8 +271,8 @@ class _Walk:
             # Half-open, the probe needs room in the capacity itself, not in the gate's (0).
             probe = (
                 gate is not None
+                and name in self.probing
                 and gate.admits_probe(candidate.key)
-                and name not in decision.probes
                 and units <= capacity - state.in_use
             )
             if not self.is_open[name]:
@@ -319,9 +320,16 @@ class _Walk:
             self.probing.difference_update(probes)
             return True
         if all(by_capacity for *_, by_capacity in blocked):
-            # Blocked by capacity alone: reserve, so nobody behind it takes these units.
+            # Blocked by capacity alone: reserve, so nobody behind it takes these units, nor
+            # starts as the half-open probe it may be once they are free.
             for name, units in needs.items():
-                free[name] = min(free[name], 0) if units > free[name] else free[name] - units
+                if units > free[name]:
+                    free[name] = min(free[name], 0)
+                    gate = self.dependencies[name].gate
+                    if gate is not None and gate.admits_probe(candidate.key):
+                        self.probing.discard(name)
+                else:
+                    free[name] -= units
         name, reason, message, _ = blocked[0]
         decision.waiting[candidate.key] = Wait(reason, name, f"waiting for {message}")
         return False
