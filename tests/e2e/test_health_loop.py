@@ -137,7 +137,6 @@ class QueueRun:
     """What run_queue saw: Unix times, the Dependency's status samples, the load's history."""
 
     first_wave: float  # the first pgbench clients started
-    drained: float  # every BatchJob admitted: from here no load is added
     unloaded: float  # the last pgbench client stopped
     statuses: list[tuple[float, dict[str, Any]]]
     driver: LoadDriver
@@ -173,7 +172,6 @@ def run_queue(loop: Loop, namespace: str, dep: str) -> QueueRun:
                 interval=1,
                 what=f"every BatchJob of {namespace} admitted",
             )
-            drained = time.time()
             wait_for(
                 lambda: all_phase(namespace, "Succeeded", QUEUE),
                 timeout=120,
@@ -182,7 +180,7 @@ def run_queue(loop: Loop, namespace: str, dep: str) -> QueueRun:
             wait_for(lambda: driver.clients == 0, timeout=30, what="the load stopped")
         finally:
             sampler.stop()
-    return QueueRun(first_wave, drained, driver.history[-1][0], sampler.samples, driver)
+    return QueueRun(first_wave, driver.history[-1][0], sampler.samples, driver)
 
 
 def test_health_off_lets_the_queue_push_p99_past_the_target(operator, namespace, loop, results):
