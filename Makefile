@@ -96,7 +96,7 @@ faults: $(STAMP) tools
 	$(VENV)/bin/pytest -q tests/faults
 
 bench-smoke: $(STAMP) tools
-	BENCH_N=20 BENCH_REST_N=40 BENCH_OPEN_RATE=5 BENCH_OPEN_SECONDS=4 BENCH_ADMISSION_N=20 BENCH_OUT=$(CURDIR)/.bench-smoke $(PY) bench/run.py
+	BENCH_N=20 BENCH_REST_N=40 BENCH_OPEN_RATE=5 BENCH_OPEN_SECONDS=4 BENCH_OPEN_SWEEP=2 BENCH_ADMISSION_N=20 BENCH_OUT=$(CURDIR)/.bench-smoke $(PY) bench/run.py
 
 test: lint unit chart-test integrations-test e2e chart-e2e faults bench-smoke
 

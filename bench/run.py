@@ -6,7 +6,8 @@ bulkhead-system service accounts' requests), never from the operator's own count
 Timestamps are the bench's own observations through watches, in milliseconds.
 
 Phases (BENCH_PHASES selects some): raw Jobs (the limit), BatchJobs, an open loop (raw Jobs,
-then BatchJobs, arriving at BENCH_OPEN_RATE per second for BENCH_OPEN_SECONDS),
+then BatchJobs, arriving at BENCH_OPEN_RATE per second for BENCH_OPEN_SECONDS, then at
+each lower rate of BENCH_OPEN_SWEEP),
 BatchJobs through a Dependency of capacity 10, BENCH_ADMISSION_N (5 N) through one of
 capacity 5 N / 25 (the admission rate, beside Kueue's baseline), N/2 scheduled BatchJobs
 firing at one instant, then BatchJobs at rest and a restart. `make bench` prints progress as
@@ -24,6 +25,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import socket
 import subprocess
 import sys
@@ -59,6 +61,9 @@ CREATORS = 8
 # The open-loop phase: raw Jobs, then BatchJobs, arrive at OPEN_RATE per second.
 OPEN_RATE = float(os.environ.get("BENCH_OPEN_RATE", "20"))
 OPEN_SECONDS = float(os.environ.get("BENCH_OPEN_SECONDS", "60"))
+# Lower rates the open loop runs at too (comma-separated; empty: none): the highest rate at
+# which plain Jobs, and BatchJobs, hold their p99 on this machine.
+OPEN_SWEEP = [float(r) for r in os.environ.get("BENCH_OPEN_SWEEP", "5,10").split(",") if r]
 # The admission phase (the queue, not pod runtime, is the limit; Kueue's baseline compares):
 # ADMISSION_N BatchJobs waiting on one Dependency of capacity ADMISSION_N / 25, pods of 1 s.
 ADMISSION_N = int(os.environ.get("BENCH_ADMISSION_N", str(5 * N)))
@@ -114,34 +119,43 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _stream(self, watch: kubernetes.watch.Watch, version: str | None) -> Any:
-        options = {"timeout_seconds": 300, "resource_version": version}
+    def _stream(self, version: str | None) -> Any:
+        """The watch's events as plain JSON: the client's model classes would cost this
+        process (on the same 2 cores as the cluster) about a millisecond per Job event."""
+        options = {
+            "watch": True,
+            "_preload_content": False,
+            "timeout_seconds": 300,
+            "resource_version": version,
+        }
         if self.kind == "jobs":
             api = kubernetes.client.BatchV1Api()
-            return watch.stream(api.list_namespaced_job, self.namespace, **options)
-        return watch.stream(
-            kubernetes.client.CustomObjectsApi().list_namespaced_custom_object,
-            "bulkhead.dev",
-            "v1alpha1",
-            self.namespace,
-            "batchjobs",
-            **options,
-        )
+            response = api.list_namespaced_job(self.namespace, **options)
+        else:
+            response = kubernetes.client.CustomObjectsApi().list_namespaced_custom_object(
+                "bulkhead.dev", "v1alpha1", self.namespace, "batchjobs", **options
+            )
+        try:
+            for line in kubernetes.watch.watch.iter_resp_lines(response):
+                yield json.loads(line)
+        finally:
+            response.close()
+            response.release_conn()
 
     def _run(self) -> None:
-        """Follows the watch; when the server ends it, resumes from the last version seen."""
+        """Follows the watch; when the server ends it, resumes from the last version seen
+        (after 410 Gone, from now: a watch without a version tells what exists first)."""
         version: str | None = None
         while not self._stop.is_set():
-            watch = kubernetes.watch.Watch()
             try:
-                for event in self._stream(watch, version):
+                for event in self._stream(version):
                     if self._stop.is_set():
-                        watch.stop()
                         return
+                    if event["type"] == "ERROR":
+                        version = None if event["object"].get("code") == 410 else version
+                        break
+                    version = event["object"]["metadata"]["resourceVersion"]
                     self._record(event)
-                version = watch.resource_version
-            except kubernetes.client.ApiException as error:
-                version = None if error.status == 410 else version
             except Exception as error:  # the cluster going away ends the bench anyway
                 if not self._stop.is_set():
                     log(f"watch on {self.kind} interrupted, resuming: {error}")
@@ -153,12 +167,13 @@ class Watcher:
         now = time.monotonic()
         obj = event["object"]
         if self.kind == "jobs":
-            owner = obj.metadata.labels.get("bulkhead.dev/batchjob") or obj.metadata.name
+            meta = obj["metadata"]
+            owner = (meta.get("labels") or {}).get("bulkhead.dev/batchjob") or meta["name"]
             self.added.setdefault(owner, now)
-            for c in obj.status.conditions or []:
-                if c.status == "True" and c.type in ("Complete", "Failed"):
+            for c in (obj.get("status") or {}).get("conditions") or []:
+                if c["status"] == "True" and c["type"] in ("Complete", "Failed"):
                     self.done.setdefault(owner, now)
-                    if c.type == "Failed":
+                    if c["type"] == "Failed":
                         self.failed.add(owner)
         else:
             name = obj["metadata"]["name"]
@@ -251,9 +266,51 @@ class Operator:
 
     def cpu_seconds(self) -> float:
         assert self.proc
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return round((int(fields[11]) + int(fields[12])) / ticks, 2)
+        return round(process_cpu_seconds(self.proc.pid), 2)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU-seconds a process has used (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def busy_cpu_seconds() -> float:
+    """CPU-seconds the machine's cores have been busy since boot (all but idle and iowait)."""
+    jiffies = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = jiffies[3] + jiffies[4]
+    return (sum(jiffies[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class Load:
+    """Where a phase's CPU went: each control-plane component (by the cluster's pids), the
+    operator, this harness (its creators and watches), and how busy the cores were. Shows
+    whether a phase was limited by the machine, and what each BatchJob costs every part."""
+
+    def __init__(self, cluster: Any, operator: Operator | None = None) -> None:
+        self.cluster, self.operator = cluster, operator
+
+    def mark(self) -> dict[str, float]:
+        used = {comp: process_cpu_seconds(pid) for comp, pid in self.cluster.pids().items()}
+        if self.operator and self.operator.proc:
+            used["operator"] = process_cpu_seconds(self.operator.proc.pid)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        used["harness"] = usage.ru_utime + usage.ru_stime
+        used["busy"] = busy_cpu_seconds()
+        used["wall"] = time.monotonic()
+        return used
+
+    def since(self, mark: dict[str, float], n: int) -> dict[str, Any]:
+        """{"cpu_ms": {part: ms per object, ..., "all": ms per object}, "cores_busy": mean}."""
+        now = self.mark()
+        parts = [k for k in mark if k not in ("busy", "wall") and k in now]
+        per_object = {k: round((now[k] - mark[k]) * 1000 / n, 2) for k in parts}
+        busy = now["busy"] - mark["busy"]
+        per_object["all"] = round(busy * 1000 / n, 2)
+        return {
+            "cpu_ms": per_object,
+            "cores_busy": round(busy / (now["wall"] - mark["wall"]), 2),
+        }
 
 
 class Audit:
@@ -267,9 +324,12 @@ class Audit:
         return self.path.stat().st_size if self.path.exists() else 0
 
     def count(self, start: int, end: int) -> dict[str, Any]:
-        """{"mutating": n, "total": n, "by": {"patch batchjobs/status": n, ...}}: the operator's
-        requests between two marks, the mutating ones by verb and resource."""
+        """{"mutating": n, "total": n, "by": {"patch batchjobs/status": n, ...}, "p99_ms":
+        {"patch batchjobs/status": ms, ...}}: the operator's requests between two marks, the
+        mutating ones by verb and resource, and their p99 latency inside the API server
+        (received to response complete)."""
         counts: dict[str, Any] = {"mutating": 0, "total": 0, "by": Counter()}
+        latencies: dict[str, list[float]] = {}
         with open(self.path, "rb") as handle:
             handle.seek(start)
             for line in handle.read(end - start).splitlines():
@@ -285,9 +345,20 @@ class Audit:
                     resource = ref.get("resource", "?") + (
                         f"/{ref['subresource']}" if ref.get("subresource") else ""
                     )
-                    counts["by"][f"{event['verb']} {resource}"] += 1
+                    request = f"{event['verb']} {resource}"
+                    counts["by"][request] += 1
+                    latencies.setdefault(request, []).append(
+                        _seconds_between(event["requestReceivedTimestamp"], event["stageTimestamp"])
+                        * 1000
+                    )
         counts["by"] = dict(counts["by"].most_common())
+        counts["p99_ms"] = {k: percentiles(latencies[k])["p99"] for k in counts["by"]}
         return counts
+
+
+def _seconds_between(start: str, end: str) -> float:
+    """Seconds between two of the audit log's RFC 3339 timestamps (microseconds)."""
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
 def create_namespace(name: str) -> None:
@@ -333,11 +404,11 @@ def create_all(
     created: dict[str, float] = {}
     custom = kubernetes.client.CustomObjectsApi()
     batch = kubernetes.client.BatchV1Api()
-    start = time.monotonic()
-    shown = [start]
+    start = shown = time.monotonic()
     shown_lock = threading.Lock()
 
     def one(body: dict[str, Any]) -> None:
+        nonlocal shown
         if kind == "jobs":
             batch.create_namespaced_job(namespace, body)
             # a raw Job is known by its label, as the Watcher knows it
@@ -349,10 +420,10 @@ def create_all(
             created[body["metadata"]["name"]] = time.monotonic()
         now = time.monotonic()
         with shown_lock:
-            if now - shown[0] >= PROGRESS_EVERY:
+            if now - shown >= PROGRESS_EVERY:
                 done = f"{len(created)}/{len(bodies)} {kind} created"
                 log(f"  {namespace}: {done}, {now - start:.0f} s")
-                shown[0] = now
+                shown = now
 
     with ThreadPoolExecutor(CREATORS) as pool:
         if rate is None:
@@ -378,28 +449,36 @@ def raw_job(name: str, namespace: str) -> dict[str, Any]:
     return job
 
 
-def raw_phase() -> float:
+def raw_phase(load: Load) -> dict[str, Any]:
     """The limit: plain Jobs of the same pod shape, created as fast as the server takes them."""
     namespace = "bench-raw"
     create_namespace(namespace)
     bodies = [raw_job(f"raw-{i}", namespace) for i in range(N)]
     jobs = Watcher(namespace, "jobs")
+    cpu = load.mark()
     start = time.monotonic()
     create_all(namespace, bodies, "jobs")
     end = jobs.wait(N, timeout=600)
+    used = load.since(cpu, N)
     jobs.stop()
-    return round(end - start, 2)
+    return {
+        "raw_seconds": round(end - start, 2),
+        "raw_cpu_ms_per_job": used["cpu_ms"],
+        "raw_cores_busy": used["cores_busy"],
+    }
 
 
-def bulkhead_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
+def bulkhead_phase(operator: Operator, audit: Audit, load: Load) -> dict[str, Any]:
     namespace = "bench-bulkhead"
     create_namespace(namespace)
     jobs, batchjobs = Watcher(namespace, "jobs"), Watcher(namespace, "batchjobs")
     cpu_before = operator.cpu_seconds()
     mark = audit.mark()
+    cpu = load.mark()
     start = time.monotonic()
     created = create_all(namespace, [batchjob(f"bj-{i}") for i in range(N)], "batchjobs")
     end = batchjobs.wait(N, timeout=900)
+    used = load.since(cpu, N)
     requests = audit.count(mark, audit.mark())
     jobs.wait(N, timeout=60)
     jobs.stop()
@@ -416,53 +495,98 @@ def bulkhead_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
         "mutating_requests_per_batchjob": round(requests["mutating"] / N, 2),
         "mutating_per_batchjob_by_request": per(requests["by"], N),
         "requests_per_batchjob": round(requests["total"] / N, 2),
+        "api_p99_ms_by_request": requests["p99_ms"],
+        "cpu_ms_per_batchjob": used["cpu_ms"],
+        "cores_busy": used["cores_busy"],
         "operator_cpu_seconds": round(operator.cpu_seconds() - cpu_before, 2),
         "operator_cpu_ms_per_batchjob": round((operator.cpu_seconds() - cpu_before) * 1000 / N, 1),
         "operator_peak_rss_mib": operator.peak_rss_mib(),
     }
 
 
-def open_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
-    """Raw Jobs, then BatchJobs, each arriving at OPEN_RATE per second for OPEN_SECONDS: the
+def open_loop(operator: Operator, audit: Audit, load: Load, rate: float) -> dict[str, Any]:
+    """Raw Jobs, then BatchJobs, each arriving at `rate` per second for OPEN_SECONDS: the
     latency a steady stream sees, not a burst's queue, beside what the same stream of plain
     Jobs sees on the same cluster (the limit)."""
-    count = max(int(OPEN_RATE * OPEN_SECONDS), 1)
-    raw_namespace, namespace = "bench-open-raw", "bench-open"
+    count = max(int(rate * OPEN_SECONDS), 1)
+    tag = f"{rate:g}".replace(".", "-")
+    raw_namespace, namespace = f"bench-open-raw-{tag}", f"bench-open-{tag}"
     create_namespace(raw_namespace)
     create_namespace(namespace)
     raw_jobs = Watcher(raw_namespace, "jobs")
     bodies = [raw_job(f"open-raw-{i}", raw_namespace) for i in range(count)]
-    raw_created = create_all(raw_namespace, bodies, "jobs", OPEN_RATE)
+    raw_cpu = load.mark()
+    raw_created = create_all(raw_namespace, bodies, "jobs", rate)
     raw_jobs.wait(count, timeout=600)
+    raw_used = load.since(raw_cpu, count)
     raw_jobs.stop()
     jobs, batchjobs = Watcher(namespace, "jobs"), Watcher(namespace, "batchjobs")
     cpu_before = operator.cpu_seconds()
     mark = audit.mark()
+    cpu = load.mark()
     bodies = [batchjob(f"open-{i}") for i in range(count)]
-    created = create_all(namespace, bodies, "batchjobs", OPEN_RATE)
+    created = create_all(namespace, bodies, "batchjobs", rate)
     batchjobs.wait(count, timeout=600)
+    used = load.since(cpu, count)
     requests = audit.count(mark, audit.mark())
-    cpu = operator.cpu_seconds() - cpu_before
+    operator_cpu = operator.cpu_seconds() - cpu_before
     jobs.stop()
     batchjobs.stop()
     return {
-        "open_n": count,
-        "open_create_to_job_ms": percentiles(
+        "n": count,
+        "create_to_job_ms": percentiles(
             [(jobs.added[n] - created[n]) * 1000 for n in created if n in jobs.added]
         ),
-        "open_job_to_status_ms": percentiles(
+        "job_to_status_ms": percentiles(
             [(batchjobs.done[n] - jobs.done[n]) * 1000 for n in created if n in jobs.done]
         ),
-        "open_create_to_done_ms": percentiles(
+        "create_to_done_ms": percentiles(
             [(batchjobs.done[n] - created[n]) * 1000 for n in created if n in batchjobs.done]
         ),
-        "open_raw_create_to_done_ms": percentiles(
+        "raw_create_to_done_ms": percentiles(
             [(raw_jobs.done[n] - raw_created[n]) * 1000 for n in raw_created if n in raw_jobs.done]
         ),
-        "open_failed": len(batchjobs.failed),
-        "open_mutating_requests_per_batchjob": round(requests["mutating"] / count, 2),
-        "open_operator_cpu_ms_per_batchjob": round(cpu * 1000 / count, 1),
+        "failed": len(batchjobs.failed),
+        "mutating_requests_per_batchjob": round(requests["mutating"] / count, 2),
+        "operator_cpu_ms_per_batchjob": round(operator_cpu * 1000 / count, 1),
+        "raw_cores_busy": raw_used["cores_busy"],
+        "cores_busy": used["cores_busy"],
     }
+
+
+def open_phase(operator: Operator, audit: Audit, load: Load) -> dict[str, Any]:
+    """The open loop at OPEN_RATE (the target's rate), then at each lower rate of OPEN_SWEEP:
+    where on this machine plain Jobs, and BatchJobs, still hold their p99."""
+    loops = {OPEN_RATE: open_loop(operator, audit, load, OPEN_RATE)}
+    for rate in sorted({r for r in OPEN_SWEEP if r != OPEN_RATE}, reverse=True):
+        log(f"  open loop at {rate:g}/s")
+        loops[rate] = open_loop(operator, audit, load, rate)
+    target = loops[OPEN_RATE]
+    result = {
+        "open_n": target["n"],
+        "open_create_to_job_ms": target["create_to_job_ms"],
+        "open_job_to_status_ms": target["job_to_status_ms"],
+        "open_create_to_done_ms": target["create_to_done_ms"],
+        "open_raw_create_to_done_ms": target["raw_create_to_done_ms"],
+        "open_failed": sum(loop["failed"] for loop in loops.values()),
+        "open_mutating_requests_per_batchjob": target["mutating_requests_per_batchjob"],
+        "open_operator_cpu_ms_per_batchjob": target["operator_cpu_ms_per_batchjob"],
+    }
+    if len(loops) > 1:
+        by_rate = sorted(loops.items())
+
+        def p99(what: str) -> dict[str, float]:
+            return {f"{rate:g}/s": loop[what]["p99"] for rate, loop in by_rate}
+
+        result["open_by_rate_create_to_job_p99_ms"] = p99("create_to_job_ms")
+        result["open_by_rate_job_to_status_p99_ms"] = p99("job_to_status_ms")
+        result["open_by_rate_create_to_done_p99_ms"] = p99("create_to_done_ms")
+        result["open_by_rate_raw_create_to_done_p99_ms"] = p99("raw_create_to_done_ms")
+        result["open_by_rate_cores_busy"] = {
+            f"{rate:g}/s": f"raw {loop['raw_cores_busy']}, bulkhead {loop['cores_busy']}"
+            for rate, loop in by_rate
+        }
+    return result
 
 
 def dependency_phase(audit: Audit, capacity: int = 10) -> dict[str, Any]:
@@ -487,13 +611,14 @@ def dependency_phase(audit: Audit, capacity: int = 10) -> dict[str, Any]:
         "admissions_per_second": round(N / (max(jobs.added.values()) - start), 1),
         "dependency_mutating_requests_per_batchjob": round(requests["mutating"] / N, 2),
         "dependency_mutating_per_batchjob_by_request": per(requests["by"], N),
+        "dependency_api_p99_ms_by_request": requests["p99_ms"],
         "dependency_freed_to_next_ms": {
             k: v for k, v in percentiles(latencies).items() if k in ("p50", "p99")
         },
     }
 
 
-def admission_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
+def admission_phase(operator: Operator, audit: Audit, load: Load) -> dict[str, Any]:
     """ADMISSION_N BatchJobs created at once, waiting on a Dependency of capacity
     ADMISSION_N / 25 (5,000 through 200 at N=1000): admissions per second, and what the
     operator spends on them, to set beside Kueue's scheduler baseline (not one run: see README)."""
@@ -508,12 +633,14 @@ def admission_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
     extra = {"uses": uses, "ttlSecondsAfterFinished": 0}
     cpu_before = operator.cpu_seconds()
     mark = audit.mark()
+    machine_cpu = load.mark()
     start = time.monotonic()
     bodies = [batchjob(f"adm-{i}", **extra) for i in range(ADMISSION_N)]
     created = create_all(namespace, bodies, "batchjobs")
     end = batchjobs.wait(ADMISSION_N, timeout=3600)
     wall = end - start
     cpu = operator.cpu_seconds() - cpu_before
+    used = load.since(machine_cpu, ADMISSION_N)
     requests = audit.count(mark, audit.mark())
     jobs.stop()
     batchjobs.stop()
@@ -532,6 +659,8 @@ def admission_phase(operator: Operator, audit: Audit) -> dict[str, Any]:
         "admission_mutating_requests_per_batchjob": round(requests["mutating"] / ADMISSION_N, 2),
         "admission_failed": len(batchjobs.failed),
         "admission_operator_peak_rss_mib": operator.peak_rss_mib(),
+        "admission_cpu_ms_per_admission": used["cpu_ms"],
+        "admission_cores_busy": used["cores_busy"],
     }
 
 
@@ -699,23 +828,24 @@ def main() -> None:
         result: dict[str, Any] = {"n": N, "rest_n": REST_N}
         if "raw" in SELECTED:
             log(f"N={N}: raw Jobs")
-            result["raw_seconds"] = raw_phase()
+            result.update(raw_phase(Load(cluster)))
         operator = Operator(operator_kubeconfig, work / "operator.log", _free_port())
         operator.start()
+        load = Load(cluster, operator)
         if "bulkhead" in SELECTED:
             log(f"N={N}: BatchJobs")
-            result.update(bulkhead_phase(operator, audit))
+            result.update(bulkhead_phase(operator, audit, load))
             if "raw_seconds" in result:
                 result["ratio"] = round(result["raw_seconds"] / result["bulkhead_seconds"], 3)
         if "open" in SELECTED:
             log(f"open loop: raw Jobs, then BatchJobs, {OPEN_RATE:g}/s for {OPEN_SECONDS:g} s")
-            result.update(open_phase(operator, audit))
+            result.update(open_phase(operator, audit, load))
         if "dependency" in SELECTED:
             log(f"N={N}: through a Dependency of capacity 10")
             result.update(dependency_phase(audit))
         if "admission" in SELECTED:
             log(f"admission: {ADMISSION_N} BatchJobs through one Dependency")
-            result.update(admission_phase(operator, audit))
+            result.update(admission_phase(operator, audit, load))
         if "schedule" in SELECTED:
             log(f"{SCHEDULED_N} scheduled BatchJobs firing at one instant")
             result.update(schedule_phase(operator, audit))

@@ -189,6 +189,10 @@ class Cluster:
     def _alive(self) -> dict[str, int]:
         return {c: p for c, p in self._pids().items() if _pid_alive(p, str(self.dir))}
 
+    def pids(self) -> dict[str, int]:
+        """The running components' pids, by component (the benchmark reads their CPU)."""
+        return self._alive()
+
     def log_file(self, comp: str) -> Path:
         return self.dir / "logs" / f"{comp}.log"
 

@@ -12,6 +12,8 @@ from bulkhead.policy.selectors import selector_matches
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.store import holdings
 from factories import spec_dict
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 BILLING = {"team": "billing", "env": "prod"}
@@ -74,6 +76,7 @@ def test_selector_matches(
 
 A = ("billing", "a")
 B = ("billing", "b")
+C = ("billing", "c")
 
 
 async def ready(queue: WorkQueue) -> list[tuple[str, str]]:
@@ -141,6 +144,90 @@ def test_add_after_adds_the_key_later() -> None:
         return now, await ready(queue)
 
     assert asyncio.run(scenario()) == ([], [A])
+
+
+def test_urgent_keys_go_before_the_ones_queued_earlier() -> None:
+    async def scenario() -> list[tuple[str, str]]:
+        queue = WorkQueue()
+        queue.add(A)
+        queue.add(B)
+        queue.add(C, urgent=True)
+        return await ready(queue)
+
+    assert asyncio.run(scenario()) == [C, A, B]
+
+
+def test_a_queued_key_made_urgent_moves_ahead_once() -> None:
+    async def scenario() -> list[tuple[str, str]]:
+        queue = WorkQueue()
+        queue.add(A)
+        queue.add(B)
+        queue.add(B, urgent=True)
+        queue.add(B)  # stays urgent
+        return await ready(queue)
+
+    assert asyncio.run(scenario()) == [B, A]
+
+
+def test_a_key_made_urgent_while_worked_on_is_redone_first() -> None:
+    async def scenario() -> list[tuple[str, str]]:
+        queue = WorkQueue()
+        queue.add(A)
+        key = await queue.get()
+        queue.add(B)
+        queue.add(A, urgent=True)
+        queue.add(A)  # a later plain change does not lose the urgency
+        queue.done(key)
+        return await ready(queue)
+
+    assert asyncio.run(scenario()) == [A, B]
+
+
+OPS = st.lists(
+    st.tuples(st.sampled_from(["add", "urgent", "get", "done"]), st.sampled_from([A, B, C])),
+    max_size=40,
+)
+
+
+@given(OPS)
+def test_every_key_added_is_worked_on_once_per_change_and_urgent_first(ops) -> None:
+    """Whatever the order of adds, urgent adds, takes and dones: no key is worked on by two
+    workers at once, a key added is taken (again, if it was being worked on), urgent keys are
+    taken before plain ones, and nothing is taken that was not added."""
+
+    async def scenario() -> None:
+        queue = WorkQueue()
+        active: set[tuple[str, str]] = set()
+        owed: dict[tuple[str, str], bool] = {}  # key -> urgent, added and not yet taken
+        for op, key in ops:
+            if op in ("add", "urgent"):
+                queue.add(key, urgent=op == "urgent")
+                owed[key] = owed.get(key, False) or op == "urgent"
+            elif op == "done" and key in active:
+                active.discard(key)
+                queue.done(key)
+            elif op == "get":
+                takeable = {k: u for k, u in owed.items() if k not in active}
+                taken = await ready_one(queue)
+                if not takeable:
+                    assert taken is None
+                    continue
+                assert taken in takeable
+                assert takeable[taken] or not any(takeable.values())
+                del owed[taken]
+                active.add(taken)
+        for key in list(active):
+            queue.done(key)
+        assert sorted(await ready(queue)) == sorted(owed)
+
+    asyncio.run(scenario())
+
+
+async def ready_one(queue: WorkQueue) -> tuple[str, str] | None:
+    try:
+        return await asyncio.wait_for(queue.get(), timeout=0.001)
+    except TimeoutError:
+        return None
 
 
 # --- explain ---------------------------------------------------------------------------------

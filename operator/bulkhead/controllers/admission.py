@@ -148,7 +148,9 @@ class AdmissionController:
             self._health.probe_admitted(name, key)
         self._in_use = {name: state.in_use for name, state in states.items()}
         changes = self.book.record(decision)
-        for key in changes.start + changes.show:
+        for key in changes.start:  # holds its units from now: it starts before any write
+            self._queue.add(key, urgent=True)
+        for key in changes.show:
             self._queue.add(key)
         heads = {
             name: [(key, self.book.waiting[key].units_of(name)) for key in line[:QUEUE_HEAD]]
