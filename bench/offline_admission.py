@@ -6,7 +6,7 @@ Each pass frees FREED units (a Job finished) and admits as many; the pure decisi
 (policy/admission.py admit) and the whole pass (the candidates, the decision, the book and
 what it hands out) are timed apart, in milliseconds per pass, the median of PASSES.
 
-    PYTHONPATH=operator python bench/offline_admission.py
+    PYTHONPATH=operator python bench/offline_admission.py   (BENCH_PASSES: how many, 200)
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from typing import Any
 from bulkhead.api.views import BatchJobView, DependencyView, JobView
 from bulkhead.controllers.admission import QUEUE_HEAD, AdmissionController
 from bulkhead.controllers.dependency import DependencyController
+from bulkhead.controllers.health import HealthController
 from bulkhead.metrics import Metrics
+from bulkhead.monitoring import Monitoring
 from bulkhead.policy import admission
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.admission import dependency_states
@@ -30,7 +32,7 @@ from bulkhead.state.store import Store
 WAITING = int(os.environ.get("BENCH_ADMISSION_N", "5000"))
 CAPACITY = 200
 FREED = 1  # units freed (and admitted) per pass
-PASSES = 200
+PASSES = int(os.environ.get("BENCH_PASSES", "200"))
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 NAMESPACE, DEPENDENCY = "bench-admission", "bench-admission-db"
 USES = f'[{{"dependency":"{DEPENDENCY}","units":1}}]'
@@ -71,12 +73,19 @@ def setup() -> tuple[AdmissionController, Store, list[BatchJobView]]:
             {"metadata": {"name": DEPENDENCY, "uid": "d"}, "spec": {"capacity": CAPACITY}}
         ),
     )
-    controller = AdmissionController(
+    metrics = Metrics()
+    health = HealthController(
+        Quiet(),  # type: ignore[arg-type]
+        Monitoring(),
         store,
-        WorkQueue(),
-        DependencyController(Quiet(), store, Metrics(), lambda: NOW),  # type: ignore[arg-type]
+        metrics,
         lambda: NOW,
+        NAMESPACE,
+        in_use=lambda name: 0,
+        changed=lambda: None,
     )
+    dependencies = DependencyController(Quiet(), store, metrics, health, lambda: NOW)  # type: ignore[arg-type]
+    controller = AdmissionController(store, WorkQueue(), dependencies, health, lambda: NOW)
     batchjobs = [batchjob(i) for i in range(CAPACITY + WAITING)]
     for bj in batchjobs:
         store.put_batchjob(bj.key, bj)
