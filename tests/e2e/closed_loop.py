@@ -337,18 +337,29 @@ class LatencyProbe(_Service):
 
 
 class Prometheus(_Service):
-    """Debian's Prometheus on 127.0.0.1:port scraping `targets` (host:port) every second.
-    stop() and a later start() keep its data and port."""
+    """Debian's Prometheus on 127.0.0.1:port scraping `targets` (host:port) every second as
+    scrape job `job`, evaluating `rule_files` every second. stop() and a later start() keep
+    its data and port."""
 
-    def __init__(self, home: Path, targets: list[str]) -> None:
+    def __init__(
+        self,
+        home: Path,
+        targets: list[str],
+        job: str = "probe",
+        rule_files: tuple[Path, ...] = (),
+        honor_labels: bool = False,
+    ) -> None:
         self.home = home
+        self.job = job
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        scrape = {"job_name": job, "static_configs": [{"targets": targets}]}
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [{"job_name": "probe", "static_configs": [{"targets": targets}]}],
+            "rule_files": [str(path) for path in rule_files],
+            "scrape_configs": [{**scrape, "honor_labels": honor_labels}],
         }
         (home / "prometheus.yml").write_text(yaml.safe_dump(config))
 
@@ -370,14 +381,20 @@ class Prometheus(_Service):
     def stop(self) -> None:
         _stop_process(self.proc)
 
-    def query(self, expr: str, at: float | None = None) -> float | None:
-        """The value of an instant query that returns one sample (None: no sample, or NaN),
+    def vector(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query's result vector (each {"metric": labels, "value": [t, "v"]}),
         evaluated now or `at` (Unix time)."""
         params = {"query": expr, **({"time": str(at)} if at is not None else {})}
         with urlopen(f"{self.url}/api/v1/query?{urlencode(params)}", timeout=5) as r:
             body = json.load(r)
         assert body["status"] == "success", body
-        result = body["data"]["result"]
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def query(self, expr: str, at: float | None = None) -> float | None:
+        """The value of an instant query that returns one sample (None: no sample, or NaN),
+        evaluated now or `at` (Unix time)."""
+        result = self.vector(expr, at)
         if not result:
             return None
         value = float(result[0]["value"][1])
@@ -385,7 +402,7 @@ class Prometheus(_Service):
 
     def _scraped(self) -> bool:
         try:
-            return self.query('min(up{job="probe"})') == 1
+            return self.query(f'min(up{{job="{self.job}"}})') == 1
         except OSError:
             return False
 

@@ -13,13 +13,12 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
-from urllib.request import urlopen
 
 import pytest
 import yaml
+from closed_loop import Prometheus
 from kube_helpers import create, kubectl, wait_for
-from operator_process import OperatorProcess, free_port
+from operator_process import OperatorProcess
 from test_batchjob import batchjob, status_of, wait_phase, wait_reason
 from test_dependency import dependency, unique
 from test_health import Signal, health
@@ -51,11 +50,16 @@ def chart_rules(tmp: Path) -> Path:
     return path
 
 
-class Prometheus:
-    def __init__(self, port: int, rules: Path) -> None:
-        self.url = f"http://127.0.0.1:{port}"
+class ChartRules:
+    """The chart's alert expressions and the alerts firing, on a Prometheus evaluating them."""
+
+    def __init__(self, server: Prometheus, rules: Path) -> None:
+        self.server = server
         (group,) = yaml.safe_load(rules.read_text())["groups"]
         self.exprs = {r["alert"]: r["expr"] for r in group["rules"]}
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        return self.server.vector(expr)
 
     def alert_expr(self, alert: str, **labels: str) -> list[dict[str, str]]:
         """The labels of what the chart's `alert` expression returns now, for `labels`."""
@@ -64,14 +68,6 @@ class Prometheus:
             for r in self.query(self.exprs[alert])
             if labels.items() <= r["metric"].items()
         ]
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """An instant query's result vector (each {"metric": labels, "value": [t, "v"]})."""
-        with urlopen(f"{self.url}/api/v1/query?{urlencode({'query': expr})}", timeout=5) as r:
-            body = json.load(r)
-        assert body["status"] == "success", body
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
 
     def firing(self) -> set[tuple[str, ...]]:
         """The firing alerts as (alertname, label=value, ...) tuples, labels sorted."""
@@ -86,40 +82,15 @@ class Prometheus:
 
 
 @pytest.fixture
-def prometheus(operator: OperatorProcess, tmp_path: Path) -> Iterator[Prometheus]:
-    """A Prometheus scraping the operator every second and evaluating the chart's rules."""
+def prometheus(operator: OperatorProcess, tmp_path: Path) -> Iterator[ChartRules]:
+    """A Prometheus scraping the operator every second and evaluating the chart's rules
+    (honoring the operator's labels, as the chart's ServiceMonitor does)."""
     rules = chart_rules(tmp_path)
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules)],
-        "scrape_configs": [
-            {
-                "job_name": SCRAPE_JOB,
-                "honor_labels": True,  # as the chart's ServiceMonitor
-                "static_configs": [{"targets": [f"127.0.0.1:{operator.metrics_port}"]}],
-            }
-        ],
-    }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    with open(tmp_path / "prometheus.log", "wb") as log:
-        proc = subprocess.Popen(
-            ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        server = Prometheus(port, rules)
-        wait_for(
-            lambda: server.query(f'up{{job="{SCRAPE_JOB}"}} == 1'),
-            timeout=30,
-            what="Prometheus scraping the operator",
-        )
-        yield server
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    target = f"127.0.0.1:{operator.metrics_port}"
+    with Prometheus(
+        tmp_path, [target], job=SCRAPE_JOB, rule_files=(rules,), honor_labels=True
+    ) as server:
+        yield ChartRules(server, rules)
 
 
 def panel_queries() -> list[tuple[str, str]]:
