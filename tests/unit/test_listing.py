@@ -177,3 +177,29 @@ def test_a_change_the_watch_missed_is_stored_and_its_batchjob_reconciled_after_a
         return queued, view.phase if view else ""
 
     assert asyncio.run(scenario()) == ([("billing", "a")], "Running")
+
+
+def test_admission_looks_again_only_when_a_job_changes_what_it_counts() -> None:
+    """A run's Job changes about six times; admission is asked again when one appears,
+    finishes or goes, not when its pods are counted again (with 5,000 waiting a pass costs
+    milliseconds). Its BatchJob is reconciled every time."""
+    manager = Manager(ListingKube(), Metrics())  # type: ignore[arg-type]
+    pokes, reconciles = [], []
+    manager.admission.poke = lambda: pokes.append(1)  # type: ignore[method-assign]
+    manager.queue.add = lambda key, urgent=False: reconciles.append(key)  # type: ignore[method-assign]
+    running = job("a-1")
+    ready = {**running, "status": {"active": 1, "ready": 1, "startTime": "2026-11-23T02:00:01Z"}}
+    complete = {"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-23T02:00:09Z"}
+    done = {**running, "status": {"succeeded": 1, "conditions": [complete]}}
+    seen = []
+    for type_, body in [
+        ("ADDED", running),  # it holds a unit from now
+        ("MODIFIED", ready),  # counts only
+        ("MODIFIED", done),  # finished: its unit is free
+        ("MODIFIED", {**done, "status": {**done["status"], "uncountedTerminatedPods": {}}}),
+        ("DELETED", done),
+    ]:
+        manager.event("jobs", type_, body)
+        seen.append(len(pokes))
+    assert seen == [1, 1, 2, 2, 3]
+    assert len(reconciles) == 5

@@ -223,6 +223,10 @@ class Store:
         bj = self._batchjobs.get(key)
         return bj is not None and bool(owner_uid) and bj.uid == owner_uid
 
+    def job(self, owner: Key, name: str) -> JobView | None:
+        """The Job `name` labelled as the BatchJob `owner`'s, controlled by it or not."""
+        return self._jobs.get(owner, {}).get(name)
+
     def jobs(self, key: Key) -> list[JobView]:
         """The Jobs the BatchJob `key` controls (others with its label are not its runs)."""
         return [j for j in self._jobs.get(key, {}).values() if self.controls(key, j.owner_uid)]
