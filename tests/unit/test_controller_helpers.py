@@ -82,11 +82,17 @@ C = ("billing", "c")
 async def ready(queue: WorkQueue) -> list[tuple[str, str]]:
     """Every key a worker could take now (taking them)."""
     keys = []
-    while True:
-        try:
-            keys.append(await asyncio.wait_for(queue.get(), timeout=0.01))
-        except TimeoutError:
-            return keys
+    while (key := await ready_one(queue, timeout=0.01)) is not None:
+        keys.append(key)
+    return keys
+
+
+async def ready_one(queue: WorkQueue, timeout: float = 0.001) -> tuple[str, str] | None:
+    """The key a worker would take now (taking it), or None."""
+    try:
+        return await asyncio.wait_for(queue.get(), timeout=timeout)
+    except TimeoutError:
+        return None
 
 
 def test_duplicate_adds_coalesce() -> None:
@@ -221,13 +227,6 @@ def test_every_key_added_is_worked_on_once_per_change_and_urgent_first(ops) -> N
         assert sorted(await ready(queue)) == sorted(owed)
 
     asyncio.run(scenario())
-
-
-async def ready_one(queue: WorkQueue) -> tuple[str, str] | None:
-    try:
-        return await asyncio.wait_for(queue.get(), timeout=0.001)
-    except TimeoutError:
-        return None
 
 
 # --- explain ---------------------------------------------------------------------------------
