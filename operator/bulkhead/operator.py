@@ -11,9 +11,11 @@ the API server itself, and kopf logs in with `login` below instead of its client
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -138,14 +140,28 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (everywhere but Windows), else asyncio's own
+    (None). Its sockets, timers and TLS are C: at N=1,000 the operator's CPU per BatchJob went
+    from 6.6-6.9 ms to 4.9-5.7 (bench/run.py, the BatchJobs phase, runs back to back)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def run() -> None:
     configure_logging()
+    factory = loop_factory()
     freeze_startup_objects()
-    kopf.run(
-        clusterwide=True,
-        standalone=True,
-        # 0: no liveness endpoint (kopf would read a port of 0 as "none given" and take 80)
-        liveness_endpoint=f"http://0.0.0.0:{config.HEALTH_PORT}/healthz"
-        if config.HEALTH_PORT
-        else None,
-    )
+    with asyncio.Runner(loop_factory=factory) as runner:
+        kopf.run(
+            loop=runner.get_loop(),
+            clusterwide=True,
+            standalone=True,
+            # 0: no liveness endpoint (kopf would read a port of 0 as "none given" and take 80)
+            liveness_endpoint=f"http://0.0.0.0:{config.HEALTH_PORT}/healthz"
+            if config.HEALTH_PORT
+            else None,
+        )
