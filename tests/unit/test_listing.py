@@ -12,6 +12,7 @@ from typing import Any
 from bulkhead.controllers.manager import LISTED, Manager
 from bulkhead.kube import Gone
 from bulkhead.metrics import Metrics
+from factories import make_spec
 
 OWNER = {"namespace": "billing", "name": "a", "uid": "u1"}
 USES = '[{"dependency":"orders-db","units":1}]'
@@ -203,3 +204,33 @@ def test_admission_looks_again_only_when_a_job_changes_what_it_counts() -> None:
         seen.append(len(pokes))
     assert seen == [1, 1, 2, 2, 3]
     assert len(reconciles) == 5
+
+
+def test_a_waiter_asks_admission_for_a_pass_only_when_what_it_waits_with_changes() -> None:
+    """A waiting BatchJob is reconciled again on its own status write and on other events;
+    as it was, it changes nothing a pass reads (with 5,000 waiting, a pass costs
+    milliseconds). A new run or priority does."""
+    manager = Manager(ListingKube(), Metrics())  # type: ignore[arg-type]
+    dependency = {
+        "metadata": {"name": "orders-db", "uid": "d1", "generation": 1},
+        "spec": {"capacity": 1},
+    }
+    manager.event("dependencies", "ADDED", dependency)
+    manager.event("batchjobs", "ADDED", {"metadata": OWNER, "spec": {"image": "x"}})
+    bj = manager.store.batchjob(("billing", "a"))
+    assert bj is not None
+    pokes = []
+    manager.admission.poke = lambda: pokes.append(1)  # type: ignore[method-assign]
+    uses = [{"dependency": "orders-db", "units": 1}]
+    seen = []
+    for spec, run in [
+        (make_spec(uses=uses), "a-1"),  # starts to wait
+        (make_spec(uses=uses), "a-1"),  # reconciled again as it was
+        (make_spec(uses=uses, priority=5), "a-1"),  # its priority changed
+        (make_spec(uses=uses, priority=5), "a-2"),  # another run
+        (make_spec(uses=uses, priority=5), "a-2"),
+    ]:
+        assert manager.admission.request(bj, spec, run) is None  # no pass has decided yet
+        seen.append(len(pokes))
+    assert seen == [1, 1, 2, 3, 3]
+    assert manager.admission.book.waiting[("billing", "a")].run == "a-2"

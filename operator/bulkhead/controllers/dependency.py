@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from bulkhead.api.constants import Key
@@ -61,13 +62,19 @@ class DependencyController:
             self._metrics.dependency(name, state.in_use, state.spec.capacity, waiting[name])
             dep = self._store.dependency(name)
             if dep is not None:
-                new = dependency_status(
-                    dep, state, waiting[name], heads[name], now, self._health.shown(name)
+                new = partial(
+                    dependency_status,
+                    dep,
+                    state,
+                    waiting[name],
+                    heads[name],
+                    now,
+                    self._health.shown(name),
                 )
                 self._writer.want(name, new, dep.status)
         for dep in self._store.all_dependencies():
             if dep.name not in states and (problem := dep.spec_problem()):
-                self._writer.want(dep.name, invalid_status(dep, problem, now), dep.status)
+                self._writer.want(dep.name, partial(invalid_status, dep, problem, now), dep.status)
 
     async def _write(self, name: str, new: dict[str, Any], last: dict[str, Any]) -> None:
         await self._kube.patch_dependency_status(name, replacing(last, new))

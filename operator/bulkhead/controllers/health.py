@@ -85,11 +85,12 @@ class HealthController:
         return loop.gate
 
     def shown(self, name: str) -> tuple[health.Step, dict[str, health.Reading]] | None:
-        """The last step and its readings, for the Dependency's status."""
+        """The last step and its readings, for the Dependency's status (a copy: the status
+        may be made later, and the readings change in place as signals are read)."""
         loop = self._loops.get(name)
         if loop is None or loop.result is None:
             return None
-        return loop.result, loop.readings
+        return loop.result, dict(loop.readings)
 
     def probe_admitted(self, name: str, key: Key) -> None:
         """Admission started `key` as `name`'s half-open probe: judged from now on."""

@@ -1,6 +1,8 @@
 """A throttled, latest-wins writer: per key, at most one write per interval; the newest wanted
 value always lands, values in between are skipped, and a value equal to the last one written is
-not written at all."""
+not written at all. A value is wanted as a function that makes it, called only when its write
+is due: the ones skipped are never made (a Dependency's status, with its 200 holders sorted,
+was made on every admission pass, up to 50 a second, to be written once a second)."""
 
 from __future__ import annotations
 
@@ -27,13 +29,14 @@ class LatestWinsWriter(Generic[K]):
         self._write = write
         self._interval = interval
         self._monotonic = monotonic
-        self._wanted: dict[K, Value] = {}
+        self._wanted: dict[K, Callable[[], Value]] = {}
         self._written: dict[K, tuple[float, Value]] = {}
         self._writing: set[K] = set()
 
-    def want(self, key: K, value: Value, seen: Value | None) -> None:
-        """`value` should be written for `key`; `seen` is what the object shows now (used until
-        this writer has written the key once)."""
+    def want(self, key: K, value: Callable[[], Value], seen: Value | None) -> None:
+        """What `value()` makes should be written for `key`, unless a newer want replaces it
+        before its write is due; `seen` is what the object shows now (used until this writer
+        has written the key once)."""
         self._wanted[key] = value
         if key not in self._writing:
             self._writing.add(key)
@@ -45,7 +48,7 @@ class LatestWinsWriter(Generic[K]):
             wait = written_at + self._interval - self._monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            new = self._wanted.pop(key)
+            new = self._wanted.pop(key)()
             if new != last:
                 await self._write(key, new, last)
                 self._written[key] = (self._monotonic(), new)
