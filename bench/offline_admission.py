@@ -92,8 +92,8 @@ def setup() -> tuple[AdmissionController, Store, list[BatchJobView]]:
     for bj in batchjobs[:CAPACITY]:
         store.put_job(bj.key, holder(bj).name, holder(bj))
     for i, bj in enumerate(batchjobs[CAPACITY:]):
-        controller.book.waiting[bj.key] = admission.Candidate(
-            bj.key, 0, bj.created, ((DEPENDENCY, 1),), f"run-{i}"
+        controller.book.waiting.put(
+            admission.Candidate(bj.key, 0, bj.created, ((DEPENDENCY, 1),), f"run-{i}")
         )
     controller.admit()
     return controller, store, batchjobs
@@ -108,9 +108,10 @@ async def main() -> None:
             store.put_job(bj.key, holder(bj).name, None)
         del running[:FREED]
         states = dependency_states(store, controller.book, NOW)
-        candidates = list(controller.book.waiting.values())
         started = time.perf_counter()
-        admission.admit(candidates, states, NOW, head=QUEUE_HEAD, told=controller.book.decided)
+        admission.admit(
+            controller.book.waiting, states, NOW, head=QUEUE_HEAD, told=controller.book.decided
+        )
         decision_ms.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
         controller.admit()

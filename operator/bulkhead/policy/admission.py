@@ -18,17 +18,23 @@ Rules:
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
 from operator import attrgetter
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from bulkhead.api.constants import WAITING_FOR_DEPENDENCY, WAITING_FOR_WINDOW, Key
 from bulkhead.api.models import DependencySpec, Window
 
+Uses = tuple[tuple[str, int], ...]  # (dependency, units)
+Rank = tuple[int, str, Key]
+RANK = attrgetter("rank")
+T = TypeVar("T")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 RATE_PERIOD = timedelta(minutes=1)
 # Windows repeat weekly; a day more covers a window that opens on the day after a DST change.
@@ -40,10 +46,10 @@ class Candidate:
     key: Key
     priority: int
     created: str  # RFC 3339; sorts chronologically as text
-    uses: tuple[tuple[str, int], ...]  # (dependency, units)
+    uses: Uses
     run: str = ""  # the name of the Job this run creates once admitted
-    # Made once, not on every pass: a pass sorts and counts every waiter.
-    rank: tuple[int, str, Key] = field(init=False, repr=False, compare=False)
+    # Made once, not on every pass: a Line orders and counts by them.
+    rank: Rank = field(init=False, repr=False, compare=False)
     names: frozenset[str] = field(init=False, repr=False, compare=False)  # dependencies used
 
     def __post_init__(self) -> None:
@@ -112,11 +118,91 @@ class Decision:
     lengths: dict[str, int] = field(default_factory=dict)
     retry_at: datetime | None = None  # when a rate limit lets the next start through
     probes: dict[str, Key] = field(default_factory=dict)  # dependency -> its half-open probe
+    settled: Settled | None = None  # what every waiter beyond the stop was told, once recorded
 
 
-def order(candidates: list[Candidate]) -> list[Candidate]:
+@dataclass(frozen=True)
+class Settled:
+    """What a pass left its waiters beyond the stop with: every one ranked at or after `stop`
+    (None: the pass walked them all) was told the Wait in `waits` for its uses."""
+
+    stop: Rank | None
+    waits: dict[Uses, Wait]
+
+
+def order(candidates: Iterable[Candidate]) -> list[Candidate]:
     """Admission order: priority (higher first), then creation time, then namespace/name."""
-    return sorted(candidates, key=attrgetter("rank"))
+    return sorted(candidates, key=RANK)
+
+
+class Line:
+    """The waiting candidates, kept in admission order between passes with how many use each
+    dependency and each kind of request (its uses), and what the last recorded pass told those
+    beyond its stop (`settled`) and who came or changed since (`fresh`). So a pass walks the
+    head of the line and only the waiters whose wait may have changed: sorting, counting and
+    visiting 5,000 waiters on every pass was most of what a pass cost."""
+
+    def __init__(self, candidates: Iterable[Candidate] = ()) -> None:
+        self._by_key = {c.key: c for c in candidates}
+        self._ordered = order(self._by_key.values())
+        self.users = Counter(chain.from_iterable(map(attrgetter("names"), self._ordered)))
+        self.kinds = Counter(map(attrgetter("uses"), self._ordered))
+        self.fresh: dict[Key, Candidate] = dict(self._by_key)
+        self.settled: Settled | None = None
+
+    def __len__(self) -> int:
+        return len(self._ordered)
+
+    def __iter__(self) -> Iterator[Candidate]:
+        """In admission order."""
+        return iter(self._ordered)
+
+    def __getitem__(self, key: Key) -> Candidate:
+        return self._by_key[key]
+
+    def put(self, candidate: Candidate) -> bool:
+        """`candidate` waits, in place of what its key waited with; whether that changed."""
+        if self._by_key.get(candidate.key) == candidate:
+            return False
+        self.pop(candidate.key)
+        self._by_key[candidate.key] = candidate
+        insort(self._ordered, candidate, key=RANK)
+        self.users.update(candidate.names)
+        self.kinds[candidate.uses] += 1
+        self.fresh[candidate.key] = candidate
+        return True
+
+    def pop(self, key: Key) -> Candidate | None:
+        """`key` waits no more; what it waited with, if it did."""
+        candidate = self._by_key.pop(key, None)
+        if candidate is None:
+            return None
+        del self._ordered[self.position(candidate.rank)]
+        for name in candidate.names:
+            _count_out(self.users, name)
+        _count_out(self.kinds, candidate.uses)
+        self.fresh.pop(key, None)
+        return candidate
+
+    def position(self, rank: Rank) -> int:
+        """How many waiters rank before `rank`."""
+        return bisect_left(self._ordered, rank, key=RANK)
+
+    def at(self, start: int, stop: int | None = None) -> list[Candidate]:
+        """The waiters from place `start` (0 is next) up to `stop`."""
+        return self._ordered[start:stop]
+
+    def settle(self, settled: Settled | None) -> None:
+        """A pass's decision was recorded: what it told the waiters beyond its stop."""
+        self.settled = settled
+        self.fresh.clear()
+
+
+def _count_out(counter: Counter[T], item: T) -> None:
+    """One `item` fewer, and none left counted as none: a pass reads the names counted."""
+    counter[item] -= 1
+    if not counter[item]:
+        del counter[item]
 
 
 def window_open(window: Window, now: datetime) -> bool:
@@ -154,48 +240,66 @@ def next_opening(spec: DependencySpec, now: datetime) -> datetime | None:
 
 
 def admit(
-    candidates: list[Candidate],
+    candidates: Iterable[Candidate],
     dependencies: dict[str, DependencyState],
     now: datetime,
     *,
     head: int | None = None,
     told: Mapping[Key, Wait] | None = None,
 ) -> Decision:
-    """Who of `candidates` starts now, and why each of the others waits, walking them in
-    admission order. Every candidate must use only dependencies present in `dependencies`.
+    """Who of `candidates` (a Line, or any in no order) starts now, and why each of the
+    others waits, walking them in admission order. One that uses a dependency missing from
+    `dependencies` is left out.
 
     Without `head`, every candidate is walked. With `head`, the walk stops once the candidates
     left cannot change what the pass decides (`_Walk.inert`: every dependency they use is
     closed or has no free unit, so none of them starts or reserves anything) and every line
     shows its first `head` waiters; `lines` then hold those heads, `lengths` count everyone.
     Beyond the stop a wait no longer depends on the place in line, so it is made once per
-    kind of request (its uses), and given only to a waiter that was not told that very Wait
-    (in `told`: what each waiter was told before; an equal Wait is given again once, so the
-    next pass finds the same object). So what it admits, and each waiter's wait (given, or
-    the one in `told`), are what the whole walk gives."""
+    kind of request (its uses), and given only to a waiter that was not told an equal one (in
+    `told`: what each waiter was told before). A Line whose last pass was recorded
+    (`Line.settled`) knows who beyond the stop was told what: when those Waits are unchanged,
+    only the waiters walked last time or come since are given theirs. So what it admits, and
+    each waiter's wait (given, or the one in `told`), are what the whole walk gives."""
     told = {} if told is None else told
+    kept = isinstance(candidates, Line)  # the caller's, to record this pass in
+    line = candidates if isinstance(candidates, Line) else Line(candidates)
+    settled = line.settled
+    if not line.users.keys() <= dependencies.keys():  # a Dependency went since they asked
+        # what this pass tells a part of the line is not what the last one told all of it
+        line = Line(c for c in line if c.names <= dependencies.keys())
+        settled, kept = None, False
     decision = Decision(lines={name: [] for name in dependencies})
-    walk = _Walk(dependencies, now, candidates, head)
-    ordered = order(candidates)
-    stop = len(ordered)
-    for at, candidate in enumerate(ordered):
+    walk = _Walk(dependencies, now, line.users, head)
+    walked: Counter[Uses] = Counter()
+    stop = len(line)
+    for at, candidate in enumerate(line):
         if walk.inert():
             stop = at
             break
         walk.step(candidate, decision)
-    beyond: dict[tuple[tuple[str, int], ...], Wait] = {}  # by uses: nothing moves past the stop
-    for candidate in ordered[stop:]:
-        wait = beyond.get(candidate.uses)
-        if wait is None:
-            walk.consider(candidate, decision)
-            wait = decision.waiting.pop(candidate.key)
-            was = told.get(candidate.key)
-            if was is not None and was == wait:
-                wait = was  # the very object it was told: the next pass compares identities
-            beyond[candidate.uses] = wait
-        if told.get(candidate.key) is not wait:
+        walked[candidate.uses] += 1
+    decision.lengths = {
+        name: len(shown) + walk.left[name] for name, shown in decision.lines.items()
+    }
+    waits = {uses: walk.wait_beyond(uses) for uses, n in line.kinds.items() if n > walked[uses]}
+    first = next((c.rank for c in line.at(stop, stop + 1)), None)  # None: no one is beyond
+    beyond: Iterable[Candidate]
+    if settled is not None and all(settled.waits.get(u, w) == w for u, w in waits.items()):
+        # Told already: those beyond the last stop too that were in line for the last pass.
+        until = len(line) if settled.stop is None else line.position(settled.stop)
+        beyond = chain(
+            line.at(stop, max(stop, until)),
+            (c for c in line.fresh.values() if first is not None and c.rank >= first),
+        )
+    else:
+        beyond = line.at(stop)
+    for candidate in beyond:
+        wait = waits[candidate.uses]
+        if told.get(candidate.key) != wait:
             decision.waiting[candidate.key] = wait
-    decision.lengths = {name: len(line) + walk.left[name] for name, line in decision.lines.items()}
+    if kept:
+        decision.settled = Settled(first, waits)
     return decision
 
 
@@ -207,7 +311,7 @@ class _Walk:
         self,
         dependencies: dict[str, DependencyState],
         now: datetime,
-        candidates: list[Candidate],
+        users: Mapping[str, int],
         head: int | None,
     ) -> None:
         self.dependencies, self.now, self.head = dependencies, now, head
@@ -221,8 +325,7 @@ class _Walk:
             for name, s in dependencies.items()
         }
         self.is_open = {name: windows_open(s.spec, now) for name, s in dependencies.items()}
-        users = Counter(chain.from_iterable(map(attrgetter("names"), candidates)))
-        self.left = {name: users[name] for name in dependencies}
+        self.left = {name: users.get(name, 0) for name in dependencies}
         self.busy = {name for name in dependencies if self._busy(name, [])}
 
     def _busy(self, name: str, line: list[Key]) -> bool:
@@ -254,6 +357,15 @@ class _Walk:
                 self.busy.add(name)
             else:
                 self.busy.discard(name)
+
+    def wait_beyond(self, uses: Uses) -> Wait:
+        """The wait of every candidate with `uses` beyond the stop: inert there, every
+        dependency they use is closed or full and no probe's, so neither their place nor their
+        key matters, and considering one reserves nothing more."""
+        anyone = Candidate(("", ""), 0, "", uses)  # no BatchJob has an empty name
+        decision = Decision()
+        self.consider(anyone, decision)
+        return decision.waiting[anyone.key]
 
     def consider(self, candidate: Candidate, decision: Decision) -> bool:
         """`candidate` into `decision`: admitted (True), or told why it waits (False),

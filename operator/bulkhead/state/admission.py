@@ -16,6 +16,7 @@ from bulkhead.policy.admission import (
     DependencyState,
     Gate,
     Holding,
+    Line,
     Wait,
 )
 from bulkhead.state.store import Store
@@ -31,24 +32,25 @@ class Changes:
 
 @dataclass
 class AdmissionBook:
-    waiting: dict[Key, Candidate] = field(default_factory=dict)
+    waiting: Line = field(default_factory=Line)
     decided: dict[Key, Wait] = field(default_factory=dict)  # the latest decision per waiter
     admitted: dict[Key, Candidate] = field(default_factory=dict)
 
     def forget(self, key: Key) -> None:
         """`key` no longer waits (it started, finished, or cannot wait)."""
-        self.waiting.pop(key, None)
+        self.waiting.pop(key)
         self.decided.pop(key, None)
 
     def record(self, decision: Decision) -> Changes:
         """The decision into the book: who starts, and the waiters whose status must show a
         new wait (another reason, dependency or message; a new place in line is no change:
-        the Dependency's status.queue shows the head of the line)."""
+        the Dependency's status.queue shows the head of the line). `decision` is a pass over
+        `waiting`, told what `decided` holds."""
         changes = Changes()
         for key in decision.admitted:
-            candidate = self.waiting.pop(key)
+            self.admitted[key] = self.waiting[key]
+            self.waiting.pop(key)
             self.decided.pop(key, None)
-            self.admitted[key] = candidate
             changes.start.append(key)
         for key, wait in decision.waiting.items():
             old = self.decided.get(key)
@@ -59,6 +61,7 @@ class AdmissionBook:
                 wait.message,
             ):
                 changes.show.append(key)
+        self.waiting.settle(decision.settled)
         return changes
 
 
