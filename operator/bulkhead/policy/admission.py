@@ -262,8 +262,8 @@ def admit(
     only the waiters walked last time or come since are given theirs. So what it admits, and
     each waiter's wait (given, or the one in `told`), are what the whole walk gives."""
     told = {} if told is None else told
-    kept = isinstance(candidates, Line)  # the caller's, to record this pass in
     line = candidates if isinstance(candidates, Line) else Line(candidates)
+    kept = line is candidates  # the caller's, to record this pass in
     settled = line.settled
     if not line.users.keys() <= dependencies.keys():  # a Dependency went since they asked
         # what this pass tells a part of the line is not what the last one told all of it
