@@ -53,14 +53,9 @@ class AdmissionBook:
             self.decided.pop(key, None)
             changes.start.append(key)
         for key, wait in decision.waiting.items():
-            old = self.decided.get(key)
-            self.decided[key] = wait
-            if old is None or (old.reason, old.dependency, old.message) != (
-                wait.reason,
-                wait.dependency,
-                wait.message,
-            ):
+            if self.decided.get(key) != wait:  # a Wait is its reason, dependency and message
                 changes.show.append(key)
+            self.decided[key] = wait
         self.waiting.settle(decision.settled)
         return changes
 
