@@ -76,16 +76,16 @@ def setup() -> tuple[AdmissionController, Store, list[BatchJobView]]:
     metrics = Metrics()
     health = HealthController(
         Quiet(),  # type: ignore[arg-type]
-        Monitoring(),
         store,
         metrics,
+        Monitoring(),
         lambda: NOW,
         NAMESPACE,
         in_use=lambda name: 0,
         changed=lambda: None,
     )
-    dependencies = DependencyController(Quiet(), store, metrics, health, lambda: NOW)  # type: ignore[arg-type]
-    controller = AdmissionController(store, WorkQueue(), dependencies, health, lambda: NOW)
+    dependencies = DependencyController(Quiet(), store, metrics, lambda: NOW, health)  # type: ignore[arg-type]
+    controller = AdmissionController(store, WorkQueue(), lambda: NOW, dependencies, health)
     batchjobs = [batchjob(i) for i in range(CAPACITY + WAITING)]
     for bj in batchjobs:
         store.put_batchjob(bj.key, bj)

@@ -1,6 +1,6 @@
 """A restart with finished BatchJobs at rest, offline: no cluster, the operator's own startup.
 
-The Manager starts against a fake API server that lists BENCH_REST_N finished one-shot
+The operator starts against a fake API server that lists BENCH_REST_N finished one-shot
 BatchJobs (and, with --jobs, their finished Jobs), as the API server sends them: pages of
 LIST_PAGE objects as JSON text with managedFields, defaults and the status bulkhead wrote.
 It runs the startup path of a restart (every listing into the store, then a reconcile of every
@@ -29,11 +29,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bulkhead.api.models import BatchJobSpec
-from bulkhead.controllers.manager import LISTED, Manager
 from bulkhead.kube import LIST_PAGE
 from bulkhead.metrics import Metrics
-from bulkhead.operator import freeze_startup_objects
+from bulkhead.operator import LISTED, Operator, freeze_startup_objects, fresh_deps
 from bulkhead.policy.build import build_job, job_name
+from bulkhead.settings import Settings
 
 REST_N = int(os.environ.get("BENCH_REST_N", "10000"))
 NAMESPACE = "bench-rest"
@@ -193,18 +193,18 @@ class RestingApiServer:
         return call
 
 
-async def restart(server: RestingApiServer, n: int) -> tuple[float, float, Manager]:
-    """Seconds (wall clock and CPU) from the start of a Manager to its n-th reconcile begun:
-    what bench/run.py times as a restart."""
+async def restart(server: RestingApiServer, n: int) -> tuple[float, float, Operator]:
+    """Seconds (wall clock and CPU) from the start of an operator (default settings) to its
+    n-th reconcile begun: what bench/run.py times as a restart."""
     metrics = Metrics()
     started, cpu = time.perf_counter(), time.process_time()
-    manager = Manager(server, metrics)  # type: ignore[arg-type]
-    manager.start()
+    operator = Operator(fresh_deps(server, metrics, Settings.from_env({})))  # type: ignore[arg-type]
+    operator.start()
     while (metrics.registry.get_sample_value("bulkhead_reconciles_total") or 0) < n:
         await asyncio.sleep(0.001)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    await manager.stop()
-    return seconds, cpu, manager
+    await operator.stop()
+    return seconds, cpu, operator
 
 
 def main() -> None:
@@ -225,7 +225,7 @@ def main() -> None:
     profile = cProfile.Profile() if args.profile else None
     if profile:
         profile.enable()
-    seconds, cpu, manager = asyncio.run(restart(server, REST_N))  # what it holds: --memory
+    seconds, cpu, operator = asyncio.run(restart(server, REST_N))  # what it holds: --memory
     if profile:
         profile.disable()
     print(
@@ -237,7 +237,7 @@ def main() -> None:
         gc.collect()
         held = tracemalloc.get_traced_memory()[0]
         print(
-            f"what the operator holds after it ({len(list(manager.store.all_batchjobs()))} "
+            f"what the operator holds after it ({len(list(operator.deps.store.all_batchjobs()))} "
             f"BatchJobs in its store, and its caches): {held / 2**20:.1f} MiB"
         )
     if profile:

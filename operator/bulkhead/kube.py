@@ -30,15 +30,11 @@ from urllib.parse import urlencode
 import aiohttp
 import orjson
 
-from bulkhead import __version__
 from bulkhead.api.constants import GROUP, VERSION
 from bulkhead.api.times import format_time
-from bulkhead.settings import IDENTITY
 
 log = logging.getLogger(__name__)
 
-# The identity tells replicas apart in the API server's audit log.
-USER_AGENT = f"bulkhead/{__version__} ({IDENTITY})"
 REPORTING_COMPONENT = "bulkhead"
 LIST_PAGE = 500
 # Seconds to connect, and to wait for each read. The API server ends a request after 60 s itself;
@@ -156,8 +152,11 @@ def _file_text(path: Path) -> str | None:
 
 
 class Kube:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, user_agent: str) -> None:
+        """`user_agent`: who sends the requests, as the API server's audit log shows it (the
+        operator, with its replica's identity, or the kubectl plugin)."""
         self._connection = connection
+        self._user_agent = user_agent
         self._host = connection.server.rstrip("/")
         self._auth: dict[str, str] = {}
         self._auth_read = -AUTH_TTL  # monotonic time of the last read of the token
@@ -177,7 +176,7 @@ class Kube:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._connection.ssl_context()),
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
             )
         return self._session
 

@@ -1,8 +1,10 @@
-"""kopf wiring, thin: the only module that imports kopf. kopf runs the process (start-up,
-clean-up, logging, the liveness endpoint); the watches are the Manager's own (see
-controllers/manager.py for why), so kopf handles no resource: it stores no progress and no
-diff-base on the objects, and adds no finalizer: deletion is owner-reference garbage collection
-alone. Every decision is recomputed from the store by the controllers.
+"""The composition root and the kopf wiring: the only module that imports kopf. kopf runs the
+process (start-up, clean-up, logging, the liveness endpoint); the watches are the operator's
+own reflectors (see runtime/reflector.py for why), so kopf handles no resource: it stores no
+progress and no diff-base on the objects, and adds no finalizer: deletion is owner-reference
+garbage collection alone. Every decision is recomputed from the store by the controllers.
+
+`Operator` builds every controller, once, from one `Deps`: no controller builds another.
 
 The process never imports the official client (`kubernetes`, 10 MiB of RSS): kube.py talks to
 the API server itself, and kopf logs in with `login` below instead of its client-based default
@@ -15,16 +17,220 @@ import asyncio
 import gc
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
 
 import kopf
 
-from bulkhead import settings as config
-from bulkhead.controllers.manager import Manager
-from bulkhead.kube import Connection, Kube, in_cluster
+from bulkhead import __version__
+from bulkhead.api.constants import GROUP, LABEL_BATCHJOB, VERSION, Key
+from bulkhead.api.views import BatchJobView, DependencyView, JobView
+from bulkhead.controllers.admission import AdmissionController
+from bulkhead.controllers.batchjob import BatchJobController
+from bulkhead.controllers.dependency import DependencyController
+from bulkhead.controllers.events import EventRouter
+from bulkhead.controllers.health import HealthController
+from bulkhead.controllers.lifecycle import Lifecycle
+from bulkhead.controllers.not_started import NotStartedReader
+from bulkhead.controllers.schedule import ScheduleController
+from bulkhead.kube import Connection, Gone, Kube, in_cluster
 from bulkhead.metrics import Metrics
+from bulkhead.monitoring import Monitoring
+from bulkhead.policy import alerting
 from bulkhead.runtime.leader import LeaderElector, Timings
+from bulkhead.runtime.liveness import WatchLiveness
+from bulkhead.runtime.reflector import Change, Reflector, Watching
+from bulkhead.runtime.workqueue import WorkQueue
+from bulkhead.settings import Settings
+from bulkhead.state.store import Store
+from bulkhead.state.watched import WatchedKind
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+# What the store lists and watches: kind -> path, label selector.
+LISTED = {
+    "batchjobs": (f"/apis/{GROUP}/{VERSION}/batchjobs", ""),
+    "jobs": ("/apis/batch/v1/jobs", LABEL_BATCHJOB),
+    "dependencies": (f"/apis/{GROUP}/{VERSION}/dependencies", ""),
+    "namespaces": ("/api/v1/namespaces", ""),
+}
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def user_agent(identity: str) -> str:
+    """The operator's User-Agent: its version and the replica's identity, which tells replicas
+    apart in the API server's audit log."""
+    return f"bulkhead/{__version__} ({identity})"
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the controllers are built from, made once per process: the API client, the store,
+    the work queue, the metrics, the health signals' client, the clock and the settings."""
+
+    kube: Kube
+    store: Store
+    queue: WorkQueue[Key]
+    metrics: Metrics
+    monitoring: Monitoring
+    clock: Callable[[], datetime]
+    settings: Settings
+
+
+def fresh_deps(
+    kube: Kube, metrics: Metrics, settings: Settings, clock: Callable[[], datetime] = wall_clock
+) -> Deps:
+    """The Deps of an operator that starts now: `kube`, `metrics`, `settings` and `clock`, with
+    an empty store, work queue and health signals' client."""
+    return Deps(kube, Store(), WorkQueue(), metrics, Monitoring(), clock, settings)
+
+
+class Operator:
+    def __init__(self, deps: Deps) -> None:
+        """Every controller, the event router, a reflector per watched kind and their
+        lifecycle, built from `deps`."""
+        kube, store, queue, metrics, clock = (
+            deps.kube,
+            deps.store,
+            deps.queue,
+            deps.metrics,
+            deps.clock,
+        )
+        self.deps = deps
+        # Health and admission need each other: health reads what admission counts in use,
+        # and asks it for a pass after a step.
+        self.health = HealthController(
+            kube,
+            store,
+            metrics,
+            deps.monitoring,
+            clock,
+            deps.settings.namespace,
+            in_use=lambda name: self.admission.in_use(name),
+            changed=lambda: self.admission.poke(),
+        )
+        self.dependencies = DependencyController(kube, store, metrics, clock, self.health)
+        self.admission = AdmissionController(store, queue, clock, self.dependencies, self.health)
+        not_started = NotStartedReader(kube, queue, clock)
+        # A scheduled BatchJob's status is written by the BatchJob controller (one record of
+        # our own writes for both), which is built after: its write is looked up late.
+        schedules = ScheduleController(
+            kube,
+            store,
+            queue,
+            metrics,
+            clock,
+            self.admission,
+            not_started,
+            write=lambda bj, current, outcome, events: self.batchjobs._write(
+                bj, current, outcome, events
+            ),
+        )
+        self.batchjobs = BatchJobController(
+            kube, store, queue, metrics, clock, self.admission, schedules, not_started
+        )
+        self.liveness = WatchLiveness()
+        self.reflectors = self._reflectors(
+            EventRouter(
+                store, queue, self.admission, self.dependencies, self.health, self.batchjobs
+            )
+        )
+        self.lifecycle = Lifecycle(
+            store,
+            queue,
+            metrics,
+            list(self.reflectors.values()),
+            self.admission,
+            self.health,
+            self.batchjobs,
+            deps.settings.workers,
+            deps.settings.resync_period,
+        )
+        metrics.read_store(
+            phases=self._count_phases, failed=self._failed, deadline_missed=self._deadline_missed
+        )
+        metrics.read_watches(LISTED, self.liveness.stuck)
+
+    def _reflectors(self, events: EventRouter) -> dict[str, Reflector[Any, Any]]:
+        """A reflector per kind in LISTED, each into the store and to its kind's callback."""
+        deps = self.deps
+        metrics, store = deps.metrics, deps.store
+        watching = Watching(
+            deps.kube,
+            deps.settings.watch_server_timeout,
+            deps.settings.watch_client_timeout,
+            expired=Gone,
+            liveness=self.liveness,
+            told=lambda kind: metrics.watch_events.labels(kind).inc(),
+            missed=lambda kind, count: metrics.missed_changes.labels(kind).inc(count),
+        )
+
+        def reflector(
+            kind: str, cache: WatchedKind[K, V], changed: Callable[[Change[K, V]], None]
+        ) -> Reflector[K, V]:
+            path, selector = LISTED[kind]
+            relisted = partial(events.relisted, changed)
+            return Reflector(kind, path, selector, watching, cache, changed, relisted)
+
+        return {
+            "batchjobs": reflector(
+                "batchjobs",
+                WatchedKind[Key, BatchJobView](store, "batchjobs"),
+                events.batchjob_changed,
+            ),
+            "jobs": reflector(
+                "jobs",
+                WatchedKind[Key, JobView](
+                    store, "jobs", before=lambda owner, job: store.job(owner, job.name)
+                ),
+                events.job_changed,
+            ),
+            "dependencies": reflector(
+                "dependencies",
+                WatchedKind[str, DependencyView](store, "dependencies"),
+                events.dependency_changed,
+            ),
+            "namespaces": reflector(
+                "namespaces",
+                WatchedKind[str, dict[str, str]](store, "namespaces"),
+                events.namespace_changed,
+            ),
+        }
+
+    def start(
+        self, elector: LeaderElector | None = None, on_lost: Callable[[], None] = lambda: None
+    ) -> None:
+        """Starts the reflectors and the deciding (Lifecycle.start)."""
+        self.lifecycle.start(elector, on_lost)
+
+    async def stop(self) -> None:
+        await self.lifecycle.stop()
+        await self.deps.monitoring.close()
+
+    # --- what the metrics read -------------------------------------------------------------
+
+    def _count_phases(self) -> Counter[str]:
+        return Counter(bj.phase or "Pending" for bj in self.deps.store.all_batchjobs())
+
+    def _failed(self) -> list[tuple[Key, str]]:
+        return [
+            (bj.key, reason)
+            for bj in self.deps.store.all_batchjobs()
+            if (reason := alerting.failed_reason(bj)) is not None
+        ]
+
+    def _deadline_missed(self) -> list[Key]:
+        return [bj.key for bj in self.deps.store.all_batchjobs() if alerting.deadline_missed(bj)]
 
 
 def connection(settings: kopf.OperatorSettings) -> Connection:
@@ -76,27 +282,28 @@ def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Builds the operator from the settings `run` read (`memo.settings`; `settings` is kopf's
+    own) and starts it, behind leader election when they ask for it."""
     # One replica decides, by leader election on a Lease (runtime/leader.py): no kopf peering.
     settings.peering.standalone = True
     # No resource is kopf's: no CRD watching (and no RBAC on CRDs) needed to find them.
     settings.scanning.disabled = True
     # Events are posted by the controllers, one per transition, and nothing else.
     settings.posting.enabled = False
+    ours: Settings = memo.settings
     metrics = Metrics()
-    if config.METRICS_PORT:
-        metrics.serve(config.METRICS_PORT)
-    kube = Kube(connection(settings))
+    if ours.metrics_port:
+        metrics.serve(ours.metrics_port)
+    kube = Kube(connection(settings), user_agent(ours.identity))
     kube.sent = lambda method: metrics.api_requests.labels(method).inc()
-    memo.manager = Manager(kube, metrics)
-    if not config.LEADER_ELECTION:
-        memo.manager.start()
+    memo.operator = Operator(fresh_deps(kube, metrics, ours))
+    if not ours.leader_election:
+        memo.operator.start()
         return
-    timings = Timings(config.LEASE_DURATION, config.RENEW_DEADLINE, config.RETRY_PERIOD)
-    elector = LeaderElector(
-        kube, config.LEASE_NAMESPACE, config.LEASE_NAME, config.IDENTITY, timings
-    )
+    timings = Timings(ours.lease_duration, ours.renew_deadline, ours.retry_period)
+    elector = LeaderElector(kube, ours.lease_namespace, ours.lease_name, ours.identity, timings)
     kube.may_write = elector.leading
-    memo.manager.start(elector, on_lost=exit_at_once)
+    memo.operator.start(elector, on_lost=exit_at_once)
 
 
 def exit_at_once() -> None:
@@ -109,25 +316,23 @@ def exit_at_once() -> None:
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    await memo.manager.stop()
-    await memo.manager.kube.close()
+    await memo.operator.stop()
+    await memo.operator.deps.kube.close()
 
 
 @kopf.on.probe(id="watches", errors=kopf.ErrorsMode.PERMANENT)
 async def watches(memo: kopf.Memo, **_: Any) -> str:
-    """Liveness: /healthz answers 500 while a watch looks stuck (Manager.stuck_watches), so
-    the kubelet restarts the operator; kopf alone would go on with a watch that tells nothing."""
-    if stuck := memo.manager.stuck_watches():
+    """Liveness: /healthz answers 500 while a watch looks stuck (WatchLiveness.stuck), so the
+    kubelet restarts the operator; kopf alone would go on with a watch that tells nothing."""
+    if stuck := memo.operator.liveness.stuck():
         raise kopf.PermanentError(f"watches that miss changes: {', '.join(stuck)}")
     return "ok"
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # kopf logs every handler call at INFO; that is noise at a thousand BatchJobs.
-    logging.getLogger("kopf").setLevel(max(logging.getLevelName(config.LOG_LEVEL), logging.WARNING))
+    logging.getLogger("kopf").setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
 def freeze_startup_objects() -> None:
@@ -152,7 +357,10 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def run() -> None:
-    configure_logging()
+    """Runs the operator with the settings of this process's environment, until it is
+    stopped."""
+    settings = Settings.from_env(os.environ)
+    configure_logging(settings.log_level)
     factory = loop_factory()
     freeze_startup_objects()
     with asyncio.Runner(loop_factory=factory) as runner:
@@ -160,8 +368,9 @@ def run() -> None:
             loop=runner.get_loop(),
             clusterwide=True,
             standalone=True,
+            memo=kopf.Memo(settings=settings),
             # 0: no liveness endpoint (kopf would read a port of 0 as "none given" and take 80)
-            liveness_endpoint=f"http://0.0.0.0:{config.HEALTH_PORT}/healthz"
-            if config.HEALTH_PORT
+            liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz"
+            if settings.health_port
             else None,
         )

@@ -1,4 +1,4 @@
-"""Operator settings from the environment, read once at import.
+"""Operator settings from the environment, read once by the composition root.
 
 `SETTINGS` is the one list of them, with defaults and one-line help: `python -m bulkhead
 --help` prints it, and a unit test checks the README's table against it.
@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -70,36 +70,60 @@ SETTINGS = (
 _BY_ENV = {s.env: s for s in SETTINGS}
 
 
-def _read(env: str) -> str:
-    return os.environ.get(env, _BY_ENV[env].default)
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The operator's settings, read once from the environment (`from_env`) by the composition
+    root (operator.py) and passed to what needs them; nothing reads the environment at import."""
 
+    # Reconciles (and API calls) in flight; each waits on the API server most of the time.
+    workers: int
+    metrics_port: int
+    health_port: int
+    log_level: str
+    # Watch requests: the API server ends each after watch_server_timeout seconds, the operator
+    # ends one itself after watch_client_timeout (a connection the server lost without closing);
+    # either way the watch resumes from the last resourceVersion seen.
+    watch_server_timeout: int
+    watch_client_timeout: int
+    # Each kind is listed again this often (seconds): what a watch missed is repaired within one
+    # period, and a watch that misses changes twice in a row fails the liveness check.
+    resync_period: float
+    # Leader election (README, "High availability"): off for a single local process; the chart
+    # turns it on.
+    leader_election: bool
+    namespace: str
+    lease_name: str
+    lease_namespace: str
+    # Unique per process: the pod name in a cluster, else host name and a random suffix.
+    identity: str
+    lease_duration: float
+    renew_deadline: float
+    retry_period: float
 
-# Reconciles (and API calls) in flight; each waits on the API server most of the time.
-WORKERS = int(_read("BULKHEAD_WORKERS"))
-METRICS_PORT = int(_read("BULKHEAD_METRICS_PORT"))
-HEALTH_PORT = int(_read("BULKHEAD_HEALTH_PORT"))
-LOG_LEVEL = _read("BULKHEAD_LOG_LEVEL").upper()
-# Watch requests: the API server ends each after WATCH_SERVER_TIMEOUT seconds, the operator
-# ends one itself after WATCH_CLIENT_TIMEOUT (a connection the server lost without closing);
-# either way the watch resumes from the last resourceVersion seen.
-WATCH_SERVER_TIMEOUT = int(_read("BULKHEAD_WATCH_SERVER_TIMEOUT"))
-WATCH_CLIENT_TIMEOUT = int(_read("BULKHEAD_WATCH_CLIENT_TIMEOUT"))
-# Each kind is listed again this often (seconds): what a watch missed is repaired within one
-# period, and a watch that misses changes twice in a row fails the liveness check.
-RESYNC_PERIOD = float(_read("BULKHEAD_RESYNC_PERIOD"))
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """The settings `environ` sets, each absent one at its default (SETTINGS). Raises
+        ValueError for a number that does not parse."""
 
-# Leader election (README, "High availability"): off for a single local process; the chart
-# turns it on.
-LEADER_ELECTION = _read("BULKHEAD_LEADER_ELECTION").lower() == "true"
-NAMESPACE = _read("BULKHEAD_NAMESPACE")
-LEASE_NAME = _read("BULKHEAD_LEASE_NAME")
-LEASE_NAMESPACE = _read("BULKHEAD_LEASE_NAMESPACE")
-# Unique per process: the pod name in a cluster, else host name and a random suffix.
-IDENTITY = (
-    _read("BULKHEAD_IDENTITY")
-    or os.environ.get("POD_NAME")
-    or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-)
-LEASE_DURATION = float(_read("BULKHEAD_LEASE_DURATION"))
-RENEW_DEADLINE = float(_read("BULKHEAD_RENEW_DEADLINE"))
-RETRY_PERIOD = float(_read("BULKHEAD_RETRY_PERIOD"))
+        def read(env: str) -> str:
+            return environ.get(env, _BY_ENV[env].default)
+
+        return cls(
+            workers=int(read("BULKHEAD_WORKERS")),
+            metrics_port=int(read("BULKHEAD_METRICS_PORT")),
+            health_port=int(read("BULKHEAD_HEALTH_PORT")),
+            log_level=read("BULKHEAD_LOG_LEVEL").upper(),
+            watch_server_timeout=int(read("BULKHEAD_WATCH_SERVER_TIMEOUT")),
+            watch_client_timeout=int(read("BULKHEAD_WATCH_CLIENT_TIMEOUT")),
+            resync_period=float(read("BULKHEAD_RESYNC_PERIOD")),
+            leader_election=read("BULKHEAD_LEADER_ELECTION").lower() == "true",
+            namespace=read("BULKHEAD_NAMESPACE"),
+            lease_name=read("BULKHEAD_LEASE_NAME"),
+            lease_namespace=read("BULKHEAD_LEASE_NAMESPACE"),
+            identity=read("BULKHEAD_IDENTITY")
+            or environ.get("POD_NAME")
+            or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
+            lease_duration=float(read("BULKHEAD_LEASE_DURATION")),
+            renew_deadline=float(read("BULKHEAD_RENEW_DEADLINE")),
+            retry_period=float(read("BULKHEAD_RETRY_PERIOD")),
+        )

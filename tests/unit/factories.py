@@ -1,11 +1,17 @@
-"""A valid BatchJob spec to start from: each test sets only the fields it is about."""
+"""A valid BatchJob spec to start from: each test sets only the fields it is about; and the
+operator built as its process builds it, on a fake API server."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from bulkhead.api.models import BatchJobSpec
+from bulkhead.metrics import Metrics
+from bulkhead.operator import Operator, fresh_deps, wall_clock
+from bulkhead.settings import Settings
 
 BASE_SPEC: dict[str, Any] = {
     "image": "registry.example/invoices:1.4",
@@ -21,3 +27,10 @@ def spec_dict(**fields: Any) -> dict[str, Any]:
 
 def make_spec(**fields: Any) -> BatchJobSpec:
     return BatchJobSpec.model_validate(spec_dict(**fields))
+
+
+def make_operator(
+    kube: Any, metrics: Metrics | None = None, clock: Callable[[], datetime] = wall_clock
+) -> Operator:
+    """The operator as its process builds it (default settings), on the fake API server `kube`."""
+    return Operator(fresh_deps(kube, metrics or Metrics(), Settings.from_env({}), clock))

@@ -1,6 +1,6 @@
 """Where the operator's connection comes from (kube.in_cluster, operator.connection with kopf's
-kubeconfig reader, cli.main.connection_of), what it makes of TLS material, and that the
-operator process never imports the official client."""
+kubeconfig reader, cli.main.connection_of), what it makes of TLS material, who each client says
+it is, and that the operator process never imports the official client."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ import kubernetes
 import pytest
 import uvloop
 import yaml
-from bulkhead import operator
-from bulkhead.cli.main import connection_of
-from bulkhead.kube import Connection, in_cluster
+from aiohttp import web
+from bulkhead import __version__, operator
+from bulkhead.cli.main import connect, connection_of
+from bulkhead.kube import Connection, Kube, in_cluster
 from bulkhead.operator import connection, login
 
 OPERATOR = Path(__file__).resolve().parents[2] / "operator"
@@ -172,6 +173,42 @@ def test_the_kubectl_plugin_keeps_the_official_loaders(tmp_path):
         "t0k3n",
         None,
     )
+
+
+def test_the_plugin_and_the_operator_each_send_their_own_user_agent(tmp_path):
+    """The API server's audit log tells a person's kubectl plugin from the operator, and one
+    operator replica from another."""
+    seen: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(request.headers["User-Agent"])
+        return web.json_response({})
+
+    async def scenario() -> None:
+        app = web.Application()
+        app.router.add_get("/api", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        server = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        path = kubeconfig(tmp_path / "config", {"token": "t0k3n"}, {})
+        path.write_text(path.read_text().replace("https://127.0.0.1:6443", server))
+        plugin = connect(str(path), None, None).kube
+        replica = Kube(Connection(server), operator.user_agent("bulkhead-7c9f-x2k4q"))
+        try:
+            for kube in (plugin, replica):
+                await kube.get("/api")
+        finally:
+            for kube in (plugin, replica):
+                await kube.close()
+            await runner.cleanup()
+
+    asyncio.run(scenario())
+    assert seen == [
+        f"kubectl-bulkhead/{__version__}",
+        f"bulkhead/{__version__} (bulkhead-7c9f-x2k4q)",
+    ]
 
 
 # The official client's modules imported so far (kopf's blocked attempt leaves a None entry).

@@ -12,12 +12,11 @@ from bulkhead.api.constants import ANNOTATION_RUN_NOW
 from bulkhead.api.models import DependencyNetwork
 from bulkhead.api.views import BatchJobView, DependencyView
 from bulkhead.controllers.egress import ensure_egress
-from bulkhead.controllers.manager import Manager
 from bulkhead.kube import Invalid
-from bulkhead.metrics import Metrics
+from bulkhead.operator import Operator
 from bulkhead.policy.network import build_network_policy, network_policy_name
 from bulkhead.state.store import Store
-from factories import make_spec, spec_dict
+from factories import make_operator, make_spec, spec_dict
 from test_models import METADATA, FakeKube
 
 DB = {"cidrs": ["10.20.0.0/16"], "ports": [{"port": 5432}]}
@@ -53,15 +52,15 @@ def as_stored(policy: dict[str, Any]) -> dict[str, Any]:
 KEY = ("billing", "nightly-invoices")
 
 
-async def admitted_run(kube: FakeKube, network: dict[str, Any] | None) -> Manager:
+async def admitted_run(kube: FakeKube, network: dict[str, Any] | None) -> Operator:
     """A BatchJob that uses orders-db, reconciled until admission lets it start."""
-    manager = Manager(kube, Metrics())  # type: ignore[arg-type]
-    manager.store.put_dependency("orders-db", dependency(network))
+    operator = make_operator(kube)
+    operator.deps.store.put_dependency("orders-db", dependency(network))
     view = batchjob(uses=USES)
-    manager.store.put_batchjob(view.key, view)
-    await manager.batchjobs.reconcile(view.key)  # asks for admission
-    manager.admission.admit()
-    return manager
+    operator.deps.store.put_batchjob(view.key, view)
+    await operator.batchjobs.reconcile(view.key)  # asks for admission
+    operator.admission.admit()
+    return operator
 
 
 def test_a_run_gets_its_policy_before_its_job() -> None:
@@ -78,13 +77,13 @@ def test_a_run_gets_its_policy_before_its_job() -> None:
 def test_a_crash_between_policy_and_job_leaves_no_run_without_its_policy() -> None:
     async def run() -> FakeKube:
         kube = FakeKube()
-        manager = await admitted_run(kube, DB)
+        operator = await admitted_run(kube, DB)
         with (
             mock.patch.object(kube, "create_job", side_effect=ConnectionError("crash")),
             pytest.raises(ConnectionError),
         ):
-            await manager.batchjobs.reconcile(KEY)
-        await manager.batchjobs.reconcile(KEY)
+            await operator.batchjobs.reconcile(KEY)
+        await operator.batchjobs.reconcile(KEY)
         return kube
 
     kube = asyncio.run(run())

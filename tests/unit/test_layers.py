@@ -1,6 +1,7 @@
 """Imports go one way (DESIGN.md, Layout): api <- policy <- state <- controllers <- operator;
-runtime, kube and metrics import only api; settings and monitoring (the reads of health signals)
-import nothing of ours; cli (the kubectl plugin) imports api, kube and the pure policy."""
+runtime, kube and metrics import only api (kube is handed what it needs of the settings);
+settings and monitoring (the reads of health signals) import nothing of ours; cli (the kubectl
+plugin) imports api, kube and the pure policy."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ ALLOWED = {
     "settings": set(),
     "api": set(),
     "runtime": {"api"},
-    "kube": {"api", "settings"},
+    "kube": {"api"},
     "metrics": {"api"},
     "monitoring": set(),
     "policy": {"api"},
@@ -31,7 +32,18 @@ ALLOWED = {
         "monitoring",
         "settings",
     },
-    "operator": {"api", "controllers", "kube", "metrics", "monitoring", "runtime", "settings"},
+    # the composition root: it builds everything, the store included
+    "operator": {
+        "api",
+        "policy",
+        "state",
+        "controllers",
+        "kube",
+        "metrics",
+        "monitoring",
+        "runtime",
+        "settings",
+    },
     # the kubectl plugin: the API types, the one client, and the pure window and queue order
     # rules, so it shows exactly what the operator decides
     "cli": {"api", "kube", "policy"},

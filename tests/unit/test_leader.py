@@ -326,7 +326,7 @@ async def serving(server: LeaseServer) -> tuple[web.AppRunner, Kube]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    kube = Kube(Connection(server=f"http://127.0.0.1:{port}"))
+    kube = Kube(Connection(server=f"http://127.0.0.1:{port}"), "bulkhead-test")
     kube.may_write = lambda: False
     return runner, kube
 
@@ -381,7 +381,7 @@ def test_the_lease_requests_are_sent_while_not_leading_and_refused_on_a_race():
 
 
 def test_kube_refuses_a_write_before_sending_it_when_not_the_leader():
-    kube = Kube(Connection(server="http://127.0.0.1:9"))  # nothing listens
+    kube = Kube(Connection(server="http://127.0.0.1:9"), "bulkhead-test")  # nothing listens
     kube.may_write = lambda: False
 
     async def scenario() -> None:

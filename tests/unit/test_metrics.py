@@ -1,5 +1,5 @@
 """metrics.py as a scrape shows it: what the store says (phases, failed BatchJobs, missed
-deadlines, stuck watches) and what the manager counted (watch events, changes a resync found)."""
+deadlines, stuck watches) and what the reflectors counted (watch events, changes a resync found)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from bulkhead.controllers.manager import LISTED, Manager
 from bulkhead.metrics import Metrics
+from bulkhead.operator import LISTED
+from factories import make_operator
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from test_listing import ListingKube, job
@@ -61,17 +62,17 @@ def test_a_scrape_names_failed_batchjobs_missed_deadlines_and_stuck_watches() ->
         batchjob("fine", {"phase": "Succeeded", "reason": "Succeeded"}),
     ]
     metrics = Metrics()
-    manager = Manager(kube, metrics)  # type: ignore[arg-type]
+    operator = make_operator(kube, metrics)
 
     async def scenario() -> None:
-        await manager._fill(fresh=True)
+        await operator.lifecycle.fill(fresh=True)
         kube.items[JOBS] = [job("a-1")]
-        manager.event("jobs", "ADDED", job("a-1"))
-        await manager.resync()  # heard an event since the last: not stuck
+        operator.reflectors["jobs"].event("ADDED", job("a-1"))
+        await operator.lifecycle.resync()  # heard an event since the last: not stuck
         kube.items[JOBS] = [job("a-1"), job("a-2")]  # created; the watch tells nothing
-        await manager.resync()
+        await operator.lifecycle.resync()
         kube.items[JOBS] = [job("a-1")]  # deleted; the watch tells nothing again
-        await manager.resync()
+        await operator.lifecycle.resync()
 
     asyncio.run(scenario())
     metrics.ended(["Failed", "Succeeded", "Failed"])

@@ -12,11 +12,9 @@ import pytest
 import yaml
 from bulkhead.api.models import BatchJobSpec, DependencySpec, Signal, Window
 from bulkhead.api.views import BatchJobView, DependencyView, JobView
-from bulkhead.controllers.manager import Manager
 from bulkhead.kube import Conflict
-from bulkhead.metrics import Metrics
 from bulkhead.policy.build import build_job
-from factories import make_spec, spec_dict
+from factories import make_operator, make_spec, spec_dict
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
@@ -242,14 +240,14 @@ METADATA = {
 
 
 def reconcile_view(view: BatchJobView, jobs: Sequence[JobView] = ()) -> FakeKube:
-    """One reconcile of `view` by a fresh Manager whose store holds it and `jobs`: what it
+    """One reconcile of `view` by a fresh operator whose store holds it and `jobs`: what it
     wrote."""
     kube = FakeKube()
-    manager = Manager(kube, Metrics())  # type: ignore[arg-type]
-    manager.store.put_batchjob(view.key, view)
+    operator = make_operator(kube)
+    operator.deps.store.put_batchjob(view.key, view)
     for job in jobs:
-        manager.store.put_job(view.key, job.name, job)
-    asyncio.run(manager.batchjobs.reconcile(view.key))
+        operator.deps.store.put_job(view.key, job.name, job)
+    asyncio.run(operator.batchjobs.reconcile(view.key))
     return kube
 
 
@@ -273,14 +271,14 @@ def test_a_valid_spec_creates_its_job() -> None:
 def test_a_run_that_succeeds_costs_three_writes_and_no_event() -> None:
     view = BatchJobView.from_body({"metadata": METADATA, "spec": spec_dict()})
     kube = FakeKube()
-    manager = Manager(kube, Metrics())  # type: ignore[arg-type]
-    manager.store.put_batchjob(view.key, view)
-    asyncio.run(manager.batchjobs.reconcile(view.key))
+    operator = make_operator(kube)
+    operator.deps.store.put_batchjob(view.key, view)
+    asyncio.run(operator.batchjobs.reconcile(view.key))
     [job] = kube.created
     complete = {"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-18T01:00:09Z"}
     done = JobView.from_job({**job, "status": {"succeeded": 1, "conditions": [complete]}})
-    manager.store.put_job(view.key, done.name, done)
-    asyncio.run(manager.batchjobs.reconcile(view.key))
+    operator.deps.store.put_job(view.key, done.name, done)
+    asyncio.run(operator.batchjobs.reconcile(view.key))
     assert [p["phase"] for p in kube.status_patches] == ["Running", "Succeeded"]
     assert (kube.writes, kube.events) == (["create Job"], [])
 

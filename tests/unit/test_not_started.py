@@ -9,14 +9,12 @@ from typing import Any
 import pytest
 from bulkhead.api.times import format_time
 from bulkhead.api.views import BatchJobView, JobView
-from bulkhead.controllers.manager import Manager
 from bulkhead.controllers.not_started import NotStartedReader
-from bulkhead.metrics import Metrics
 from bulkhead.policy.build import job_name
 from bulkhead.policy.not_started import GRACE as NOT_STARTED_GRACE
 from bulkhead.policy.not_started import MAX_RECHECK, RECHECK, NotStarted, diagnose, recheck_after
 from bulkhead.runtime.workqueue import WorkQueue
-from factories import spec_dict
+from factories import make_operator, spec_dict
 from test_models import METADATA, FakeKube
 
 JOB = "nightly-1a2b3c4d"
@@ -199,13 +197,13 @@ def reconcile_twice(
     """Two reconciles of a BatchJob whose run is `run`; returns the status patches."""
     view = BatchJobView.from_body({"metadata": METADATA, "spec": spec_dict(), "status": RUNNING})
     now = CREATED + timedelta(seconds=seconds_after_create)
-    manager = Manager(kube, Metrics(), clock=lambda: now)  # type: ignore[arg-type]
-    manager.store.put_batchjob(view.key, view)
-    manager.store.put_job(view.key, run.name, run)
+    operator = make_operator(kube, clock=lambda: now)
+    operator.deps.store.put_batchjob(view.key, view)
+    operator.deps.store.put_job(view.key, run.name, run)
 
     async def twice() -> None:
-        await manager.batchjobs.reconcile(view.key)
-        await manager.batchjobs.reconcile(view.key)
+        await operator.batchjobs.reconcile(view.key)
+        await operator.batchjobs.reconcile(view.key)
 
     asyncio.run(twice())
     return kube.status_patches

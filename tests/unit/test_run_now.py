@@ -8,10 +8,8 @@ from typing import Any
 
 from bulkhead.api.constants import ANNOTATION_RUN_NOW, ANNOTATION_RUN_NOW_VALUE
 from bulkhead.api.views import BatchJobView, JobView
-from bulkhead.controllers.manager import Manager
-from bulkhead.metrics import Metrics
 from bulkhead.policy.build import job_name
-from factories import spec_dict
+from factories import make_operator, spec_dict
 from test_models import METADATA, FakeKube, reconcile_view
 
 FIRST = job_name(METADATA["name"], METADATA["uid"])
@@ -75,9 +73,9 @@ def test_a_running_batchjob_keeps_its_run_and_handles_the_value_after() -> None:
 
 def test_the_last_state_of_deleted_jobs_is_not_kept_past_one_reconcile() -> None:
     """Finished or deleted BatchJobs must not pile up the Jobs that vanished (TTL 0, GC)."""
-    manager = Manager(FakeKube(), Metrics())  # type: ignore[arg-type]
+    operator = make_operator(FakeKube())
     done = JobView(FIRST, owner_uid=METADATA["uid"], conditions=(("Complete", "True", "", "", ""),))
     key = (METADATA["namespace"], METADATA["name"])
-    manager.batchjobs.job_gone(key, done)  # its BatchJob is gone too: nothing reconciles it again
-    asyncio.run(manager.batchjobs.reconcile(key))
-    assert manager.batchjobs._gone == {}
+    operator.batchjobs.job_gone(key, done)  # its BatchJob is gone too: nothing reconciles it again
+    asyncio.run(operator.batchjobs.reconcile(key))
+    assert operator.batchjobs._gone == {}

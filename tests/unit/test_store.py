@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from bulkhead.api.views import BatchJobView, JobView, Malformed
-from bulkhead.state.store import Listing, Store, fill, put_body
+from bulkhead.runtime.reflector import Change, Relisted
+from bulkhead.state.store import Store, fill, put_body
 
 USES = '[{"dependency":"orders-db","units":2}]'
 
@@ -42,7 +43,7 @@ def test_listing_fills_what_no_event_told_and_stops_when_it_ends() -> None:
     store.put_batchjob(("billing", "a"), batchjob("Running"), listed=True)
     assert store.batchjob(("billing", "a")) is not None
     listing = store.end_listing("batchjobs", {("billing", "a")})
-    assert listing == Listing([], [(("billing", "a"), batchjob("Running"))])
+    assert listing == Relisted([], [Change(("billing", "a"), batchjob("Running"))])
     store.put_batchjob(("billing", "a"), batchjob("Failed"), listed=True)
     view = store.batchjob(("billing", "a"))
     assert view is not None and view.phase == "Running"
@@ -84,7 +85,9 @@ def test_a_listing_again_deletes_what_vanished_unseen_and_keeps_what_events_told
     listed = fill(store, "jobs", [job_body("a-kept"), job_body("a-deleted-by-event")])
     listing = store.end_listing("jobs", listed)
 
-    assert [(key, view.name) for key, view in listing.gone] == [(("billing", "a"), "a-gone")]
+    assert [(c.key, c.view.name, c.deleted) for c in listing.gone] == [
+        (("billing", "a"), "a-gone", True)
+    ]
     assert listing.changed == []  # what it listed, the store held already
     assert sorted(j.name for j in store.jobs(("billing", "a"))) == ["a-kept", "a-new"]
     assert sorted((h.job, h.units) for h in store.holders("orders-db")) == [
@@ -106,13 +109,17 @@ def test_a_listing_again_deletes_any_kind_that_vanished(kind: str, body: Any) ->
     added_key, view = put_body(store, kind, body)
     store.end_listing(kind, set())
     store.begin_listing(kind)
-    assert store.end_listing(kind, fill(store, kind, [])) == Listing([(added_key, view)], [])
+    assert store.end_listing(kind, fill(store, kind, [])) == Relisted(
+        [Change(added_key, view, deleted=True)], []
+    )
     store.begin_listing(kind)
-    assert store.end_listing(kind, fill(store, kind, [])) == Listing([], [])
+    assert store.end_listing(kind, fill(store, kind, [])) == Relisted([], [])
     store.begin_listing(kind)  # the watch missed its creation: the listing finds it
-    assert store.end_listing(kind, fill(store, kind, [body])) == Listing([], [(added_key, view)])
+    assert store.end_listing(kind, fill(store, kind, [body])) == Relisted(
+        [], [Change(added_key, view)]
+    )
     store.begin_listing(kind)
-    assert store.end_listing(kind, fill(store, kind, [body])) == Listing([], [])
+    assert store.end_listing(kind, fill(store, kind, [body])) == Relisted([], [])
 
 
 def owned_store() -> Store:

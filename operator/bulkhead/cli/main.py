@@ -31,6 +31,8 @@ from bulkhead.cli import render
 from bulkhead.kube import JOB_NAME_LABEL, ApiError, Connection, Kube
 
 PROG = "kubectl-bulkhead"
+# The plugin's own name in the API server's audit log: a person's requests, not the operator's.
+USER_AGENT = f"{PROG}/{__version__}"
 OK, FAILED, USAGE, NOT_FOUND, TIMED_OUT, API_ERROR = 0, 1, 2, 3, 4, 5
 EXIT_CODES = f"""\b
 Exit codes:
@@ -81,7 +83,7 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None) 
         contexts, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
         chosen = next((c for c in contexts if c["name"] == context), active)
         namespace = chosen["context"].get("namespace") or "default"
-    return Target(Kube(connection_of(config)), namespace)
+    return Target(Kube(connection_of(config), USER_AGENT), namespace)
 
 
 def connection_of(config: kubernetes.client.Configuration) -> Connection:

@@ -40,15 +40,15 @@ class AdmissionController:
         self,
         store: Store,
         queue: WorkQueue[Key],
+        clock: Callable[[], datetime],
         dependencies: DependencyController,
         health: HealthController,
-        clock: Callable[[], datetime],
     ) -> None:
         self._store = store
         self._queue = queue
+        self._clock = clock
         self._dependencies = dependencies
         self._health = health
-        self._clock = clock
         self.book = AdmissionBook()
         self._wanted = asyncio.Event()
         self._in_use: dict[str, int] = {}  # per Dependency, at the last pass

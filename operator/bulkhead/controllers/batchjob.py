@@ -51,29 +51,31 @@ class BatchJobController:
     def __init__(
         self,
         kube: Kube,
-        metrics: Metrics,
         store: Store,
         queue: WorkQueue[Key],
-        admission: AdmissionController,
+        metrics: Metrics,
         clock: Callable[[], datetime],
+        admission: AdmissionController,
+        schedules: ScheduleController,
+        not_started: NotStartedReader,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`schedules` reconciles the scheduled BatchJobs, writing their status through this
+        controller; `not_started` reads why a run's pods do not start."""
         self.kube = kube
-        self._metrics = metrics
         self._store = store
         self._queue = queue
-        self._admission = admission
+        self._metrics = metrics
         self._clock = clock
+        self._admission = admission
+        self._schedules = schedules
+        self._not_started = not_started
         self._monotonic = monotonic
         # Our own writes, until the watch shows them back (then the store is the truth again).
         self._written: dict[Key, tuple[str, BatchJobStatus]] = {}  # key -> (uid, status)
         self._last_write: dict[Key, float] = {}
         # The last state of deleted Jobs, until their BatchJob's next reconcile.
         self._gone: dict[Key, dict[str, JobView]] = {}
-        self._not_started = NotStartedReader(kube, queue, clock, monotonic)
-        self._schedules = ScheduleController(
-            kube, metrics, store, queue, admission, clock, self._write, self._not_started
-        )
 
     def _current(self, bj: BatchJobView) -> BatchJobStatus | None:
         try:

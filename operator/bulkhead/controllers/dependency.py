@@ -26,14 +26,14 @@ class DependencyController:
         kube: Kube,
         store: Store,
         metrics: Metrics,
-        health: HealthController,
         clock: Callable[[], datetime],
+        health: HealthController,
     ) -> None:
         self._kube = kube
-        self._health = health
         self._store = store
         self._metrics = metrics
         self._clock = clock
+        self._health = health
         self._writer: LatestWinsWriter[str] = LatestWinsWriter(self._write, STATUS_INTERVAL)
         self._generations: dict[str, int] = {}
 

@@ -50,9 +50,9 @@ class HealthController:
     def __init__(
         self,
         kube: Kube,
-        monitoring: Monitoring,
         store: Store,
         metrics: Metrics,
+        monitoring: Monitoring,
         clock: Callable[[], datetime],
         namespace: str,
         in_use: Callable[[str], int],
@@ -62,9 +62,9 @@ class HealthController:
         a Dependency's running work holds (admission's count); `changed()`: called after a step
         that may change what admission decides or the status shows."""
         self._kube = kube
-        self._monitoring = monitoring
         self._store = store
         self._metrics = metrics
+        self._monitoring = monitoring
         self._clock = clock
         self._namespace = namespace
         self._in_use = in_use

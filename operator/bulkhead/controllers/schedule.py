@@ -40,22 +40,24 @@ class ScheduleController:
     def __init__(
         self,
         kube: Kube,
-        metrics: Metrics,
         store: Store,
         queue: WorkQueue[Key],
-        admission: AdmissionController,
+        metrics: Metrics,
         clock: Callable[[], datetime],
-        write: Write,
+        admission: AdmissionController,
         not_started: NotStartedReader,
+        write: Write,
     ) -> None:
+        """`write`: the BatchJob controller's status write (one record of our own writes for
+        one-shot and scheduled BatchJobs alike)."""
         self._kube = kube
-        self._metrics = metrics
         self._store = store
         self._queue = queue
-        self._admission = admission
+        self._metrics = metrics
         self._clock = clock
-        self._write = write
+        self._admission = admission
         self._not_started = not_started
+        self._write = write
 
     async def reconcile(
         self,

@@ -26,6 +26,7 @@ from bulkhead.api.times import parse_time
 from bulkhead.api.views import BatchJobView, DependencyView, JobView, Malformed, parse_body
 from bulkhead.policy.build import parse_uses_annotation
 from bulkhead.runtime.logs import OnceLogger
+from bulkhead.runtime.reflector import Change, Relisted
 
 log = logging.getLogger(__name__)
 once = OnceLogger(log)
@@ -73,20 +74,6 @@ def holdings(job: JobView, namespace: str, batchjob: str) -> dict[str, HoldingVi
     }
 
 
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """What a listing found that the watch had not told: objects gone (key and last view)
-    and listed objects that changed the store (key and new view), keys and views as
-    `put_body` returns them."""
-
-    gone: list[tuple[Any, Any]]
-    changed: list[tuple[Any, Any]]
-
-    @property
-    def drift(self) -> int:
-        return len(self.gone) + len(self.changed)
-
-
 class Store:
     """Plain dicts fed by watch events and by listings (at startup, and again later)."""
 
@@ -124,11 +111,12 @@ class Store:
         self._told[kind] = set()
         self._changed[kind] = []
 
-    def end_listing(self, kind: str, listed: set[Any]) -> Listing:
+    def end_listing(self, kind: str, listed: set[Any]) -> Relisted[Any, Any]:
         """Ends the listing of `kind`, given the keys it showed (as `fill` returns them): what
         the store holds of that kind, that the listing did not show and no event spoke of since
         it began, is deleted as a DELETED event would delete it. Returns those deletions and
-        the listed objects that changed the store (both things no watch event had told)."""
+        the listed objects that changed the store (both things no watch event had told), keys
+        and views as `put_body` returns them."""
         told = self._told.pop(kind, set())
         gone = [
             (key, view)
@@ -144,7 +132,10 @@ class Store:
                 self.put_dependency(key, None)
             else:
                 self.put_namespace(key, None)
-        return Listing(gone, self._changed.pop(kind, []))
+        return Relisted(
+            [Change(key, view, deleted=True) for key, view in gone],
+            [Change(key, view) for key, view in self._changed.pop(kind, [])],
+        )
 
     def _entries(self, kind: str) -> list[tuple[Any, Any, Any]]:
         """(key as `_fresh` knows it, key as `put_body` returns it, view) of what the store
@@ -266,6 +257,14 @@ def put_body(
     """A watched or listed object into the store; returns its (key, view) as
     `parse_body` does. Raises Malformed, having changed nothing, for one that does not fit."""
     key, view = parse_body(kind, body)
+    put_view(store, kind, key, view, deleted=deleted, listed=listed)
+    return key, view
+
+
+def put_view(
+    store: Store, kind: str, key: Any, view: Any, *, deleted: bool = False, listed: bool = False
+) -> None:
+    """An object as `parse_body` returns it into the store (`deleted`: out of it)."""
     if kind == "batchjobs":
         store.put_batchjob(key, None if deleted else view, listed)
     elif kind == "jobs":
@@ -274,7 +273,6 @@ def put_body(
         store.put_dependency(key, None if deleted else view, listed)
     else:
         store.put_namespace(key, None if deleted else view, listed)
-    return key, view
 
 
 def fill(store: Store, kind: str, items: Iterable[dict[str, Any]]) -> set[Any]:
