@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bulkhead.api.models import BatchJobSpec
+from bulkhead.api.batchjob import BatchJobSpec
 
 BASE_SPEC: dict[str, Any] = {
     "image": "registry.example/invoices:1.4",

@@ -10,7 +10,9 @@ from unittest import mock
 
 import pytest
 import yaml
-from bulkhead.api.models import BatchJobSpec, DependencySpec, Signal, Window
+from bulkhead.api.batchjob import BatchJobSpec
+from bulkhead.api.dependency import DependencySpec, Window
+from bulkhead.api.health import Signal
 from bulkhead.api.views import BatchJobView, DependencyView, JobView
 from bulkhead.controllers.manager import Manager
 from bulkhead.kube import Conflict

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from bulkhead.api.models import BatchJobStatus, Run
+from bulkhead.api.batchjob import BatchJobStatus, Run
 from bulkhead.api.times import format_time, parse_time
 from bulkhead.api.views import JobView
 from bulkhead.policy import runs

@@ -14,16 +14,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from bulkhead.api.constants import GROUP, VERSION
-from bulkhead.api.models import (
+from bulkhead.api.batchjob import (
     IMMUTABLE_RUN_RULE,
     MAX_NAME_LENGTH,
     NAME_LENGTH_RULE,
     BatchJobSpec,
     BatchJobStatus,
-    DependencySpec,
-    DependencyStatus,
 )
+from bulkhead.api.constants import GROUP, VERSION
+from bulkhead.api.dependency import DependencySpec, DependencyStatus
 
 # JSON-schema keywords that a structural OpenAPI v3 schema keeps as they are.
 _KEPT = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bulkhead.api.constants import Key
-from bulkhead.api.models import Health, SecretKeyRef, Signal
+from bulkhead.api.health import Health, SecretKeyRef, Signal
 from bulkhead.api.times import duration
 from bulkhead.kube import ApiError, Kube
 from bulkhead.metrics import Metrics

@@ -18,7 +18,8 @@ from bulkhead.api.constants import (
     THROTTLED,
     Key,
 )
-from bulkhead.api.models import Breaker, DependencyStatus, Health, SignalLoss
+from bulkhead.api.dependency import DependencyStatus
+from bulkhead.api.health import Breaker, Health, SignalLoss
 from bulkhead.api.times import format_time
 from bulkhead.api.views import DependencyView
 from bulkhead.policy.admission import DependencyState, windows_open

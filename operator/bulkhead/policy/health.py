@@ -37,12 +37,12 @@ from typing import Any
 
 from bulkhead.api.cel import compile_condition, evaluate
 from bulkhead.api.constants import CIRCUIT_OPEN, SIGNAL_AVAILABLE, SIGNAL_LOST, Key
-from bulkhead.api.models import (
+from bulkhead.api.dependency import DependencyStatus
+from bulkhead.api.health import (
     Adaptive,
     Breaker,
     BreakerState,
     BreakerStatus,
-    DependencyStatus,
     Health,
     HealthState,
     PendingHealth,

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bulkhead.api.batchjob import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.constants import RETRYING, STARTED, TERMINAL_PHASES
-from bulkhead.api.models import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.times import format_time, parse_time
 from bulkhead.api.views import JobView
 from bulkhead.policy import schedule as cron
