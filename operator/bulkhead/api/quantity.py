@@ -3,7 +3,7 @@ the CRDs check and the models validate with, and the parser that reads a quantit
 Decimal.
 
 Ours and not kubernetes.utils.quantity's: importing that runs kubernetes/__init__, which imports
-the whole generated client (10 MiB of the operator's RSS; README, Design decisions).
+the whole generated client (10 MiB of the operator's RSS; docs/design-decisions.md).
 """
 
 from __future__ import annotations
