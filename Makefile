@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock image tools crds lint unit chart-test integrations-test chart-e2e e2e faults bench-smoke test cluster-up cluster-down demo bench clean
+.PHONY: help venv lock image tools crds docs lint unit chart-test integrations-test chart-e2e e2e faults bench-smoke test cluster-up cluster-down demo bench clean
 
 help:
 	@echo "make test   - lint, unit, e2e and faults (local cluster) and a tiny benchmark run"
@@ -20,6 +20,7 @@ help:
 	@echo "make faults - the fault tier: control-plane restarts, a frozen operator, 410 Gone, a burst"
 	@echo "make demo   - start the local cluster and run bulkhead's examples on it"
 	@echo "make bench  - the benchmark (BENCH_N=1000 by default)"
+	@echo "make docs   - build the pages under docs/ strictly (a warning or a broken link fails)"
 	@echo "make lock   - regenerate requirements.lock and requirements-dev.lock from pyproject.toml"
 	@echo "make image  - build the operator image with buildah on a Debian base (no registry)"
 	@echo "make cluster-up / cluster-down - the local control plane (eval the output of cluster-up)"
@@ -55,7 +56,12 @@ tools:
 crds: $(STAMP)
 	$(PY) -m bulkhead.api.crdgen .
 
-lint: $(STAMP)
+# -W: a warning fails the build; -n: so does a reference that resolves to nothing (a broken link
+# or anchor, a page missing or outside the table of contents). The site lands outside git.
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -W --keep-going -n -q -b html docs .docs-build
+
+lint: $(STAMP) docs
 	$(VENV)/bin/ruff check operator tests hack bench
 	$(VENV)/bin/ruff format --check operator tests hack bench
 	$(VENV)/bin/mypy
@@ -113,4 +119,4 @@ bench: $(STAMP) tools
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .bench-smoke .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .bench-smoke .docs-build .pytest_cache .mypy_cache .ruff_cache

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bulkhead.api.models import BatchJobSpec
+from bulkhead.api.batchjob import BatchJobSpec
 from bulkhead.kube import LIST_PAGE
 from bulkhead.metrics import Metrics
 from bulkhead.operator import LISTED, Operator, freeze_startup_objects, fresh_deps

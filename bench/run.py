@@ -41,7 +41,7 @@ from urllib.request import urlopen
 
 import kopf
 import kubernetes
-from bulkhead.api.models import BatchJobSpec
+from bulkhead.api.batchjob import BatchJobSpec
 from bulkhead.policy.build import build_job
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -43,8 +43,8 @@ def without_official_client() -> None:
     """Makes `import kubernetes` fail in this process, as if it were not installed. kopf
     imports it (kopf/_cogs/helpers/thirdparty.py, and its registry's check for a client to log
     in with) whenever it is installed, and it is: the kubectl plugin, the tests and the bench
-    use it. Nothing in the operator does (10 MiB of peak RSS saved; README, Design
-    decisions). Call before kopf is imported."""
+    use it. Nothing in the operator does (10 MiB of peak RSS saved;
+    docs/design-decisions.md). Call before kopf is imported."""
     sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
 
 

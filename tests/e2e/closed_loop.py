@@ -28,7 +28,8 @@ tests. PostgreSQL refuses to run as root: when the tests run as root, the server
 to the caller's directory.
 
 `python tests/e2e/closed_loop.py knee` measures the database on this machine, no cluster:
-pgbench throughput and the probe's p99 at each number of clients (the table in the README).
+pgbench throughput and the probe's p99 at each number of clients (the table in
+docs/dependencies.md).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ PGBENCH_SCALE = 1  # 100,000 accounts and one branch: every write meets on the b
 
 # Each pgbench client (one per unit of a running BatchJob) asks this many transactions a
 # second, as a batch job paced by its own work would: below the knee the database keeps up and
-# the latency stays low, past it the queue grows (README, "The closed loop").
+# the latency stays low, past it the queue grows (docs/dependencies.md, "The closed loop").
 CLIENT_RATE = 24
 
 # The hot row's guard: a transaction-level advisory lock, whose waiters PostgreSQL's lock
@@ -93,8 +94,8 @@ PROBE_TIMEOUT = 2.0  # a probe slower than this (or failed) is observed as this
 PROBE_SQL = (
     f"BEGIN; {HOT_LOCK} UPDATE pgbench_branches SET bbalance = bbalance + 1 WHERE bid = 1; COMMIT;"
 )
-# Buckets resolve the range measured on the 2-core machine (README, "The closed loop"): a few
-# ms idle, tens to hundreds of ms past the knee, PROBE_TIMEOUT when down.
+# Buckets resolve the range measured on the 2-core machine (docs/dependencies.md, "The closed
+# loop"): a few ms idle, tens to hundreds of ms past the knee, PROBE_TIMEOUT when down.
 LATENCY_BUCKETS = (
     0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0,
 )  # fmt: skip

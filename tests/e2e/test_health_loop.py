@@ -44,8 +44,8 @@ from test_batchjob import all_phase, batchjob
 from test_dependency import dependency, unique
 
 # The knee with CLIENT_RATE transactions a second per client: throughput stops growing near 16
-# clients and the probe's p99 climbs beyond (closed_loop.BATCH_SCRIPT; README, "the closed
-# loop").
+# clients and the probe's p99 climbs beyond (closed_loop.BATCH_SCRIPT; docs/dependencies.md,
+# "The closed loop").
 KNEE = 16
 CAPACITY = 2 * KNEE  # the static capacity: past the knee, as a guess made on a quiet day
 UNITS = 2  # each BatchJob's units, so pgbench clients while it runs
@@ -54,7 +54,7 @@ RUN_FOR = "15s"  # each BatchJob's pod runs this long (kwok)
 # The p99 target, seconds. Past the knee every client waits behind all the others, about
 # clients / throughput; at the knee that is clients / (clients x CLIENT_RATE) = 1 / CLIENT_RATE,
 # 42 ms, however fast the machine is today. A target there is met up to the knee and missed
-# beyond it (README table).
+# beyond it (the table in docs/dependencies.md).
 TARGET = 0.040
 P99_WINDOW = "15s"  # the signal's window: 75 probes, enough for a p99
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bulkhead.api.models import BatchJobSpec
+from bulkhead.api.batchjob import BatchJobSpec
 from bulkhead.metrics import Metrics
 from bulkhead.operator import Operator, fresh_deps, wall_clock
 from bulkhead.settings import Settings

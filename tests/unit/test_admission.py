@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from bulkhead.api.models import DependencySpec, Window
+from bulkhead.api.dependency import DependencySpec, Window
 from bulkhead.policy.admission import (
     Candidate,
     DependencyState,

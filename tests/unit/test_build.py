@@ -6,13 +6,14 @@ import re
 from typing import Any
 
 import pytest
+from bulkhead.api.base import LABEL_KEY, LABEL_VALUE
+from bulkhead.api.batchjob import MAX_NAME_LENGTH, BatchJobSpec
 from bulkhead.api.constants import (
     ANNOTATION_USES,
     API_VERSION,
     LABEL_BATCHJOB,
     LABEL_BATCHJOB_UID,
 )
-from bulkhead.api.models import LABEL_KEY, LABEL_VALUE, MAX_NAME_LENGTH, BatchJobSpec
 from bulkhead.policy.build import (
     build_job,
     job_name,

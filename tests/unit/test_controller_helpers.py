@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from bulkhead.api.models import BatchJobSpec, Resources
+from bulkhead.api.batchjob import BatchJobSpec
+from bulkhead.api.pod import Resources
 from bulkhead.api.views import JobView, explain
 from bulkhead.policy.selectors import selector_matches
 from bulkhead.runtime.workqueue import WorkQueue

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from bulkhead.api import crdgen
-from bulkhead.api.models import CpuMemory, Resources, Use
+from bulkhead.api.batchjob import Use
+from bulkhead.api.pod import CpuMemory, Resources
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = {"BatchJob": crdgen.batchjob_crd(), "Dependency": crdgen.dependency_crd()}
@@ -46,7 +47,7 @@ def test_committed_crds_match_the_models() -> None:
     committed = {path: (ROOT / path).read_text() for path in crdgen.rendered()}
     committed.update({f"crds/{p.name}": p.read_text() for p in (ROOT / "crds").glob("*.yaml")})
     assert committed == crdgen.rendered(), (
-        "crds/ differs from what operator/bulkhead/models.py generates: run `make crds` "
+        "crds/ differs from what the models in operator/bulkhead/api/ generate: run `make crds` "
         "and commit the result"
     )
 

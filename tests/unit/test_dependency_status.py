@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bulkhead.api.models import DependencySpec
+from bulkhead.api.dependency import DependencySpec
 from bulkhead.api.views import DependencyView
 from bulkhead.policy.admission import DependencyState, Holding
 from bulkhead.policy.dependency_status import dependency_status, invalid_status

@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 from bulkhead.api.constants import ANNOTATION_RUN_NOW
-from bulkhead.api.models import DependencyNetwork
+from bulkhead.api.network import DependencyNetwork
 from bulkhead.api.views import BatchJobView, DependencyView
 from bulkhead.controllers.egress import ensure_egress
 from bulkhead.kube import Invalid

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from bulkhead.api.models import Health
+from bulkhead.api.health import Health
 from bulkhead.policy.health import (
     Change,
     LoopState,

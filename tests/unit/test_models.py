@@ -10,7 +10,9 @@ from unittest import mock
 
 import pytest
 import yaml
-from bulkhead.api.models import BatchJobSpec, DependencySpec, Signal, Window
+from bulkhead.api.batchjob import BatchJobSpec
+from bulkhead.api.dependency import DependencySpec, Window
+from bulkhead.api.health import Signal
 from bulkhead.api.views import BatchJobView, DependencyView, JobView
 from bulkhead.kube import Conflict
 from bulkhead.policy.build import build_job
@@ -426,9 +428,9 @@ def test_a_full_health_spec_reads_with_its_defaults() -> None:
     }
 
 
-def test_the_readme_health_example_is_a_dependency_the_models_accept() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("## Dependency health") :]
+def test_the_docs_health_example_is_a_dependency_the_models_accept() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs/dependencies.md").read_text()
+    section = page[page.index("## Dependency health") :]
     example = section[section.index("```yaml") + len("```yaml") : section.index("```\n\n")]
     spec = DependencySpec.model_validate(yaml.safe_load(example)["spec"])
     assert spec.health is not None

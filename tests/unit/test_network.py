@@ -7,7 +7,8 @@ import ipaddress
 from typing import Any
 
 import pytest
-from bulkhead.api.models import DependencyNetwork, DependencySpec
+from bulkhead.api.dependency import DependencySpec
+from bulkhead.api.network import DependencyNetwork
 from bulkhead.policy.build import build_job
 from bulkhead.policy.network import build_network_policy, dns_rule, network_policy_name
 from factories import make_spec

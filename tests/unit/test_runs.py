@@ -7,7 +7,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from bulkhead.api.models import BatchJobStatus, Run
+from bulkhead.api.batchjob import BatchJobStatus, Run
+from bulkhead.api.constants import (
+    CONCURRENCY_FORBID,
+    JOB_DELETED,
+    NOT_CAUGHT_UP,
+    QUEUE_FULL,
+    REPLACED,
+    STARTING_DEADLINE,
+    SUSPENDED,
+    WAITING_FOR_ACTIVE_RUN,
+    WAITING_TO_START,
+)
 from bulkhead.api.times import format_time, parse_time
 from bulkhead.api.views import JobView
 from bulkhead.policy import runs
@@ -97,7 +108,7 @@ def deferred(seconds: int, **fields: Any) -> Run:
     return Run(
         scheduled_time=iso(seconds),
         result="Deferred",
-        reason=fields.pop("reason", runs.WAITING_TO_START),
+        reason=fields.pop("reason", WAITING_TO_START),
         message=fields.pop("message", "due"),
         **fields,
     )
@@ -138,7 +149,7 @@ def test_nothing_is_due_before_the_first_instant() -> None:
             (
                 [
                     (iso(10), "Running", "Running"),
-                    (iso(20), "Missed", runs.CONCURRENCY_FORBID),
+                    (iso(20), "Missed", CONCURRENCY_FORBID),
                 ],
                 None,
                 [],
@@ -157,7 +168,7 @@ def test_nothing_is_due_before_the_first_instant() -> None:
             (
                 [
                     (iso(10), "Running", "Running"),
-                    (iso(20), "Deferred", runs.WAITING_FOR_ACTIVE_RUN),
+                    (iso(20), "Deferred", WAITING_FOR_ACTIVE_RUN),
                 ],
                 None,
                 [],
@@ -166,7 +177,7 @@ def test_nothing_is_due_before_the_first_instant() -> None:
         (
             "Replace",
             (
-                [(iso(10), "Replaced", runs.REPLACED), (iso(20), "Deferred", "WaitingToStart")],
+                [(iso(10), "Replaced", REPLACED), (iso(20), "Deferred", "WaitingToStart")],
                 iso(20),
                 [job(10).name],
             ),
@@ -181,13 +192,13 @@ def test_a_run_due_while_one_is_active_follows_the_concurrency_policy(
 
 
 def test_queue_keeps_one_waiting_and_misses_the_rest() -> None:
-    ledger = [running(10), deferred(20, reason=runs.WAITING_FOR_ACTIVE_RUN, message="x")]
+    ledger = [running(10), deferred(20, reason=WAITING_FOR_ACTIVE_RUN, message="x")]
     p = plan(ledger, [job(10)], now=30, concurrency_policy="Queue")
     assert summary(p) == (
         [
             (iso(10), "Running", "Running"),
-            (iso(20), "Deferred", runs.WAITING_FOR_ACTIVE_RUN),
-            (iso(30), "Missed", runs.QUEUE_FULL),
+            (iso(20), "Deferred", WAITING_FOR_ACTIVE_RUN),
+            (iso(30), "Missed", QUEUE_FULL),
         ],
         None,
         [],
@@ -195,7 +206,7 @@ def test_queue_keeps_one_waiting_and_misses_the_rest() -> None:
 
 
 def test_the_queued_run_starts_when_the_active_one_finishes() -> None:
-    ledger = [running(10), deferred(20, reason=runs.WAITING_FOR_ACTIVE_RUN, message="x")]
+    ledger = [running(10), deferred(20, reason=WAITING_FOR_ACTIVE_RUN, message="x")]
     p = plan(ledger, [job(10, "succeeded")], now=25, concurrency_policy="Queue")
     assert summary(p)[1] == iso(20)
     assert [r.result for r in p.runs] == ["Succeeded", "Deferred"]
@@ -207,19 +218,19 @@ def test_the_queued_run_starts_when_the_active_one_finishes() -> None:
         # ten minutes down with @every 10s: 60 instants; Latest runs the newest only
         (
             "Latest",
-            [(iso(10), "Missed", runs.NOT_CAUGHT_UP)]
-            + [(iso(s), "Missed", runs.NOT_CAUGHT_UP) for s in range(560, 610, 10)]
+            [(iso(10), "Missed", NOT_CAUGHT_UP)]
+            + [(iso(s), "Missed", NOT_CAUGHT_UP) for s in range(560, 610, 10)]
             + [(iso(610), "Deferred", "WaitingToStart")],
         ),
         (
             "All",
-            [(iso(10), "Missed", runs.NOT_CAUGHT_UP), (iso(560), "Missed", runs.NOT_CAUGHT_UP)]
+            [(iso(10), "Missed", NOT_CAUGHT_UP), (iso(560), "Missed", NOT_CAUGHT_UP)]
             + [(iso(s), "Deferred", "WaitingToStart") for s in range(570, 620, 10)],
         ),
         (
             "None",
-            [(iso(10), "Missed", runs.NOT_CAUGHT_UP)]
-            + [(iso(s), "Missed", runs.NOT_CAUGHT_UP) for s in range(560, 610, 10)]
+            [(iso(10), "Missed", NOT_CAUGHT_UP)]
+            + [(iso(s), "Missed", NOT_CAUGHT_UP) for s in range(560, 610, 10)]
             + [(iso(610), "Deferred", "WaitingToStart")],
         ),
     ],
@@ -240,8 +251,8 @@ def test_catch_up_after_downtime_is_bounded_and_says_what_it_did(
 @pytest.mark.parametrize(
     ("now", "expected"),
     [
-        (300 + 30, [(iso(300), "Deferred", runs.WAITING_TO_START)]),  # seen in time
-        (300 + 90, [(iso(300), "Missed", runs.NOT_CAUGHT_UP)]),  # seen 90 s late
+        (300 + 30, [(iso(300), "Deferred", WAITING_TO_START)]),  # seen in time
+        (300 + 90, [(iso(300), "Missed", NOT_CAUGHT_UP)]),  # seen 90 s late
     ],
 )
 def test_catch_up_none_runs_only_the_current_instant_seen_in_time(
@@ -256,16 +267,16 @@ def test_instants_while_suspended_are_missed_as_suspended_on_resume() -> None:
     p = plan(ledger, [], now=45, suspended_since=15)
     assert summary(p)[0] == [
         (iso(0), "Succeeded", None),
-        (iso(10), "Missed", runs.NOT_CAUGHT_UP),
-        (iso(20), "Missed", runs.SUSPENDED),
-        (iso(30), "Missed", runs.SUSPENDED),
+        (iso(10), "Missed", NOT_CAUGHT_UP),
+        (iso(20), "Missed", SUSPENDED),
+        (iso(30), "Missed", SUSPENDED),
         (iso(40), "Deferred", "WaitingToStart"),
     ]
 
 
 def test_a_suspended_batchjob_starts_nothing_and_has_no_next_run() -> None:
     p = plan([deferred(10)], [], now=30, suspend=True)
-    assert summary(p) == ([(iso(10), "Missed", runs.SUSPENDED)], None, [])
+    assert summary(p) == ([(iso(10), "Missed", SUSPENDED)], None, [])
     assert p.next_time is None
 
 
@@ -275,7 +286,7 @@ def test_a_run_waiting_past_its_starting_deadline_is_missed_with_what_it_waited_
     assert p.runs == [
         missed(
             10,
-            runs.STARTING_DEADLINE,
+            STARTING_DEADLINE,
             "not started within startingDeadlineSeconds (5s); it was waiting for orders-db: full",
         )
     ]
@@ -288,7 +299,7 @@ def test_run_now_starts_one_run_and_is_echoed() -> None:
     assert p.start == Run(
         scheduled_time=iso(5),
         result="Deferred",
-        reason=runs.WAITING_TO_START,
+        reason=WAITING_TO_START,
         message="run now (manual-1) requested",
         run_now="manual-1",
     )
@@ -303,14 +314,14 @@ def test_run_now_is_forbidden_while_a_run_is_active_under_forbid() -> None:
     p = plan([running(0)], [job(0)], now=5, run_now="m")
     assert [(r.result, r.reason) for r in p.runs] == [
         ("Running", "Running"),
-        ("Missed", runs.CONCURRENCY_FORBID),
+        ("Missed", CONCURRENCY_FORBID),
     ]
     assert p.run_now == "m"
 
 
 def test_a_run_whose_job_vanished_failed() -> None:
     p = plan([running(10)], [], now=15)
-    assert [(r.result, r.reason) for r in p.runs] == [("Failed", runs.JOB_DELETED)]
+    assert [(r.result, r.reason) for r in p.runs] == [("Failed", JOB_DELETED)]
 
 
 def test_history_limits_delete_the_oldest_finished_jobs() -> None:
@@ -457,7 +468,7 @@ def test_ten_minutes_down_with_an_every_minute_schedule(catch_up: str, started: 
         f"4 runs from {iso(60)} to before {iso(300)} were not run: the operator did not run at "
         "its time"
     )
-    assert {r.reason for r in p.runs if r.result == "Missed"} == {runs.NOT_CAUGHT_UP}
+    assert {r.reason for r in p.runs if r.result == "Missed"} == {NOT_CAUGHT_UP}
     assert p.start is not None and p.start.scheduled_time == started[0]
 
 

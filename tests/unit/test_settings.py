@@ -1,5 +1,6 @@
-"""`python -m bulkhead --help` and the README's table both list exactly settings.SETTINGS, and
-Settings.from_env reads them: each at its default unless the environment sets it."""
+"""`python -m bulkhead --help` and the settings table of docs/operating.md both list exactly
+settings.SETTINGS, and Settings.from_env reads them: each at its default unless the
+environment sets it."""
 
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ def test_help_lists_every_setting_with_its_default() -> None:
     assert listed == [(s.env, s.default, s.help) for s in SETTINGS]
 
 
-def test_readme_table_is_the_settings() -> None:
-    readme = (ROOT / "README.md").read_text()
-    rows = re.findall(r"^\| `(BULKHEAD_\w+)` \| ([^|]*) \| (.+) \|$", readme, re.MULTILINE)
+def test_docs_settings_table_is_the_settings() -> None:
+    page = (ROOT / "docs/operating.md").read_text()
+    rows = re.findall(r"^\| `(BULKHEAD_\w+)` \| ([^|]*) \| (.+) \|$", page, re.MULTILINE)
     assert rows == [(s.env, s.default, s.help) for s in SETTINGS]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from bulkhead.api.batchjob import BatchJobStatus
 from bulkhead.api.constants import ANNOTATION_USES, WAITING_FOR_DEPENDENCY
-from bulkhead.api.models import BatchJobStatus
 from bulkhead.api.views import JobView
 from bulkhead.policy.not_started import NotStarted
 from bulkhead.policy.status import (

@@ -1,5 +1,7 @@
 """Names that are part of the public contract: the API group, labels and annotations on the
-Jobs bulkhead makes, phases and the reasons people search for in conditions and Events."""
+Jobs bulkhead makes, phases and the reasons people search for in conditions and Events.
+
+Every reason bulkhead writes is defined here and only here."""
 
 from __future__ import annotations
 
@@ -67,3 +69,46 @@ PROBING = "Probing"  # the breaker is HalfOpen: one probe run
 DRY_RUN = "DryRun"  # health is computed and shown, admission uses capacity alone
 # Signals unread for onSignalLoss.after (an Event, and the SignalAvailable reason).
 SIGNAL_LOST = "SignalLost"
+
+# Reasons of a Dependency's conditions (policy/dependency_status.py).
+FULL = "Full"  # Ready: every unit of the effective capacity is held
+AVAILABLE = "Available"  # Ready: units are free
+OUTSIDE_WINDOWS = "OutsideWindows"  # WindowClosed=True
+INSIDE_WINDOW = "InsideWindow"  # WindowClosed=False
+SIGNALS_READ = "SignalsRead"  # SignalAvailable=True
+SIGNAL_UNREAD = "SignalUnread"  # SignalAvailable=False, the last values still hold
+ADAPTIVE_LIMIT = "AdaptiveLimit"  # Throttled=True by the adaptive limit
+AT_CAPACITY = "AtCapacity"  # Throttled=False
+OPEN_WHEN = "OpenWhen"  # CircuitOpen=True: openWhen held
+NOT_PROBING = "NotProbing"  # Probing=False
+WAITING_FOR_PROBE = "WaitingForProbe"  # Probing=True, no probe run admitted yet
+PROBE_RUNNING = "ProbeRunning"  # Probing=True, the probe run is admitted
+ENFORCED = "Enforced"  # DryRun=False
+
+# Events of a Dependency's health loop (policy/health.py), besides SIGNAL_LOST and CIRCUIT_OPEN.
+SIGNAL_ERROR = "SignalError"  # a signal's read failed
+SIGNAL_RESTORED = "SignalRestored"  # every signal read again after a failure
+HEALTH_CHANGED = "HealthChanged"
+CIRCUIT_HALF_OPEN = "CircuitHalfOpen"
+CIRCUIT_CLOSED = "CircuitClosed"
+CAPACITY_CUT = "CapacityCut"
+CAPACITY_RAISED = "CapacityRaised"
+# The health Events posted as Warning: the Dependency got worse. The others are Normal.
+HEALTH_WARNINGS = frozenset({CAPACITY_CUT, CIRCUIT_OPEN, SIGNAL_LOST, SIGNAL_ERROR})
+
+# Reasons of a scheduled BatchJob's runs (in status.runs and Events) and of its status
+# (policy/runs.py).
+RUN_FAILED = "RunFailed"
+RUN_MISSED = "RunMissed"
+RUN_REPLACED = "RunReplaced"
+STARTING_DEADLINE = "StartingDeadlineExceeded"
+CONCURRENCY_FORBID = "ConcurrencyForbid"
+QUEUE_FULL = "QueueFull"
+NOT_CAUGHT_UP = "NotCaughtUp"
+SUSPENDED = "Suspended"
+SUPERSEDED = "Superseded"
+REPLACED = "Replaced"
+WAITING_FOR_ACTIVE_RUN = "WaitingForActiveRun"
+WAITING_TO_START = "WaitingToStart"
+SCHEDULED = "Scheduled"
+LAST_RUN_FAILED = "LastRunFailed"

@@ -22,7 +22,7 @@ from bulkhead.api.constants import (
     TERMINAL_PHASES,
     Key,
 )
-from bulkhead.api.models import DependencySpec
+from bulkhead.api.dependency import DependencySpec
 
 
 def controller_uid(body: dict[str, Any]) -> str:

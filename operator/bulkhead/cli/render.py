@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from bulkhead.api.models import DependencySpec
+from bulkhead.api.dependency import DependencySpec
 from bulkhead.api.times import format_time, parse_time
 from bulkhead.policy.admission import Candidate, next_opening, order
 

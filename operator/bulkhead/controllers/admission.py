@@ -10,13 +10,13 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from bulkhead.api.batchjob import BatchJobSpec
 from bulkhead.api.constants import (
     DEPENDENCY_INVALID,
     DEPENDENCY_NOT_FOUND,
     NAMESPACE_NOT_ALLOWED,
     Key,
 )
-from bulkhead.api.models import BatchJobSpec
 from bulkhead.api.views import BatchJobView
 from bulkhead.controllers.dependency import DependencyController
 from bulkhead.controllers.health import HealthController

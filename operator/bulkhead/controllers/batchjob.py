@@ -18,8 +18,8 @@ from functools import partial
 
 from pydantic import ValidationError
 
+from bulkhead.api.batchjob import BatchJobSpec, BatchJobStatus
 from bulkhead.api.constants import Key
-from bulkhead.api.models import BatchJobSpec, BatchJobStatus
 from bulkhead.api.times import format_time
 from bulkhead.api.views import BatchJobView, JobView, explain
 from bulkhead.controllers.admission import AdmissionController

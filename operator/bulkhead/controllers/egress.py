@@ -8,8 +8,9 @@ pods never start without their policy.
 
 from __future__ import annotations
 
+from bulkhead.api.batchjob import BatchJobSpec
 from bulkhead.api.constants import DEPENDENCY_INVALID, NETWORK_POLICY_NAME_TAKEN
-from bulkhead.api.models import BatchJobSpec, DependencyNetwork
+from bulkhead.api.network import DependencyNetwork
 from bulkhead.api.views import BatchJobView, controller_uid
 from bulkhead.kube import ApiError, Conflict, Invalid, Kube
 from bulkhead.policy.network import build_network_policy, network_policy_name

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from bulkhead.api.constants import Key
-from bulkhead.api.models import Health, SecretKeyRef, Signal
+from bulkhead.api.constants import HEALTH_WARNINGS, Key
+from bulkhead.api.health import Health, SecretKeyRef, Signal
 from bulkhead.api.times import duration
 from bulkhead.kube import ApiError, Kube
 from bulkhead.metrics import Metrics
@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 
 # A Secret (CA bundle, token) is read again at most this often: a rotation lands within it.
 SECRET_TTL = 60.0
-# Events that tell of a Dependency getting worse; the others are Normal.
-WARNINGS = {"CapacityCut", "CircuitOpen", "SignalLost", "SignalError"}
 
 
 @dataclass
@@ -189,7 +187,7 @@ class HealthController:
             log.info("dependency %s: %s", name, change.message)
             await self._kube.post_event(
                 {"apiVersion": "bulkhead.dev/v1alpha1", "kind": "Dependency", "name": name},
-                "Warning" if change.reason in WARNINGS else "Normal",
+                "Warning" if change.reason in HEALTH_WARNINGS else "Normal",
                 change.reason,
                 change.message,
             )

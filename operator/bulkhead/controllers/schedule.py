@@ -10,8 +10,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from bulkhead.api.batchjob import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.constants import BACKOFF_LIMIT, INVALID_SPEC, JOB_NAME_TAKEN, Key
-from bulkhead.api.models import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.times import parse_time
 from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers.admission import AdmissionController

@@ -29,7 +29,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from bulkhead.api.constants import WAITING_FOR_DEPENDENCY, WAITING_FOR_WINDOW, Key
-from bulkhead.api.models import DependencySpec, Window
+from bulkhead.api.dependency import DependencySpec, Window
 
 Uses = tuple[tuple[str, int], ...]  # (dependency, units)
 Rank = tuple[int, str, Key]

@@ -10,6 +10,7 @@ import hashlib
 import json
 from typing import Any
 
+from bulkhead.api.batchjob import BatchJobSpec, Use
 from bulkhead.api.constants import (
     ANNOTATION_RUN_NOW_VALUE,
     ANNOTATION_SCHEDULED,
@@ -18,7 +19,6 @@ from bulkhead.api.constants import (
     LABEL_BATCHJOB,
     LABEL_BATCHJOB_UID,
 )
-from bulkhead.api.models import BatchJobSpec, Use
 
 CONTAINER = "main"
 TMP_VOLUME = "bulkhead-tmp"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from bulkhead.api.models import Condition
+from bulkhead.api.meta import Condition
 
 
 def by_type(conditions: Iterable[Condition] | None) -> dict[str, Condition]:

@@ -9,16 +9,30 @@ from datetime import datetime
 from typing import Any
 
 from bulkhead.api.constants import (
+    ADAPTIVE_LIMIT,
+    AT_CAPACITY,
+    AVAILABLE,
     CIRCUIT_OPEN,
     DRY_RUN,
+    ENFORCED,
+    FULL,
+    INSIDE_WINDOW,
     INVALID_SPEC,
+    NOT_PROBING,
+    OPEN_WHEN,
+    OUTSIDE_WINDOWS,
+    PROBE_RUNNING,
     PROBING,
     SIGNAL_AVAILABLE,
     SIGNAL_LOST,
+    SIGNAL_UNREAD,
+    SIGNALS_READ,
     THROTTLED,
+    WAITING_FOR_PROBE,
     Key,
 )
-from bulkhead.api.models import Breaker, DependencyStatus, Health, SignalLoss
+from bulkhead.api.dependency import DependencyStatus
+from bulkhead.api.health import Breaker, Health, SignalLoss
 from bulkhead.api.times import format_time
 from bulkhead.api.views import DependencyView
 from bulkhead.policy.admission import DependencyState, windows_open
@@ -67,7 +81,7 @@ def dependency_status(
             condition(
                 "Ready",
                 True,
-                "Full" if full else "Available",
+                FULL if full else AVAILABLE,
                 f"{usage}, {waiting} waiting",
                 generation=dep.generation,
                 before=before.get("Ready"),
@@ -76,7 +90,7 @@ def dependency_status(
             condition(
                 "WindowClosed",
                 closed,
-                "OutsideWindows" if closed else "InsideWindow",
+                OUTSIDE_WINDOWS if closed else INSIDE_WINDOW,
                 "no new starts until a window opens" if closed else "new starts allowed",
                 generation=dep.generation,
                 before=before.get("WindowClosed"),
@@ -118,7 +132,7 @@ def health_conditions(
     )
     loss = spec.on_signal_loss or SignalLoss()
     if step.available:
-        signal = (SIGNAL_AVAILABLE, True, "SignalsRead", values)
+        signal = (SIGNAL_AVAILABLE, True, SIGNALS_READ, values)
     elif step.lost:
         signal = (
             SIGNAL_AVAILABLE,
@@ -130,24 +144,24 @@ def health_conditions(
         signal = (
             SIGNAL_AVAILABLE,
             False,
-            "SignalUnread",
+            SIGNAL_UNREAD,
             f"{errors}; the last values hold for {loss.after}",
         )
     throttled = step.effective < capacity
     why = {"Open": CIRCUIT_OPEN, "HalfOpen": PROBING}.get(state.breaker)
-    why = why or (SIGNAL_LOST if step.lost else "AdaptiveLimit")
+    why = why or (SIGNAL_LOST if step.lost else ADAPTIVE_LIMIT)
     return [
         signal,
         (
             THROTTLED,
             throttled,
-            why if throttled else "AtCapacity",
+            why if throttled else AT_CAPACITY,
             f"effective capacity {step.effective} of {capacity} (health {state.health}; {values})",
         ),
         (
             CIRCUIT_OPEN,
             state.breaker == "Open",
-            "OpenWhen" if state.breaker == "Open" else state.breaker,
+            OPEN_WHEN if state.breaker == "Open" else state.breaker,
             f"no new starts since {_stamp(state.opened_at)}, half-open at "
             f"{_stamp(state.open_until)} (opening {state.opens})"
             if state.breaker == "Open"
@@ -157,7 +171,7 @@ def health_conditions(
         (
             DRY_RUN,
             spec.dry_run,
-            "DryRun" if spec.dry_run else "Enforced",
+            DRY_RUN if spec.dry_run else ENFORCED,
             f"computed, not enforced: admission uses capacity {capacity}, effective capacity "
             f"would be {step.effective}"
             if spec.dry_run
@@ -168,15 +182,15 @@ def health_conditions(
 
 def _probing(state: LoopState, spec: Health) -> tuple[str, bool, str, str]:
     if state.breaker != "HalfOpen":
-        return (PROBING, False, "NotProbing", "no probe")
+        return (PROBING, False, NOT_PROBING, "no probe")
     if state.probe is None:
-        return (PROBING, True, "WaitingForProbe", "one probe run may start")
+        return (PROBING, True, WAITING_FOR_PROBE, "one probe run may start")
     observe_for = (spec.breaker or Breaker()).observe_for
     probe = f"{state.probe.key[0]}/{state.probe.key[1]}"
     return (
         PROBING,
         True,
-        "ProbeRunning",
+        PROBE_RUNNING,
         f"probe {probe} started {_stamp(state.probe.since)}, judged for {observe_for}",
     )
 

@@ -36,13 +36,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bulkhead.api.cel import compile_condition, evaluate
-from bulkhead.api.constants import CIRCUIT_OPEN, SIGNAL_AVAILABLE, SIGNAL_LOST, Key
-from bulkhead.api.models import (
+from bulkhead.api.constants import (
+    CAPACITY_CUT,
+    CAPACITY_RAISED,
+    CIRCUIT_CLOSED,
+    CIRCUIT_HALF_OPEN,
+    CIRCUIT_OPEN,
+    HEALTH_CHANGED,
+    SIGNAL_AVAILABLE,
+    SIGNAL_ERROR,
+    SIGNAL_LOST,
+    SIGNAL_RESTORED,
+    Key,
+)
+from bulkhead.api.dependency import DependencyStatus
+from bulkhead.api.health import (
     Adaptive,
     Breaker,
     BreakerState,
     BreakerStatus,
-    DependencyStatus,
     Health,
     HealthState,
     PendingHealth,
@@ -163,7 +175,7 @@ def step(
         # Counted as unread: a condition that cannot be judged must not read as healthy.
         available = False
         if before.lost_since is None:
-            changes.append(Change("SignalError", judged))
+            changes.append(Change(SIGNAL_ERROR, judged))
     lost_since = None if available else (before.lost_since or now)
     lost = lost_since is not None and now - lost_since >= duration(settings.loss.after)
     # A spec change may have moved capacity or minCapacity past the kept limit.
@@ -182,12 +194,12 @@ def step(
             )
         )
     if available and before.lost_since is not None:
-        changes.append(Change("SignalRestored", f"signals read again: {_values(values)}"))
+        changes.append(Change(SIGNAL_RESTORED, f"signals read again: {_values(values)}"))
 
     if verdicts is not None:
         state = _judge(state, verdicts, spec, settings, now, values, changes)
     elif lost and state.health != "Unknown":
-        changes.append(Change("HealthChanged", f"health {state.health} -> Unknown: signals lost"))
+        changes.append(Change(HEALTH_CHANGED, f"health {state.health} -> Unknown: signals lost"))
         state = replace(state, health="Unknown", pending=None, pending_since=None)
 
     state = _breaker(state, verdicts, settings, now, seed, values, changes)
@@ -255,7 +267,7 @@ def _judge(
         return replace(state, pending=candidate, pending_since=since)
     changes.append(
         Change(
-            "HealthChanged",
+            HEALTH_CHANGED,
             f"health {state.health} -> {candidate}: {_why(candidate, spec)} ({_values(values)})",
         )
     )
@@ -321,7 +333,7 @@ def _breaker(
             return _open(
                 state, settings, now, seed, f"still unhealthy ({_values(values)})", changes
             )
-        changes.append(Change("CircuitHalfOpen", "circuit half-open: one probe run may start"))
+        changes.append(Change(CIRCUIT_HALF_OPEN, "circuit half-open: one probe run may start"))
         return replace(state, breaker="HalfOpen", open_until=None, probe=None)
     # HalfOpen
     if state.probe is None:
@@ -339,7 +351,7 @@ def _breaker(
         return state
     changes.append(
         Change(
-            "CircuitClosed",
+            CIRCUIT_CLOSED,
             f"circuit closed: healthy for {settings.breaker.observe_for} after probe {name}; "
             f"effective capacity restarts at {settings.floor}",
         )
@@ -398,7 +410,7 @@ def _adapt(
             why = f"healthy and fully used (in use: {in_use})"
     if new == limit:
         return state
-    reason = "CapacityCut" if new < limit else "CapacityRaised"
+    reason = CAPACITY_CUT if new < limit else CAPACITY_RAISED
     changes.append(Change(reason, f"effective capacity {limit} -> {new}: {why}"))
     return replace(state, limit=new, last_change=now)
 

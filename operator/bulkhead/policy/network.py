@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from bulkhead.api.models import DependencyNetwork, NetworkPort
+from bulkhead.api.network import DependencyNetwork, NetworkPort
 from bulkhead.policy.build import controller_reference, run_labels
 
 

@@ -26,8 +26,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bulkhead.api.constants import RETRYING, STARTED, TERMINAL_PHASES
-from bulkhead.api.models import BatchJobSpec, BatchJobStatus, Run
+from bulkhead.api.batchjob import BatchJobSpec, BatchJobStatus, Run
+from bulkhead.api.constants import (
+    CONCURRENCY_FORBID,
+    JOB_DELETED,
+    LAST_RUN_FAILED,
+    NOT_CAUGHT_UP,
+    QUEUE_FULL,
+    REPLACED,
+    RETRYING,
+    RUN_FAILED,
+    RUN_MISSED,
+    RUN_REPLACED,
+    SCHEDULED,
+    STARTED,
+    STARTING_DEADLINE,
+    SUPERSEDED,
+    SUSPENDED,
+    TERMINAL_PHASES,
+    WAITING_FOR_ACTIVE_RUN,
+    WAITING_TO_START,
+)
 from bulkhead.api.times import format_time, parse_time
 from bulkhead.api.views import JobView
 from bulkhead.policy import schedule as cron
@@ -42,23 +61,6 @@ MAX_RUNS = 32
 ON_TIME = timedelta(seconds=60)
 # Missed instants listed one by one in a single pass; more are summed up in one entry.
 MISSED_LISTED = 5
-
-# Reasons: of runs (in status.runs and Events) and of a scheduled BatchJob's status.
-RUN_FAILED = "RunFailed"
-RUN_MISSED = "RunMissed"
-RUN_REPLACED = "RunReplaced"
-STARTING_DEADLINE = "StartingDeadlineExceeded"
-CONCURRENCY_FORBID = "ConcurrencyForbid"
-QUEUE_FULL = "QueueFull"
-NOT_CAUGHT_UP = "NotCaughtUp"
-SUSPENDED = "Suspended"
-SUPERSEDED = "Superseded"
-REPLACED = "Replaced"
-JOB_DELETED = "JobDeleted"
-WAITING_FOR_ACTIVE_RUN = "WaitingForActiveRun"
-WAITING_TO_START = "WaitingToStart"
-SCHEDULED = "Scheduled"
-LAST_RUN_FAILED = "LastRunFailed"
 
 FINISHED = ("Succeeded", "Failed", "Missed", "Replaced")
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bulkhead.api.batchjob import BatchJobSpec, BatchJobStatus, QueuePosition
 from bulkhead.api.constants import (
     BACKOFF_LIMIT,
     CONTAINER_WAITING_REASONS,
@@ -31,7 +32,6 @@ from bulkhead.api.constants import (
     UNSCHEDULABLE,
     Phase,
 )
-from bulkhead.api.models import BatchJobSpec, BatchJobStatus, QueuePosition
 from bulkhead.api.views import JobView
 from bulkhead.policy.build import CONTAINER
 from bulkhead.policy.conditions import by_type, condition
