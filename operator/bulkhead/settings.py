@@ -1,7 +1,7 @@
 """Operator settings from the environment, read once by the composition root.
 
 `SETTINGS` is the one list of them, with defaults and one-line help: `python -m bulkhead
---help` prints it, and a unit test checks the README's table against it.
+--help` prints it, and a unit test checks the table in docs/operating.md against it.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ class Settings:
     # Each kind is listed again this often (seconds): what a watch missed is repaired within one
     # period, and a watch that misses changes twice in a row fails the liveness check.
     resync_period: float
-    # Leader election (README, "High availability"): off for a single local process; the chart
-    # turns it on.
+    # Leader election (docs/operating.md, "High availability"): off for a single local
+    # process; the chart turns it on.
     leader_election: bool
     namespace: str
     lease_name: str
