@@ -12,19 +12,7 @@ from bulkhead.api.models import Health
 from bulkhead.policy.adaptive import cut
 from bulkhead.policy.health import step
 from bulkhead.policy.health_state import Change, LoopState, Step
-from health_factories import (
-    HEALTHY,
-    LOST,
-    NO_TARGET,
-    SEED,
-    SPEC,
-    T0,
-    at,
-    p99,
-    runs,
-    simulate,
-    spec,
-)
+from health_factories import HEALTHY, LOST, NO_TARGET, SEED, SPEC, T0, at, p99, runs, simulate, spec
 from hypothesis import given, settings
 
 # (what, spec, in use, p99, state before, seconds after T0, the state after, effective, changes)

@@ -9,18 +9,7 @@ from typing import Any
 import pytest
 from bulkhead.policy.health import step
 from bulkhead.policy.health_state import Change, LoopState, Step
-from health_factories import (
-    HEALTHY,
-    NO_TARGET,
-    SEED,
-    SPEC,
-    T0,
-    at,
-    p99,
-    runs,
-    simulate,
-    spec,
-)
+from health_factories import HEALTHY, NO_TARGET, SEED, SPEC, T0, at, p99, runs, simulate, spec
 from hypothesis import given, settings
 
 
