@@ -67,3 +67,20 @@ PROBING = "Probing"  # the breaker is HalfOpen: one probe run
 DRY_RUN = "DryRun"  # health is computed and shown, admission uses capacity alone
 # Signals unread for onSignalLoss.after (an Event, and the SignalAvailable reason).
 SIGNAL_LOST = "SignalLost"
+
+# Scheduled BatchJobs: reasons of runs (in status.runs and Events) and of the BatchJob's status
+# (policy/runs.py, catchup.py, deadline.py, concurrency.py).
+RUN_FAILED = "RunFailed"
+RUN_MISSED = "RunMissed"
+RUN_REPLACED = "RunReplaced"
+STARTING_DEADLINE = "StartingDeadlineExceeded"
+CONCURRENCY_FORBID = "ConcurrencyForbid"
+QUEUE_FULL = "QueueFull"
+NOT_CAUGHT_UP = "NotCaughtUp"
+SUSPENDED = "Suspended"
+SUPERSEDED = "Superseded"
+REPLACED = "Replaced"
+WAITING_FOR_ACTIVE_RUN = "WaitingForActiveRun"
+WAITING_TO_START = "WaitingToStart"
+SCHEDULED = "Scheduled"
+LAST_RUN_FAILED = "LastRunFailed"

@@ -22,6 +22,7 @@ from bulkhead.metrics import Metrics
 from bulkhead.policy import runs, status
 from bulkhead.policy import schedule as cron
 from bulkhead.policy.build import build_job, job_name
+from bulkhead.policy.ledger import token
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.store import Store
 
@@ -111,9 +112,7 @@ class ScheduleController:
                 if isinstance(started, JobView):
                     jobs.append(started)
                     started = runs.run_of(started, spec, plan.start)
-                plan.runs = [
-                    started if runs.token(r) == runs.token(started) else r for r in plan.runs
-                ]
+                plan.runs = [started if token(r) == token(started) else r for r in plan.runs]
         # The one place a scheduled BatchJob lets go of admission bookkeeping: before the reads
         # and the write below, so no admission pass admits a run that no longer waits meanwhile.
         if release:
@@ -152,7 +151,7 @@ class ScheduleController:
     ) -> list[Run]:
         """A run that just ran out of retries names its last exit code, read once from its pods
         (the Job's condition does not carry it)."""
-        before = {runs.token(r): r.result for r in ledger}
+        before = {token(r): r.result for r in ledger}
         views = {j.name: j for j in jobs}
         found = []
         for run in new:
@@ -160,7 +159,7 @@ class ScheduleController:
             if (
                 job is not None
                 and run.reason == BACKOFF_LIMIT
-                and before.get(runs.token(run)) != "Failed"
+                and before.get(token(run)) != "Failed"
             ):
                 selector = f"{JOB_NAME_LABEL}={job.name}"
                 code = await self._kube.last_exit_code(bj.namespace, selector)
@@ -207,7 +206,7 @@ class ScheduleController:
         (waiting for admission, or failed to start), DECIDING while admission has not decided
         yet, or None to look again; and whether it lets go of its admission (a start that
         failed after admission)."""
-        name = job_name(bj.name, bj.uid, runs.token(run))
+        name = job_name(bj.name, bj.uid, token(run))
         if spec.uses and not self._admission.admitted(bj.key, name):
             wait = self._admission.request(bj, spec, name, run.scheduled_time)
             if wait is None:

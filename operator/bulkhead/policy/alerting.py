@@ -3,8 +3,8 @@ an alert fires while the status says so and clears when it no longer does)."""
 
 from __future__ import annotations
 
+from bulkhead.api.constants import LAST_RUN_FAILED, STARTING_DEADLINE
 from bulkhead.api.views import BatchJobView
-from bulkhead.policy.runs import LAST_RUN_FAILED, STARTING_DEADLINE
 
 
 def failed_reason(bj: BatchJobView) -> str | None:
