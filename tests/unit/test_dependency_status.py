@@ -9,15 +9,9 @@ from bulkhead.api.dependency import DependencySpec
 from bulkhead.api.views import DependencyView
 from bulkhead.policy.admission import DependencyState, Holding
 from bulkhead.policy.dependency_status import dependency_status, invalid_status
-from bulkhead.policy.health import (
-    LoopState,
-    Probe,
-    Reading,
-    Step,
-    from_status,
-    readings_from_status,
-    step,
-)
+from bulkhead.policy.health import step
+from bulkhead.policy.health_state import LoopState, Probe, Reading, Step
+from bulkhead.policy.health_status import from_status, readings_from_status
 from hypothesis import given
 from hypothesis import strategies as st
 

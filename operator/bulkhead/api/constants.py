@@ -96,8 +96,8 @@ CAPACITY_RAISED = "CapacityRaised"
 # The health Events posted as Warning: the Dependency got worse. The others are Normal.
 HEALTH_WARNINGS = frozenset({CAPACITY_CUT, CIRCUIT_OPEN, SIGNAL_LOST, SIGNAL_ERROR})
 
-# Reasons of a scheduled BatchJob's runs (in status.runs and Events) and of its status
-# (policy/runs.py).
+# Scheduled BatchJobs: reasons of runs (in status.runs and Events) and of the BatchJob's status
+# (policy/runs.py, catchup.py, deadline.py, concurrency.py).
 RUN_FAILED = "RunFailed"
 RUN_MISSED = "RunMissed"
 RUN_REPLACED = "RunReplaced"

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from functools import partial
 
 from pydantic import ValidationError
 
@@ -28,8 +27,8 @@ from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.controllers.schedule import ScheduleController
 from bulkhead.kube import JOB_NAME_LABEL, Conflict, Invalid, Kube, replacing
 from bulkhead.metrics import Metrics
-from bulkhead.policy import runs, status
-from bulkhead.policy.build import build_job, job_name, run_token
+from bulkhead.policy import oneshot, runs, status
+from bulkhead.policy.build import build_job
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.store import Store, once
 
@@ -103,77 +102,104 @@ class BatchJobController:
     async def reconcile(self, key: Key) -> None:
         bj = self._store.batchjob(key)
         gone = self._gone.pop(key, {})  # used by this reconcile or never: nothing piles up
+        current, spec = None, None
         if bj is None or bj.deleting:
-            self._admission.release(key)
-            self._written.pop(key, None)
-            self._last_write.pop(key, None)
-            self._not_started.forget(key)
-            return
-        if self._settled(bj):
+            decision: oneshot.Final = oneshot.Forget()
+        elif self._settled(bj):
             # What the full reconcile below concludes too, without parsing spec and status: a
             # restart reconciles every BatchJob at rest (10,000 finished: 1.3 of its 3.1 CPU-s
             # under cProfile, bench/offline_restart.py; the parses and the status rebuilt).
-            self._admission.book.forget(key)
-            return
-        current = self._current(bj)
-        try:
-            spec = parse_spec(bj.spec_json)
-        except ValidationError as error:
-            self._admission.book.forget(key)
-            await self._write(bj, current, status.invalid_outcome(explain(error)))
-            return
-        if spec.schedule:
-            await self._schedules.reconcile(bj, spec, current, gone)
-            return
-        # run-now on a one-shot BatchJob: a new value starts one more run once the current one
-        # has finished; the value handled names the run (and its Job) from then on.
-        run_now = current.run_now if current else None
-        if bj.run_now and bj.run_now != run_now and status.is_terminal(current):
-            run_now = bj.run_now
-        name = _run_name(bj, run_now)
-        write = partial(self._write, run_now=run_now)
-        if status.is_terminal(current) and current and current.job_name == name:
-            # A finished run keeps its result (its Job may be gone after the TTL).
-            self._admission.book.forget(key)
-            await write(bj, current, _unchanged(current))
-            return
-        job = next((j for j in self._store.jobs(key) if j.name == name), None)
-        if job is None and current and current.job_name == name:
-            found = await self.kube.get_job(bj.namespace, name)  # the watch may lag a create
-            if found is not None and JobView.from_job(found).owner_uid != bj.uid:
-                found = None  # someone else's Job under our name is not our run
-            last_seen = gone.get(name)
-            if found is None and last_seen and last_seen.name == name and last_seen.finished:
-                # Finished, then removed (ttlSecondsAfterFinished: 0) before we wrote it down.
-                job = last_seen
-            elif found is None:
-                self._admission.book.forget(key)
-                await write(bj, current, status.job_deleted_outcome(name))
-                return
+            decision = oneshot.Keep()
+        else:
+            current = self._current(bj)
+            try:
+                spec = parse_spec(bj.spec_json)
+            except ValidationError as error:
+                decision = oneshot.unreadable(explain(error))
             else:
-                job = JobView.from_job(found)
-        if job is not None:
+                if spec.schedule:
+                    await self._schedules.reconcile(bj, spec, current, gone)
+                    return
+                decision = await self._decide(bj, spec, current, gone)
+        # The one place a one-shot BatchJob lets go of admission bookkeeping: before the write,
+        # so that no admission pass admits, while the write is under way, a run that no longer
+        # waits.
+        if decision.release is oneshot.Release.ALL:
+            self._admission.release(key)
+        elif decision.release is oneshot.Release.WAIT:
             self._admission.book.forget(key)
-            await write(bj, current, await self._job_outcome(bj, job, spec))
-            return
-        if spec.service_account_name and not await self.kube.get_service_account(
-            bj.namespace, spec.service_account_name
-        ):
-            await write(
-                bj,
-                current,
-                status.invalid_outcome(
-                    f"serviceAccountName {spec.service_account_name} does not exist in namespace "
-                    f"{bj.namespace}"
-                ),
-            )
-            return
-        if spec.uses and not self._admission.admitted(key, name):
-            waiting = self._admission.request(bj, spec, name)
-            if waiting is not None:
-                await write(bj, current, waiting)
-            return
-        await self._start(bj, spec, current, run_now)
+        match decision:
+            case oneshot.Forget():
+                self._written.pop(key, None)
+                self._last_write.pop(key, None)
+                self._not_started.forget(key)
+            case oneshot.LookAgain():
+                self._queue.add(key)
+            case oneshot.Keep():
+                pass
+            case _:
+                assert bj is not None  # only a Forget has no BatchJob
+                await self._carry_out(bj, spec, current, decision)
+
+    async def _decide(
+        self,
+        bj: BatchJobView,
+        spec: BatchJobSpec,
+        current: BatchJobStatus | None,
+        gone: dict[str, JobView],
+    ) -> oneshot.Final:
+        """Returns how the reconcile of the one-shot `bj` ends, given its readable `spec`, its
+        `current` status and the last state of its Jobs deleted since (`gone`): asks
+        policy/oneshot.py, doing the look-ups and the start it asks for on the way."""
+        facts = oneshot.Facts(
+            bj=bj,
+            spec=spec,
+            current=current,
+            jobs=tuple(self._store.jobs(bj.key)),
+            gone=gone,
+            admitted_run=None,
+        )
+        while True:
+            # Read at each step: a pass may admit the run while a look-up is under way.
+            admitted = self._admission.book.admitted.get(bj.key)
+            facts = replace(facts, admitted_run=admitted.run if admitted else None)
+            match oneshot.decide(facts):
+                case oneshot.LookUpJob(name):
+                    body = await self.kube.get_job(bj.namespace, name)
+                    found = JobView.from_job(body) if body is not None else None
+                    facts = replace(facts, found={**facts.found, name: found})
+                case oneshot.LookUpServiceAccount(name):
+                    exists = bool(await self.kube.get_service_account(bj.namespace, name))
+                    facts = replace(facts, service_account=exists)
+                case oneshot.Start(run_now):
+                    facts = replace(facts, started=await self._start(bj, spec, run_now))
+                case final:
+                    return final
+
+    async def _carry_out(
+        self,
+        bj: BatchJobView,
+        spec: BatchJobSpec | None,
+        current: BatchJobStatus | None,
+        decision: oneshot.Write,
+    ) -> None:
+        """Writes what `decision` says about `bj`, given its `spec` (None: unreadable) and
+        `current` status."""
+        match decision:
+            case oneshot.WriteOutcome(outcome, _, run_now):
+                await self._write(bj, current, outcome, run_now=run_now)
+            case oneshot.RecordStart(outcome, run_now):
+                self._metrics.observe_start(bj.created, self._clock())
+                await self._write(bj, current, outcome, run_now=run_now)
+            case oneshot.ReportJob(job, run_now):
+                assert spec is not None  # a Job is reported only from a readable spec
+                outcome = await self._job_outcome(bj, job, spec)
+                await self._write(bj, current, outcome, run_now=run_now)
+            case oneshot.WaitForAdmission(run, run_now):
+                assert spec is not None  # a run waits only from a readable spec
+                waiting = self._admission.request(bj, spec, run)
+                if waiting is not None:
+                    await self._write(bj, current, waiting, run_now=run_now)
 
     def _settled(self, bj: BatchJobView) -> bool:
         """Whether `bj` is a one-shot BatchJob whose status reports, at its generation, that
@@ -181,7 +207,7 @@ class BatchJobController:
         value names (a copied status, or one of a re-created BatchJob, names another), with
         no status write of ours still unseen."""
         job, run_now = bj.settled
-        return bool(job) and bj.key not in self._written and job == _run_name(bj, run_now)
+        return bool(job) and bj.key not in self._written and job == oneshot.run_name(bj, run_now)
 
     async def _job_outcome(
         self, bj: BatchJobView, job: JobView, spec: BatchJobSpec
@@ -195,41 +221,23 @@ class BatchJobController:
         return status.not_started_outcome(outcome, why) if why else outcome
 
     async def _start(
-        self,
-        bj: BatchJobView,
-        spec: BatchJobSpec,
-        current: BatchJobStatus | None,
-        run_now: str | None,
-    ) -> None:
-        write = partial(self._write, run_now=run_now)
+        self, bj: BatchJobView, spec: BatchJobSpec, run_now: str | None
+    ) -> oneshot.Started:
+        """Returns what starting `bj`'s run (of `run_now`, if set) came to: its egress
+        NetworkPolicy made, then its Job created (or found under its name)."""
         blocked = await ensure_egress(self.kube, self._store, bj, spec)
         if blocked is not None:
-            self._admission.release(bj.key)
-            await write(bj, current, status.Outcome("Pending", *blocked))
-            return
+            return oneshot.Blocked(*blocked)
         body = build_job(
             name=bj.name, namespace=bj.namespace, uid=bj.uid, spec=spec, run_now=run_now or ""
         )
         try:
-            created = await self.kube.create_job(body)
+            return oneshot.Exists(JobView.from_job(await self.kube.create_job(body)))
         except Conflict:
             found = await self.kube.get_job(bj.namespace, body["metadata"]["name"])
-            if found is None:  # deleted between the two calls: look again from the top
-                self._queue.add(bj.key)
-                return
-            if JobView.from_job(found).owner_uid != bj.uid:  # never adopt a Job not ours
-                self._admission.release(bj.key)
-                await write(bj, current, status.job_name_taken_outcome(found["metadata"]["name"]))
-                return
-            created = found
+            return oneshot.Exists(JobView.from_job(found)) if found else oneshot.Vanished()
         except Invalid as error:
-            self._admission.release(bj.key)
-            await write(
-                bj, current, status.invalid_outcome(f"the API server refused the Job: {error}")
-            )
-            return
-        self._metrics.observe_start(bj.created, self._clock())
-        await write(bj, current, status.job_outcome(JobView.from_job(created), spec))
+            return oneshot.Refused(str(error))
 
     async def _write(
         self,
@@ -279,19 +287,3 @@ class BatchJobController:
             await self.kube.post_event(
                 bj.ref(), "Warning" if event.warning else "Normal", event.reason, event.message
             )
-
-
-def _run_name(bj: BatchJobView, run_now: str | None) -> str:
-    """The Job of a one-shot `bj`'s run: its only one, or the one run-now value `run_now`
-    asked for."""
-    return job_name(bj.name, bj.uid, run_token("", run_now) if run_now else "")
-
-
-def _unchanged(current: BatchJobStatus) -> status.Outcome:
-    """A finished BatchJob keeps its result; only observedGeneration follows the spec."""
-    kept = current.wire()
-    for k in ("observedGeneration", "phase", "conditions", "reason", "message"):
-        kept.pop(k, None)
-    return status.Outcome(
-        current.phase or "Pending", current.reason or "", current.message or "", kept
-    )

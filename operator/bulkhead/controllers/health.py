@@ -19,7 +19,7 @@ from bulkhead.api.times import duration
 from bulkhead.kube import ApiError, Kube
 from bulkhead.metrics import Metrics
 from bulkhead.monitoring import Monitoring, Trust
-from bulkhead.policy import health, signals
+from bulkhead.policy import breaker, health, health_state, health_status, signals
 from bulkhead.policy.admission import Gate
 from bulkhead.state.store import Store
 
@@ -38,9 +38,9 @@ class _Loop:
     spec: Health
     capacity: int
     task: asyncio.Task[None] | None = None
-    state: health.LoopState = field(default_factory=health.LoopState)
-    readings: dict[str, health.Reading] = field(default_factory=dict)
-    result: health.Step | None = None
+    state: health_state.LoopState = field(default_factory=health_state.LoopState)
+    readings: dict[str, health_state.Reading] = field(default_factory=dict)
+    result: health_state.Step | None = None
     gate: Gate | None = None
 
 
@@ -82,7 +82,7 @@ class HealthController:
             return Gate(0, message=f"{name}: its health signals are not read yet")
         return loop.gate
 
-    def shown(self, name: str) -> tuple[health.Step, dict[str, health.Reading]] | None:
+    def shown(self, name: str) -> tuple[health_state.Step, dict[str, health_state.Reading]] | None:
         """The last step and its readings, for the Dependency's status (a copy: the status
         may be made later, and the readings change in place as signals are read)."""
         loop = self._loops.get(name)
@@ -95,7 +95,7 @@ class HealthController:
         loop = self._loops.get(name)
         if loop is None or loop.result is None:
             return
-        loop.state = health.with_probe(loop.state, key, self._clock())
+        loop.state = breaker.with_probe(loop.state, key, self._clock())
         loop.result = replace(loop.result, state=loop.state)
         self._set_gate(name, loop)
 
@@ -138,8 +138,8 @@ class HealthController:
                 loop = _Loop(
                     spec=spec,
                     capacity=capacity,
-                    state=health.from_status(status),
-                    readings=health.readings_from_status(status),
+                    state=health_status.from_status(status),
+                    readings=health_status.readings_from_status(status),
                 )
                 self._loops[name] = loop
                 loop.task = asyncio.get_running_loop().create_task(self._run(name, loop))
@@ -170,12 +170,12 @@ class HealthController:
         for signal, value in zip(loop.spec.signals, read, strict=True):
             last = loop.readings.get(signal.name)
             if isinstance(value, str):
-                loop.readings[signal.name] = health.Reading(
+                loop.readings[signal.name] = health_state.Reading(
                     last.value if last else None, last.time if last else None, value
                 )
                 self._metrics.signal_failed(name, signal.name)
             else:
-                loop.readings[signal.name] = health.Reading(value, now)
+                loop.readings[signal.name] = health_state.Reading(value, now)
                 self._metrics.signal(name, signal.name, value)
         result = health.step(
             loop.spec, loop.capacity, self._in_use(name), loop.readings, loop.state, now, name
@@ -207,8 +207,8 @@ class HealthController:
             probe,
         ):
             return
-        why = health.waiting_message(
-            name, result, loop.capacity, health.readings_text(loop.readings)
+        why = health_status.waiting_message(
+            name, result, loop.capacity, health_status.readings_text(loop.readings)
         )
         loop.gate = Gate(
             capacity=result.enforced,

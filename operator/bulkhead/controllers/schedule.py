@@ -22,6 +22,7 @@ from bulkhead.metrics import Metrics
 from bulkhead.policy import runs, status
 from bulkhead.policy import schedule as cron
 from bulkhead.policy.build import build_job, job_name
+from bulkhead.policy.ledger import token
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.store import Store
 
@@ -73,55 +74,70 @@ class ScheduleController:
                 spec.schedule, spec.time_zone, seed=bj.uid, anchor=parse_time(bj.created)
             )
         except cron.ScheduleError as error:
-            self._admission.release(bj.key)
-            await self._write(bj, current, status.invalid_outcome(str(error)), None)
-            return
-        now = self._clock()
-        ledger = list(current.runs or []) if current else []
-        jobs = [
-            j
-            for j in self._store.jobs(bj.key)
-            if j.owner_uid == bj.uid and (j.scheduled or j.run_now)
-        ]
-        jobs += await self._unseen_jobs(bj, ledger, jobs, gone)
-        plan = runs.plan(
-            spec=spec,
-            schedule=schedule,
-            seed=bj.uid,
-            created=parse_time(bj.created),
-            ledger=ledger,
-            jobs=jobs,
-            run_now=bj.run_now,
-            handled_run_now=current.run_now if current else None,
-            suspended_since=None if spec.suspend else _suspended_since(current),
-            now=now,
-        )
-        uids = {j.name: j.uid for j in jobs}
-        for name in plan.delete:
-            try:
-                await self._kube.delete_job(bj.namespace, name, uids.get(name, ""))
-            except ApiError as error:  # the next look tries again; runs go on meanwhile
-                log.warning("could not delete Job %s/%s: %s", bj.namespace, name, error)
-        if plan.start is None:
-            self._admission.release(bj.key)
+            unreadable: status.Outcome | None = status.invalid_outcome(str(error))
         else:
-            started = await self._start(bj, spec, plan.start)
-            if started is None:
-                return  # the Job vanished between create and get: look again from the top
-            if started is DECIDING:
-                # The admission pass, milliseconds away, starts the run or shows why it waits,
-                # and queues this BatchJob again: one status write then, not two.
-                self._wake(bj.key, plan.wake, now)
-                return
-            if isinstance(started, JobView):
-                jobs.append(started)
-                started = runs.run_of(started, spec, plan.start)
-            plan.runs = [started if runs.token(r) == runs.token(started) else r for r in plan.runs]
+            unreadable = None
+        ledger = list(current.runs or []) if current else []
+        jobs: list[JobView] = []
+        plan = None
+        release = True  # no run starts (nor can), or its start failed
+        if unreadable is None:
+            now = self._clock()
+            jobs = [
+                j
+                for j in self._store.jobs(bj.key)
+                if j.owner_uid == bj.uid and (j.scheduled or j.run_now)
+            ]
+            jobs += await self._unseen_jobs(bj, ledger, jobs, gone)
+            plan = runs.plan(
+                spec=spec,
+                schedule=schedule,
+                seed=bj.uid,
+                created=parse_time(bj.created),
+                ledger=ledger,
+                jobs=jobs,
+                run_now=bj.run_now,
+                handled_run_now=current.run_now if current else None,
+                suspended_since=None if spec.suspend else _suspended_since(current),
+                now=now,
+            )
+            await self._delete(bj, plan.delete, jobs)
+            if plan.start is not None:
+                started, release = await self._start(bj, spec, plan.start)
+                if started is None:
+                    return  # the Job vanished between create and get: look again from the top
+                if started is DECIDING:
+                    # The admission pass, milliseconds away, starts the run or shows why it
+                    # waits, and queues this BatchJob again: one status write then, not two.
+                    self._wake(bj.key, plan.wake, now)
+                    return
+                if isinstance(started, JobView):
+                    jobs.append(started)
+                    started = runs.run_of(started, spec, plan.start)
+                plan.runs = [started if token(r) == token(started) else r for r in plan.runs]
+        # The one place a scheduled BatchJob lets go of admission bookkeeping: before the reads
+        # and the write below, so no admission pass admits a run that no longer waits meanwhile.
+        if release:
+            self._admission.release(bj.key)
+        if plan is None:
+            assert unreadable is not None  # only an unreadable schedule makes no plan
+            await self._write(bj, current, unreadable, None)
+            return
         plan.runs = await self._with_exit_codes(bj, spec, ledger, plan.runs, jobs)
         plan.runs = await self._not_started_runs(bj, plan.runs, jobs)
         outcome = runs.outcome(spec, plan.runs, jobs, plan.next_time, plan.run_now, current)
         await self._write(bj, current, outcome, runs.events(ledger, plan.runs))
         self._wake(bj.key, plan.wake, now)
+
+    async def _delete(self, bj: BatchJobView, names: list[str], jobs: list[JobView]) -> None:
+        """Deletes `bj`'s Jobs named `names` (of `jobs`, by uid); one that cannot be is tried
+        again at the next look (runs go on meanwhile)."""
+        uids = {j.name: j.uid for j in jobs}
+        for name in names:
+            try:
+                await self._kube.delete_job(bj.namespace, name, uids.get(name, ""))
+            except ApiError as error:
+                log.warning("could not delete Job %s/%s: %s", bj.namespace, name, error)
 
     def _wake(self, key: Key, wake: datetime | None, now: datetime) -> None:
         if wake is not None:
@@ -137,7 +153,7 @@ class ScheduleController:
     ) -> list[Run]:
         """A run that just ran out of retries names its last exit code, read once from its pods
         (the Job's condition does not carry it)."""
-        before = {runs.token(r): r.result for r in ledger}
+        before = {token(r): r.result for r in ledger}
         views = {j.name: j for j in jobs}
         found = []
         for run in new:
@@ -145,7 +161,7 @@ class ScheduleController:
             if (
                 job is not None
                 and run.reason == BACKOFF_LIMIT
-                and before.get(runs.token(run)) != "Failed"
+                and before.get(token(run)) != "Failed"
             ):
                 selector = f"{JOB_NAME_LABEL}={job.name}"
                 code = await self._kube.last_exit_code(bj.namespace, selector)
@@ -185,20 +201,23 @@ class ScheduleController:
                 found.append(view)
         return found
 
-    async def _start(self, bj: BatchJobView, spec: BatchJobSpec, run: Run) -> JobView | Run | None:
-        """Start `run`: its Job (created, or found under its name), the run as it is now (waiting
-        for admission, or failed to start), DECIDING while admission has not decided yet, or
-        None to look again."""
-        name = job_name(bj.name, bj.uid, runs.token(run))
+    async def _start(
+        self, bj: BatchJobView, spec: BatchJobSpec, run: Run
+    ) -> tuple[JobView | Run | None, bool]:
+        """Start `run`. Returns its Job (created, or found under its name), the run as it is now
+        (waiting for admission, or failed to start), DECIDING while admission has not decided
+        yet, or None to look again; and whether it lets go of its admission (a start that
+        failed after admission)."""
+        name = job_name(bj.name, bj.uid, token(run))
         if spec.uses and not self._admission.admitted(bj.key, name):
             wait = self._admission.request(bj, spec, name, run.scheduled_time)
             if wait is None:
-                return DECIDING
-            return run.model_copy(update={"reason": wait.reason, "message": wait.message})
+                return DECIDING, False
+            return run.model_copy(update={"reason": wait.reason, "message": wait.message}), False
         if spec.service_account_name and not await self._kube.get_service_account(
             bj.namespace, spec.service_account_name
         ):
-            return run.model_copy(
+            failed = run.model_copy(
                 update={
                     "result": "Failed",
                     "reason": INVALID_SPEC,
@@ -206,11 +225,14 @@ class ScheduleController:
                     f"namespace {bj.namespace}; no Job was created",
                 }
             )
+            return failed, False
         blocked = await ensure_egress(self._kube, self._store, bj, spec)
         if blocked is not None:
-            self._admission.release(bj.key)
             reason, message = blocked
-            return run.model_copy(update={"result": "Failed", "reason": reason, "message": message})
+            failed = run.model_copy(
+                update={"result": "Failed", "reason": reason, "message": message}
+            )
+            return failed, True
         body = build_job(
             name=bj.name,
             namespace=bj.namespace,
@@ -225,21 +247,20 @@ class ScheduleController:
             found = await self._kube.get_job(bj.namespace, name)
             if found is None:
                 self._queue.add(bj.key)
-                return None
+                return None, False
             created = found
         except Invalid as error:
-            self._admission.release(bj.key)
-            return run.model_copy(
+            failed = run.model_copy(
                 update={
                     "result": "Failed",
                     "reason": INVALID_SPEC,
                     "message": f"the API server refused the Job: {error}",
                 }
             )
+            return failed, True
         job = JobView.from_job(created)
         if job.owner_uid != bj.uid:  # never adopt a Job this BatchJob does not control
-            self._admission.release(bj.key)
-            return run.model_copy(
+            taken = run.model_copy(
                 update={
                     "result": "Failed",
                     "reason": JOB_NAME_TAKEN,
@@ -247,8 +268,9 @@ class ScheduleController:
                     f"BatchJob; it was left alone",
                 }
             )
+            return taken, True
         self._metrics.observe_start(run.scheduled_time, self._clock())
-        return job
+        return job, False
 
 
 def _suspended_since(current: BatchJobStatus | None) -> datetime | None:

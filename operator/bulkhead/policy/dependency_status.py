@@ -37,7 +37,8 @@ from bulkhead.api.times import format_time
 from bulkhead.api.views import DependencyView
 from bulkhead.policy.admission import DependencyState, windows_open
 from bulkhead.policy.conditions import condition, parse
-from bulkhead.policy.health import LoopState, Reading, Step, readings_text, status_fields
+from bulkhead.policy.health_state import LoopState, Reading, Step
+from bulkhead.policy.health_status import readings_text, status_fields
 
 MAX_HOLDERS_SHOWN = 1000
 

@@ -8,16 +8,11 @@ so a crash between a Job's create and the status write loses nothing, and a repe
 the same instant is the same Job name (a 409). Instants are considered only after the newest
 one in the ledger, so nothing is decided twice.
 
-Policies (each one place below):
-- catchUp, for instants the operator did not see in time (it was down, or the BatchJob was
-  suspended): Latest runs the newest of them, All runs up to maxCatchUpRuns newest, None runs
-  only the newest, and only when it is seen within ON_TIME of its start. The rest are Missed
-  (NotCaughtUp, or Suspended for instants that fell while it was suspended).
-- startingDeadlineSeconds bounds how late a run may start, waiting for a Dependency included.
-- concurrencyPolicy, when a run is due while another is active: Allow starts it, Forbid records
-  it Missed, Queue keeps one waiting (the rest Missed, QueueFull), Replace deletes the active
-  run's Job and starts the new one.
-- history limits: finished Jobs beyond the newest N succeeded and M failed are deleted.
+Policies, one module each, composed by `plan`:
+- catchUp (policy/catchup.py), for instants the operator did not see in time.
+- startingDeadlineSeconds (policy/deadline.py) bounds how late a run may start.
+- concurrencyPolicy (policy/concurrency.py), when a run is due while another is active.
+- history limits (below): finished Jobs beyond the newest N succeeded and M failed are deleted.
 """
 
 from __future__ import annotations
@@ -28,46 +23,31 @@ from typing import Any
 
 from bulkhead.api.batchjob import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.constants import (
-    CONCURRENCY_FORBID,
     JOB_DELETED,
     LAST_RUN_FAILED,
-    NOT_CAUGHT_UP,
-    QUEUE_FULL,
-    REPLACED,
     RETRYING,
     RUN_FAILED,
     RUN_MISSED,
     RUN_REPLACED,
     SCHEDULED,
     STARTED,
-    STARTING_DEADLINE,
-    SUPERSEDED,
     SUSPENDED,
     TERMINAL_PHASES,
-    WAITING_FOR_ACTIVE_RUN,
     WAITING_TO_START,
 )
 from bulkhead.api.times import format_time, parse_time
 from bulkhead.api.views import JobView
+from bulkhead.policy import catchup, concurrency, deadline
 from bulkhead.policy import schedule as cron
 from bulkhead.policy.build import run_token
+from bulkhead.policy.ledger import token
 from bulkhead.policy.status import NOT_STARTED_REASONS, STALLED_REASONS, Outcome, job_outcome
 
 # Finished and missed entries kept in status.runs (Deferred and Running ones are always kept).
 RUNS_KEPT = 10
 # status.runs' maxItems: room for every waiting run (maxCatchUpRuns is at most 20) and more.
 MAX_RUNS = 32
-# catchUp None: a run first seen later than this after its start time was missed.
-ON_TIME = timedelta(seconds=60)
-# Missed instants listed one by one in a single pass; more are summed up in one entry.
-MISSED_LISTED = 5
-
 FINISHED = ("Succeeded", "Failed", "Missed", "Replaced")
-
-
-def token(run: Run) -> str:
-    """What identifies a run in the ledger (and names its Job)."""
-    return run_token(run.scheduled_time, run.run_now or "")
 
 
 @dataclass(frozen=True)
@@ -125,26 +105,13 @@ def _sync(runs: dict[str, Run], jobs: list[JobView], spec: BatchJobSpec) -> None
         runs[key] = run_of(job, spec, entry)
     for key, entry in list(runs.items()):
         if entry.result == "Running" and key not in seen:
-            runs[key] = _set(
-                entry,
-                result="Failed",
-                reason=JOB_DELETED,
-                message=f"Job {entry.job_name} was deleted before it finished",
+            runs[key] = entry.model_copy(
+                update={
+                    "result": "Failed",
+                    "reason": JOB_DELETED,
+                    "message": f"Job {entry.job_name} was deleted before it finished",
+                }
             )
-
-
-def _set(run: Run, **changes: Any) -> Run:
-    return run.model_copy(update=changes)
-
-
-def _missed(t: datetime, reason: str, message: str) -> Run:
-    return Run(scheduled_time=_when(t), result="Missed", reason=reason, message=message)
-
-
-def _late_reason(t: datetime, suspended_since: datetime | None) -> tuple[str, str]:
-    if suspended_since is not None and t >= suspended_since:
-        return SUSPENDED, "the BatchJob was suspended at its time"
-    return NOT_CAUGHT_UP, "the operator did not run at its time"
 
 
 def plan(
@@ -169,185 +136,43 @@ def plan(
     # was lost) is taken from the Job, and the others around it are still decided.
     cursor = max((parse_time(r.scheduled_time) for r in ledger if not r.run_now), default=created)
     _sync(runs, jobs, spec)
-    wakes: list[datetime] = []
     result = Plan(runs=[], run_now=handled_run_now)
-
     if run_now and run_now != handled_run_now:
-        key = run_token("", run_now)
-        if key not in runs:
-            runs[key] = Run(
+        runs.setdefault(
+            run_token("", run_now),
+            Run(
                 scheduled_time=_when(now),
                 result="Deferred",
                 reason=WAITING_TO_START,
                 message=f"run now ({run_now}) requested",
                 run_now=run_now,
-            )
+            ),
+        )
         result.run_now = run_now
 
     def jitter_of(t: datetime) -> timedelta:
         return cron.jitter(seed, t, spec.jitter_seconds, cron.next_after(schedule, t))
 
+    wakes: list[datetime] = []
     if spec.suspend:
-        for key, entry in runs.items():
-            if entry.result == "Deferred" and not entry.run_now:
-                runs[key] = _set(
-                    entry, result="Missed", reason=SUSPENDED, message="the BatchJob was suspended"
-                )
+        catchup.suspend(runs)
     else:
-        keep = max(spec.max_catch_up_runs, MISSED_LISTED) + 1
-        due = cron.due(schedule, cursor, now, keep=keep)
-        instants = list(due.instants)
-        if instants and now < instants[-1] + jitter_of(instants[-1]):
-            wakes.append(instants[-1] + jitter_of(instants[-1]))  # jittered: not yet
-            instants.pop()
-        if due.earlier and due.first is not None:
-            end = instants[0] if instants else now
-            # Runs with a Job in that span are in the ledger already (their write was lost).
-            taken = [
-                t for t in runs if not t.startswith("run-now/") and _when(cursor) < t < _when(end)
-            ]
-            count = due.earlier - len(taken)
-            anchor: datetime | None = due.first
-            while anchor is not None and _when(anchor) in runs and anchor < end:
-                anchor = cron.next_after(schedule, anchor)
-            if count > 0 and anchor is not None and anchor < end:
-                reason, why = _late_reason(anchor, suspended_since)
-                more = "at least " if due.capped else ""
-                runs[_when(anchor)] = _missed(
-                    anchor,
-                    reason,
-                    f"{more}{count} runs from {_when(due.first)} to before {_when(end)} were "
-                    f"not run: {why}",
-                )
-        for i, t in enumerate(instants):
-            if _when(t) in runs:
-                continue
-            start_at = t + jitter_of(t)
-            newest = i == len(instants) - 1
-            if spec.catch_up == "Latest":
-                runs_now = newest
-            elif spec.catch_up == "All":
-                runs_now = i >= len(instants) - spec.max_catch_up_runs
-            else:  # None: only the current instant, and only when seen in time
-                runs_now = newest and now - start_at <= ON_TIME
-            if runs_now:
-                runs[_when(t)] = Run(
-                    scheduled_time=_when(t),
-                    result="Deferred",
-                    reason=WAITING_TO_START,
-                    message="due",
-                )
-            else:
-                reason, why = _late_reason(t, suspended_since)
-                runs[_when(t)] = _missed(t, reason, f"{why}; catchUp is {spec.catch_up}")
-        result.next_time = cron.next_after(schedule, now)
-        if result.next_time is not None:
-            wakes.append(result.next_time + jitter_of(result.next_time))
-
-    # startingDeadlineSeconds: how late a run may start, whatever it waited for.
-    deadline = spec.starting_deadline_seconds
-    for key, entry in list(runs.items()):
-        if entry.result != "Deferred" or deadline is None:
-            continue
-        t = parse_time(entry.scheduled_time)
-        start_by = (t if entry.run_now else t + jitter_of(t)) + timedelta(seconds=deadline)
-        if now > start_by:
-            waited = f"; it was {entry.message}" if entry.reason != WAITING_TO_START else ""
-            runs[key] = _set(
-                entry,
-                result="Missed",
-                reason=STARTING_DEADLINE,
-                message=f"not started within startingDeadlineSeconds ({deadline}s){waited}",
-            )
-        else:
-            wakes.append(start_by + timedelta(seconds=1))
-
-    _concurrency(spec, runs, result)
+        due = catchup.catch_up(
+            runs,
+            spec=spec,
+            schedule=schedule,
+            jitter_of=jitter_of,
+            cursor=cursor,
+            suspended_since=suspended_since,
+            now=now,
+        )
+        result.next_time, wakes = due.next_time, due.wakes
+    wakes += deadline.enforce(runs, spec.starting_deadline_seconds, jitter_of, now)
+    result.start, result.delete = concurrency.choose(spec, runs)
     result.delete += _past_history_limits(spec, jobs, result.delete)
     result.runs = _trim(runs, ledger)
     result.wake = min(wakes, default=None)
     return result
-
-
-def _concurrency(spec: BatchJobSpec, runs: dict[str, Run], result: Plan) -> None:
-    active = [r for r in runs.values() if r.result == "Running"]
-    deferred = sorted(
-        (r for r in runs.values() if r.result == "Deferred"), key=lambda r: r.scheduled_time
-    )
-    if not deferred:
-        return
-    policy = spec.concurrency_policy
-    head = deferred[0]
-    if policy == "Allow":
-        # One start a pass: when instants fall due faster than passes start them, the line
-        # keeps maxCatchUpRuns, the newest, and the older are recorded Missed, never dropped
-        # unseen from a status.runs that holds at most MAX_RUNS.
-        scheduled = [r for r in deferred if not r.run_now]
-        for r in scheduled[: max(len(scheduled) - spec.max_catch_up_runs, 0)]:
-            runs[token(r)] = _set(
-                r,
-                result="Missed",
-                reason=QUEUE_FULL,
-                message=f"more than maxCatchUpRuns ({spec.max_catch_up_runs}) runs were waiting "
-                f"to start; the oldest are not run",
-            )
-        result.start = min(
-            (r for r in runs.values() if r.result == "Deferred"), key=lambda r: r.scheduled_time
-        )
-        return
-    if policy == "Replace":
-        newest = deferred[-1]
-        for r in deferred[:-1]:
-            runs[token(r)] = _set(
-                r,
-                result="Missed",
-                reason=SUPERSEDED,
-                message=f"superseded by the run of {newest.scheduled_time} (concurrencyPolicy "
-                f"Replace)",
-            )
-        for r in active:
-            runs[token(r)] = _set(
-                r,
-                result="Replaced",
-                reason=REPLACED,
-                message=f"replaced by the run of {newest.scheduled_time} (concurrencyPolicy "
-                f"Replace)",
-            )
-            if r.job_name:
-                result.delete.append(r.job_name)
-        result.start = newest
-        return
-    blocker = active[0] if active else None
-    rest = deferred[1:] if blocker is None or policy == "Queue" else deferred
-    for r in rest:
-        if policy == "Forbid":
-            what = (
-                f"run {blocker.job_name} was still running"
-                if blocker
-                else f"the run of {head.scheduled_time} was still waiting to start"
-            )
-            runs[token(r)] = _set(
-                r,
-                result="Missed",
-                reason=CONCURRENCY_FORBID,
-                message=f"{what} (concurrencyPolicy Forbid)",
-            )
-        else:
-            runs[token(r)] = _set(
-                r,
-                result="Missed",
-                reason=QUEUE_FULL,
-                message=f"the run of {head.scheduled_time} was already waiting "
-                f"(concurrencyPolicy Queue keeps one)",
-            )
-    if blocker is None:
-        result.start = head
-    elif policy == "Queue":
-        runs[token(head)] = _set(
-            head,
-            reason=WAITING_FOR_ACTIVE_RUN,
-            message=f"waiting for run {blocker.job_name} to finish (concurrencyPolicy Queue)",
-        )
 
 
 def _past_history_limits(spec: BatchJobSpec, jobs: list[JobView], deleting: list[str]) -> list[str]:
