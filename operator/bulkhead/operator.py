@@ -132,7 +132,7 @@ class Operator:
             clock,
             self.admission,
             not_started,
-            write=lambda bj, current, outcome, events: self.batchjobs._write(
+            write=lambda bj, current, outcome, events: self.batchjobs.write(
                 bj, current, outcome, events
             ),
         )

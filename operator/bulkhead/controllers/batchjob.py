@@ -187,19 +187,19 @@ class BatchJobController:
         `current` status."""
         match decision:
             case oneshot.WriteOutcome(outcome, _, run_now):
-                await self._write(bj, current, outcome, run_now=run_now)
+                await self.write(bj, current, outcome, run_now=run_now)
             case oneshot.RecordStart(outcome, run_now):
                 self._metrics.observe_start(bj.created, self._clock())
-                await self._write(bj, current, outcome, run_now=run_now)
+                await self.write(bj, current, outcome, run_now=run_now)
             case oneshot.ReportJob(job, run_now):
                 assert spec is not None  # a Job is reported only from a readable spec
                 outcome = await self._job_outcome(bj, job, spec)
-                await self._write(bj, current, outcome, run_now=run_now)
+                await self.write(bj, current, outcome, run_now=run_now)
             case oneshot.WaitForAdmission(run, run_now):
                 assert spec is not None  # a run waits only from a readable spec
                 waiting = self._admission.request(bj, spec, run)
                 if waiting is not None:
-                    await self._write(bj, current, waiting, run_now=run_now)
+                    await self.write(bj, current, waiting, run_now=run_now)
 
     def _settled(self, bj: BatchJobView) -> bool:
         """Whether `bj` is a one-shot BatchJob whose status reports, at its generation, that
@@ -239,7 +239,7 @@ class BatchJobController:
         except Invalid as error:
             return oneshot.Refused(str(error))
 
-    async def _write(
+    async def write(
         self,
         bj: BatchJobView,
         current: BatchJobStatus | None,
