@@ -19,7 +19,8 @@ from bulkhead.policy.status import (
     to_status,
     waiting_outcome,
 )
-from factories import make_spec
+
+from tests.support.factories import make_spec
 
 SPEC = make_spec(parallelism=2, completions=4, backoffLimit=3, activeDeadlineSeconds=3600)
 JOB = "nightly-invoices-1a2b3c4d"
