@@ -324,7 +324,12 @@ def test_a_health_condition_that_does_not_compile_names_its_field_and_the_error(
 @pytest.mark.parametrize(
     ("condition", "problem"),
     [
-        ("signals.p99 >", "1:14: Syntax error: mismatched input '<EOF>'"),
+        (
+            "signals.p99 >",
+            "1:14: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', "
+            "'!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, "
+            "IDENTIFIER}",
+        ),
         ("signals.p99 > 'slow'", "No matching overloads found : _>_(double, string)"),
         ("signals.p99", "must be true or false, e.g. signals.p99 > 0.5; it is 1.0"),
     ],
@@ -332,7 +337,9 @@ def test_a_health_condition_that_does_not_compile_names_its_field_and_the_error(
 def test_a_condition_must_parse_type_check_and_be_a_bool(condition: str, problem: str) -> None:
     with pytest.raises(ValidationError) as error:
         DependencySpec.model_validate(health_spec(openWhen=condition))
-    assert f"openWhen: {problem}" in str(error.value)
+    assert [(e["loc"], e["msg"]) for e in error.value.errors()] == [
+        (("health",), f"Value error, openWhen: {problem}")
+    ]
 
 
 def test_a_full_health_spec_reads_with_its_defaults() -> None:
