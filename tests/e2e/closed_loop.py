@@ -27,9 +27,9 @@ tests. PostgreSQL refuses to run as root: when the tests run as root, the server
 /tmp (the pytest temporary directory is private to root) that close() deletes; its log goes
 to the caller's directory.
 
-`python tests/e2e/closed_loop.py knee` measures the database on this machine, no cluster:
-pgbench throughput and the probe's p99 at each number of clients (the table in
-docs/dependencies.md).
+`python -m tests.e2e.closed_loop knee` (from the repository root) measures the database on this
+machine, no cluster: pgbench throughput and the probe's p99 at each number of clients (the table
+in docs/dependencies.md).
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ from urllib.request import urlopen
 import kubernetes
 import urllib3
 import yaml
-from operator_process import free_port
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+from tests.support.ports import free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")  # Debian's; initdb and postgres are not on PATH
 PG_USER = "bench"  # the superuser initdb creates; trust auth, loopback only
@@ -565,7 +566,10 @@ def knee(clients: list[int], seconds: int, rate: float = 0) -> Iterator[tuple[in
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["knee"]:
-        sys.exit("usage: closed_loop.py knee [SECONDS_PER_STEP [RATE_PER_CLIENT, 0: unpaced]]")
+        sys.exit(
+            "usage: python -m tests.e2e.closed_loop knee"
+            " [SECONDS_PER_STEP [RATE_PER_CLIENT, 0: unpaced]]"
+        )
     step_seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     client_rate = float(sys.argv[3]) if len(sys.argv) > 3 else CLIENT_RATE
     print("clients  tps     probe p99 (ms)")

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
-from kube_helpers import create, helm, kubectl, wait_for
-from test_batchjob import batchjob, wait_phase
+
+from tests.support.kube import create, helm, kubectl, wait_for
+from tests.support.objects import batchjob, wait_phase
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP = "bulkhead-e2e-users"

@@ -5,67 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kube_helpers import create, get, kubectl, kubectl_json, wait_for
 
-DELAY = "pod-complete.stage.kwok.x-k8s.io/delay"
-EXIT_CODE = "local.bulkhead.dev/exit-code"
-
-
-def batchjob(name: str, *, exit_code: int = 0, delay: str = "1s", **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "image": "registry.example/batch:1.0",
-        "command": ["run"],
-        "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
-        "podMetadata": {"annotations": {DELAY: delay, EXIT_CODE: str(exit_code)}},
-    }
-    body.update(spec)
-    return {
-        "apiVersion": "bulkhead.dev/v1alpha1",
-        "kind": "BatchJob",
-        "metadata": {"name": name},
-        "spec": body,
-    }
-
-
-def status_of(name: str, namespace: str) -> dict[str, Any]:
-    return (get("batchjob", name, namespace) or {}).get("status") or {}
-
-
-def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or [] if c["type"] == kind), {})
-
-
-def wait_status(
-    name: str, namespace: str, field: str, value: str, timeout: float = 60
-) -> dict[str, Any]:
-    """Polls until status.<field> == value; returns the status."""
-
-    def reached() -> dict[str, Any] | None:
-        status = status_of(name, namespace)
-        return status if status.get(field) == value else None
-
-    result: dict[str, Any] = wait_for(reached, timeout=timeout, what=f"{name} {field}={value}")
-    return result
-
-
-def wait_phase(name: str, namespace: str, phase: str, timeout: float = 60) -> dict[str, Any]:
-    return wait_status(name, namespace, "phase", phase, timeout)
-
-
-def wait_reason(name: str, namespace: str, reason: str, timeout: float = 30) -> dict[str, Any]:
-    return wait_status(name, namespace, "reason", reason, timeout)
-
-
-def jobs_of(name: str, namespace: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = get(
-        "jobs", namespace=namespace, selector=f"bulkhead.dev/batchjob={name}"
-    )
-    return items
-
-
-def events_of(name: str, namespace: str) -> list[str]:
-    items = get("events", namespace=namespace)
-    return [e["reason"] for e in items if e["involvedObject"].get("name") == name]
+from tests.support.kube import create, get, kubectl, kubectl_json, wait_for
+from tests.support.objects import (
+    all_phase,
+    batchjob,
+    condition,
+    events_of,
+    jobs_of,
+    status_of,
+    wait_phase,
+    wait_reason,
+)
 
 
 def test_success_is_reported_and_waitable(operator, namespace):
@@ -288,8 +239,3 @@ def test_zero_ttl_still_records_the_result(operator, namespace):
 
     wait_for(all_succeeded, timeout=90, what="5 Succeeded with ttlSecondsAfterFinished 0")
     wait_for(lambda: not get("jobs", namespace=namespace), timeout=60, what="Jobs removed by TTL")
-
-
-def all_phase(namespace: str, phase: str, count: int) -> bool:
-    items = get("batchjobs", namespace=namespace)
-    return sum((i.get("status") or {}).get("phase") == phase for i in items) == count

@@ -10,10 +10,18 @@ import sys
 import threading
 from pathlib import Path
 
-from kube_helpers import create, get, kubectl, wait_for
-from test_batchjob import batchjob, status_of, wait_phase, wait_reason
-from test_dependency import dependency, unique
-from test_schedule import results, scheduled, wait_runs
+from tests.support.kube import create, get, kubectl, wait_for
+from tests.support.objects import (
+    batchjob,
+    dependency,
+    results,
+    scheduled,
+    status_of,
+    unique,
+    wait_phase,
+    wait_reason,
+    wait_runs,
+)
 
 
 def bulkhead(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -7,7 +7,7 @@ import json
 import uuid
 from pathlib import Path
 
-from kube_helpers import (
+from tests.support.kube import (
     condition,
     create,
     get,

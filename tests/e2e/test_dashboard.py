@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 import yaml
-from closed_loop import Prometheus
-from kube_helpers import create, kubectl, wait_for
-from operator_process import OperatorProcess
-from test_batchjob import batchjob, status_of, wait_phase, wait_reason
-from test_dependency import dependency, unique
-from test_health import Signal, health
+
+from tests.e2e.closed_loop import Prometheus
+from tests.support.health_signal import Signal, health
+from tests.support.kube import create, kubectl, wait_for
+from tests.support.objects import batchjob, dependency, status_of, unique, wait_phase, wait_reason
+from tests.support.operator import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "bulkhead"

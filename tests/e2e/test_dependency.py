@@ -3,72 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import kubernetes
-import urllib3
-from kube_helpers import create, get, kubectl, wait_for
-from test_batchjob import all_phase, batchjob, status_of, wait_phase, wait_reason
-
-
-def dependency(name: str, capacity: int, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "bulkhead.dev/v1alpha1",
-        "kind": "Dependency",
-        "metadata": {"name": name},
-        "spec": {"capacity": capacity, **spec},
-    }
-
-
-def unique(prefix: str, namespace: str) -> str:
-    return f"{prefix}-{namespace[-6:]}"
-
-
-class ActiveSampler(threading.Thread):
-    """Every 100 ms: how many of the namespace's Jobs are unfinished, and in which order
-    Jobs first appeared."""
-
-    def __init__(self, namespace: str) -> None:
-        super().__init__(daemon=True)
-        kubernetes.config.load_kube_config(os.environ["KUBECONFIG"])
-        self.api = kubernetes.client.BatchV1Api()
-        self.namespace = namespace
-        self.peak = 0
-        self.samples = 0
-        self.first_seen: list[str] = []
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            try:
-                jobs = self.api.list_namespaced_job(self.namespace, _request_timeout=5).items
-            except (kubernetes.client.ApiException, urllib3.exceptions.HTTPError):
-                # the API server is down (a fault test): no sample, and no Job created either
-                time.sleep(0.1)
-                continue
-            unfinished = [
-                j
-                for j in jobs
-                if not any(
-                    c.type in ("Complete", "Failed") and c.status == "True"
-                    for c in (j.status.conditions or [])
-                )
-            ]
-            self.peak = max(self.peak, len(unfinished))
-            self.samples += 1
-            for job in sorted(jobs, key=lambda j: j.metadata.creation_timestamp):
-                owner = job.metadata.labels["bulkhead.dev/batchjob"]
-                if owner not in self.first_seen:
-                    self.first_seen.append(owner)
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join()
+from tests.support.kube import create, get, kubectl, wait_for
+from tests.support.objects import (
+    all_phase,
+    batchjob,
+    dependency,
+    status_of,
+    unique,
+    wait_phase,
+    wait_reason,
+)
+from tests.support.sampler import ActiveSampler
 
 
 def run_thirty_through_capacity_two(operator, namespace: str, kills: int) -> ActiveSampler:

@@ -30,7 +30,8 @@ from typing import Any
 import kubernetes
 import pytest
 import urllib3
-from closed_loop import (
+
+from tests.e2e.closed_loop import (
     CLIENT_RATE,
     LatencyProbe,
     LoadDriver,
@@ -39,9 +40,8 @@ from closed_loop import (
     failures_query,
     p99_query,
 )
-from kube_helpers import condition, create, get, wait_for
-from test_batchjob import all_phase, batchjob
-from test_dependency import dependency, unique
+from tests.support.kube import condition, create, get, wait_for
+from tests.support.objects import all_phase, batchjob, dependency, unique
 
 # The knee with CLIENT_RATE transactions a second per client: throughput stops growing near 16
 # clients and the probe's p99 climbs beyond (closed_loop.BATCH_SCRIPT; docs/dependencies.md,

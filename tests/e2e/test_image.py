@@ -24,9 +24,10 @@ from urllib.request import urlopen
 
 import pytest
 import yaml
-from kube_helpers import create
-from operator_process import free_port
-from test_batchjob import batchjob, condition, jobs_of, wait_phase
+
+from tests.support.kube import create
+from tests.support.objects import batchjob, condition, jobs_of, wait_phase
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILDAH = ROOT / "hack" / "image" / "buildah.sh"

@@ -25,10 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kube_helpers import create, get, kubectl, wait_for
-from test_batchjob import batchjob, condition, status_of, wait_phase, wait_reason
-from test_dependency import dependency, unique
-from test_schedule import scheduled
+
+from tests.support.kube import create, get, kubectl, wait_for
+from tests.support.objects import (
+    batchjob,
+    condition,
+    dependency,
+    scheduled,
+    status_of,
+    unique,
+    wait_phase,
+    wait_reason,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 INTEGRATIONS = ROOT / "integrations"

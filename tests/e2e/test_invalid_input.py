@@ -18,8 +18,9 @@ from typing import Any
 import kubernetes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kube_helpers import condition, create, get, wait_for
-from test_batchjob import batchjob, status_of
+
+from tests.support.kube import condition, create, get, wait_for
+from tests.support.objects import batchjob, status_of
 
 GROUP, VERSION = "bulkhead.dev", "v1alpha1"
 BATCHJOBS = 300

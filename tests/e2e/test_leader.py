@@ -16,10 +16,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from kube_helpers import create, get, kubectl, wait_for
-from operator_process import OperatorProcess
-from test_batchjob import all_phase, batchjob
-from test_dependency import ActiveSampler, dependency, unique
+
+from tests.support.kube import create, get, kubectl, wait_for
+from tests.support.objects import all_phase, batchjob, dependency, unique
+from tests.support.operator import OperatorProcess
+from tests.support.sampler import ActiveSampler
 
 # Within 15 s of the leader's death (the requirement): the chart's defaults.
 LEASE = {"BULKHEAD_LEASE_DURATION": "12", "BULKHEAD_RENEW_DEADLINE": "8"}

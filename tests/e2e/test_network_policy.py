@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kube_helpers import create, get, kubectl, wait_for, wait_gone
-from test_batchjob import batchjob, jobs_of, wait_phase
-from test_dependency import dependency, unique
+
+from tests.support.kube import create, get, kubectl, wait_for, wait_gone
+from tests.support.objects import batchjob, dependency, jobs_of, unique, wait_phase
 
 DNS = {
     "to": [

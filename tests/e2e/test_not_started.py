@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kube_helpers import create, get, kubectl, wait_for
-from test_batchjob import batchjob, condition, jobs_of, status_of, wait_phase
+from tests.support.kube import create, get, kubectl, wait_for
+from tests.support.objects import batchjob, condition, jobs_of, status_of, wait_phase
 
 WAITING_REASON = "local.bulkhead.dev/waiting-reason"
 WAITING_MESSAGE = "local.bulkhead.dev/waiting-message"

@@ -8,35 +8,24 @@ import json
 import time
 from datetime import UTC, datetime
 from itertools import pairwise
-from typing import Any
 
-from kube_helpers import create, get, kubectl, wait_for
-from test_batchjob import batchjob, condition, events_of, jobs_of, status_of
-from test_dependency import ActiveSampler, dependency, unique
+from tests.support.kube import create, get, kubectl, wait_for
+from tests.support.objects import (
+    batchjob,
+    condition,
+    dependency,
+    events_of,
+    jobs_of,
+    results,
+    runs_of,
+    scheduled,
+    status_of,
+    unique,
+    wait_runs,
+)
+from tests.support.sampler import ActiveSampler
 
 SCHEDULED = "bulkhead.dev/scheduled-time"
-
-
-def scheduled(name: str, schedule: str = "@every 10s", **spec: Any) -> dict[str, Any]:
-    return batchjob(name, schedule=schedule, **spec)
-
-
-def runs_of(name: str, namespace: str) -> list[dict[str, Any]]:
-    runs: list[dict[str, Any]] = status_of(name, namespace).get("runs") or []
-    return runs
-
-
-def wait_runs(name: str, namespace: str, what: str, check: Any, timeout: float = 90) -> list[Any]:
-    def reached() -> list[Any] | None:
-        runs = runs_of(name, namespace)
-        return runs if check(runs) else None
-
-    result: list[Any] = wait_for(reached, timeout=timeout, what=f"{name}: {what}")
-    return result
-
-
-def results(runs: list[dict[str, Any]], result: str) -> list[dict[str, Any]]:
-    return [r for r in runs if r["result"] == result]
 
 
 def parse(text: str) -> datetime:

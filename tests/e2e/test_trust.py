@@ -7,9 +7,16 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from kube_helpers import create, get, kubectl, wait_for
-from test_batchjob import DELAY, batchjob, status_of, wait_phase, wait_reason
-from test_dependency import dependency, unique
+from tests.support.kube import create, get, kubectl, wait_for
+from tests.support.objects import (
+    DELAY,
+    batchjob,
+    dependency,
+    status_of,
+    unique,
+    wait_phase,
+    wait_reason,
+)
 
 
 def hand_made_job(name: str, owner: str, uses: str, delay: str = "120s") -> dict[str, Any]:

@@ -7,19 +7,18 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from kube_helpers import create, get, kubectl, load_module, wait_for
-from operator_process import OperatorProcess
-from test_batchjob import all_phase, batchjob
-from test_dependency import ActiveSampler, dependency, unique
+from bench.run import Audit  # the operator's requests, counted from the API server's audit log
+from tests.support.kube import create, get, kubectl, wait_for
+from tests.support.objects import all_phase, batchjob, dependency, unique
+from tests.support.operator import OperatorProcess
+from tests.support.sampler import ActiveSampler
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-# The operator's requests, counted from the API server's audit log.
-Audit = load_module("bulkhead_bench_run", ROOT / "bench" / "run.py").Audit
+# The fault tier's operator runs with these watch timeouts (seconds), short enough that the
+# freezes in the tests (15 s) outlast both.
+WATCH_SERVER_TIMEOUT = 5
+WATCH_CLIENT_TIMEOUT = 8
 
 
 @dataclass

@@ -8,11 +8,17 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 
-from conftest import WATCH_CLIENT_TIMEOUT, WATCH_SERVER_TIMEOUT
-from kube_helpers import create, kubectl, wait_for
-from stream import Audit, Stream, check_outcome, check_stream, run_stream
-from test_batchjob import all_phase, batchjob, jobs_of
-from test_dependency import dependency, unique
+from bench.run import Audit
+from tests.faults.stream import (
+    WATCH_CLIENT_TIMEOUT,
+    WATCH_SERVER_TIMEOUT,
+    Stream,
+    check_outcome,
+    check_stream,
+    run_stream,
+)
+from tests.support.kube import create, kubectl, wait_for
+from tests.support.objects import all_phase, batchjob, dependency, jobs_of, unique
 
 FREEZE = WATCH_CLIENT_TIMEOUT + WATCH_SERVER_TIMEOUT + 2  # outlasts both watch timeouts
 DOWN = 5  # seconds a control-plane component stays down

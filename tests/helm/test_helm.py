@@ -4,6 +4,9 @@
 The Deployment's pods are simulated by kwok (Running and Ready, no container is ever started),
 so these tests prove what the API server admits and keeps, not that the image runs; the e2e
 tier runs the operator as a local process under the chart's ServiceAccount instead.
+
+They delete and replace the CRDs that the e2e session's operator watches, so they run in a
+session (and a cluster) of their own: `make chart-e2e`, never together with tests/e2e.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from typing import Any
 
 import pytest
 import yaml
-from kube_helpers import create, get, helm, kubectl, kubectl_json, wait_for
-from test_batchjob import batchjob
-from test_dependency import dependency, unique
+
+from tests.support.kube import create, get, helm, kubectl, kubectl_json, wait_for
+from tests.support.objects import batchjob, dependency, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "bulkhead"

@@ -12,8 +12,21 @@ from bulkhead.api.health import Health
 from bulkhead.policy.adaptive import cut
 from bulkhead.policy.health import step
 from bulkhead.policy.health_state import Change, LoopState, Step
-from health_factories import HEALTHY, LOST, NO_TARGET, SEED, SPEC, T0, at, p99, runs, simulate, spec
 from hypothesis import given, settings
+
+from tests.support.health_factories import (
+    HEALTHY,
+    LOST,
+    NO_TARGET,
+    SEED,
+    SPEC,
+    T0,
+    at,
+    p99,
+    runs,
+    simulate,
+    spec,
+)
 
 # (what, spec, in use, p99, state before, seconds after T0, the state after, effective, changes)
 ADAPTIVE_CASES = [

@@ -11,7 +11,9 @@ import pytest
 from bulkhead.policy.breaker import admits_probe, wait, with_probe
 from bulkhead.policy.health import step
 from bulkhead.policy.health_state import Change, Probe, Step
-from health_factories import (
+from hypothesis import given, settings
+
+from tests.support.health_factories import (
     HALF_OPEN,
     HEALTHY,
     OPEN,
@@ -25,7 +27,6 @@ from health_factories import (
     simulate,
     spec,
 )
-from hypothesis import given, settings
 
 
 def test_the_breaker_opens_when_open_when_holds_for_for() -> None:

@@ -19,9 +19,10 @@ from bulkhead.policy.build import (
     job_name,
     parse_uses_annotation,
 )
-from factories import make_spec
 from hypothesis import given
 from hypothesis import strategies as st
+
+from tests.support.factories import make_spec
 
 NAME = "nightly-invoices"
 NAMESPACE = "billing"

@@ -11,7 +11,8 @@ from bulkhead.api.constants import (
     WAITING_TO_START,
 )
 from bulkhead.policy import runs
-from runs_factories import deferred, iso, job, plan, spec, summary
+
+from tests.support.runs_factories import deferred, iso, job, plan, spec, summary
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ from bulkhead.api.constants import (
     REPLACED,
     WAITING_FOR_ACTIVE_RUN,
 )
-from runs_factories import deferred, iso, job, plan, running, summary
+
+from tests.support.runs_factories import deferred, iso, job, plan, running, summary
 
 
 @pytest.mark.parametrize(

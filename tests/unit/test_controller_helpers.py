@@ -12,10 +12,11 @@ from bulkhead.api.views import JobView, explain
 from bulkhead.policy.selectors import selector_matches
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.store import holdings
-from factories import spec_dict
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
+from tests.support.factories import spec_dict
 
 BILLING = {"team": "billing", "env": "prod"}
 

@@ -123,22 +123,21 @@ def test_names_scope_and_status_subresource(kind: str, short: str, scope: str) -
 
 
 def test_batchjob_printer_columns_tell_what_runs_and_why_it_waits() -> None:
-    columns = {c["name"]: c["jsonPath"] for c in _version("BatchJob")["additionalPrinterColumns"]}
-    assert (
-        columns.items()
-        >= {
-            "Phase": ".status.phase",
-            "Job": ".status.jobName",
-            "Active": ".status.active",
-            "Succeeded": ".status.succeeded",
-            "Failed": ".status.failed",
-            "Waiting-For": ".status.queue.dependency",
-            "Schedule": ".spec.schedule",
-            "Last-Run": ".status.lastRunResult",
-            "Next-Run": ".status.nextScheduleTime",
-            "Age": ".metadata.creationTimestamp",
-        }.items()
-    )
+    columns = [(c["name"], c["jsonPath"]) for c in _version("BatchJob")["additionalPrinterColumns"]]
+    assert columns == [
+        ("Phase", ".status.phase"),
+        ("Job", ".status.jobName"),
+        ("Active", ".status.active"),
+        ("Succeeded", ".status.succeeded"),
+        ("Failed", ".status.failed"),
+        ("Waiting-For", ".status.queue.dependency"),
+        ("Schedule", ".spec.schedule"),
+        ("Last-Run", ".status.lastRunResult"),
+        ("Next-Run", ".status.nextScheduleTime"),
+        ("Reason", ".status.reason"),
+        ("Age", ".metadata.creationTimestamp"),
+        ("Message", ".status.message"),
+    ]
 
 
 def _resolves(schema: dict[str, Any], json_path: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from bulkhead.api.constants import (
     STARTING_DEADLINE,
 )
-from runs_factories import deferred, missed, plan
+
+from tests.support.runs_factories import deferred, missed, plan
 
 
 def test_a_run_waiting_past_its_starting_deadline_is_missed_with_what_it_waited_for() -> None:

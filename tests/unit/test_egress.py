@@ -16,8 +16,9 @@ from bulkhead.kube import Invalid
 from bulkhead.operator import Operator
 from bulkhead.policy.network import build_network_policy, network_policy_name
 from bulkhead.state.store import Store
-from factories import make_operator, make_spec, spec_dict
-from test_models import METADATA, FakeKube
+
+from tests.support.factories import make_operator, make_spec, spec_dict
+from tests.support.fakes import METADATA, FakeKube
 
 DB = {"cidrs": ["10.20.0.0/16"], "ports": [{"port": 5432}]}
 USES = [{"dependency": "orders-db", "units": 1}]

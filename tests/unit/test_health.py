@@ -9,8 +9,20 @@ from typing import Any
 import pytest
 from bulkhead.policy.health import step
 from bulkhead.policy.health_state import Change, LoopState, Step
-from health_factories import HEALTHY, NO_TARGET, SEED, SPEC, T0, at, p99, runs, simulate, spec
 from hypothesis import given, settings
+
+from tests.support.health_factories import (
+    HEALTHY,
+    NO_TARGET,
+    SEED,
+    SPEC,
+    T0,
+    at,
+    p99,
+    runs,
+    simulate,
+    spec,
+)
 
 
 def test_the_first_step_judges_at_once_and_starts_at_capacity() -> None:

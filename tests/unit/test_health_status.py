@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 from bulkhead.policy.health_state import LoopState, Probe, Step
 from bulkhead.policy.health_status import readings_text, waiting_message
-from health_factories import HALF_OPEN, HEALTHY, OPEN, PROBE, T0, at, p99
+
+from tests.support.health_factories import HALF_OPEN, HEALTHY, OPEN, PROBE, T0, at, p99
 
 WAITING_CASES = [
     ("closed at capacity", HEALTHY, 12, None),

@@ -6,70 +6,15 @@ changes is reported stuck (the liveness check)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 from bulkhead.kube import Gone
 from bulkhead.operator import LISTED, Operator
-from factories import make_operator, make_spec
 
-OWNER = {"namespace": "billing", "name": "a", "uid": "u1"}
-USES = '[{"dependency":"orders-db","units":1}]'
+from tests.support.factories import make_operator, make_spec
+from tests.support.fakes import OWNER, ListingKube, job
+
 JOBS, BATCHJOBS = LISTED["jobs"][0], LISTED["batchjobs"][0]
-
-
-def job(name: str) -> dict[str, Any]:
-    """An unfinished Job that BatchJob billing/a controls, holding 1 unit of orders-db."""
-    return {
-        "metadata": {
-            "namespace": "billing",
-            "name": name,
-            "uid": f"uid-{name}",
-            "labels": {"bulkhead.dev/batchjob": "a"},
-            "annotations": {"bulkhead.dev/uses": USES},
-            "creationTimestamp": "2026-11-23T02:00:00Z",
-            "ownerReferences": [{"kind": "BatchJob", "name": "a", "uid": "u1", "controller": True}],
-        },
-        "status": {"active": 1},
-    }
-
-
-class ListingKube:
-    """The API server's side of listings and watches: what each path lists now (at version
-    "v<n>", n counting listings), and for each path the watches to hand out in turn, each a
-    list of events or Gone; past the last, a watch waits for `plan` to add one."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, list[dict[str, Any]]] = {path: [] for path, _ in LISTED.values()}
-        self.items[BATCHJOBS] = [{"metadata": OWNER, "spec": {"image": "x"}}]
-        self.watches: dict[str, list[list[tuple[str, dict[str, Any]]] | type[Gone]]] = {}
-        self.listings = 0
-        self.watched_from: list[tuple[str, str]] = []  # (path, version) of each watch
-        self._planned = asyncio.Event()
-
-    def plan(self, path: str, *watches: list[tuple[str, dict[str, Any]]] | type[Gone]) -> None:
-        self.watches.setdefault(path, []).extend(watches)
-        self._planned.set()
-
-    async def list_pages(
-        self, path: str, label_selector: str = ""
-    ) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
-        await asyncio.sleep(0)  # a real listing lets watch events in meanwhile
-        self.listings += 1
-        yield list(self.items[path]), f"v{self.listings}"
-
-    async def watch(
-        self, path: str, label_selector: str, version: str, timeout: float, client_timeout: float
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        self.watched_from.append((path, version))
-        while not self.watches.get(path):
-            self._planned.clear()
-            await self._planned.wait()
-        events = self.watches[path].pop(0)
-        if events is Gone:
-            raise Gone(path)
-        for event in events:
-            yield event
 
 
 def holders(operator: Operator) -> list[str]:

@@ -9,10 +9,11 @@ from typing import Any
 
 from bulkhead.metrics import Metrics
 from bulkhead.operator import LISTED
-from factories import make_operator
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from test_listing import ListingKube, job
+
+from tests.support.factories import make_operator
+from tests.support.fakes import ListingKube, job
 
 BATCHJOBS, JOBS = LISTED["batchjobs"][0], LISTED["jobs"][0]
 STORE_METRICS = (

@@ -11,10 +11,11 @@ from bulkhead.api.dependency import DependencySpec
 from bulkhead.api.network import DependencyNetwork
 from bulkhead.policy.build import build_job
 from bulkhead.policy.network import build_network_policy, dns_rule, network_policy_name
-from factories import make_spec
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
+from tests.support.factories import make_spec
 
 NAME, NAMESPACE, UID = "nightly", "billing", "5f0c1a9e-2b7d-4c1e-9a53-0d4b8e6f7a21"
 LINKS = {"bulkhead.dev/batchjob": NAME, "bulkhead.dev/batchjob-uid": UID}

@@ -14,8 +14,9 @@ from bulkhead.policy.build import job_name
 from bulkhead.policy.not_started import GRACE as NOT_STARTED_GRACE
 from bulkhead.policy.not_started import MAX_RECHECK, RECHECK, NotStarted, diagnose, recheck_after
 from bulkhead.runtime.workqueue import WorkQueue
-from factories import make_operator, spec_dict
-from test_models import METADATA, FakeKube
+
+from tests.support.factories import make_operator, spec_dict
+from tests.support.fakes import METADATA, FakeKube
 
 JOB = "nightly-1a2b3c4d"
 QUOTA = (

@@ -34,7 +34,8 @@ from bulkhead.policy.status import (
     job_name_taken_outcome,
     job_outcome,
 )
-from factories import make_spec
+
+from tests.support.factories import make_spec
 
 UID = "0c6d6b1e-0000-4000-8000-000000000001"
 BJ = BatchJobView(

@@ -9,8 +9,9 @@ from typing import Any
 from bulkhead.api.constants import ANNOTATION_RUN_NOW, ANNOTATION_RUN_NOW_VALUE
 from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.policy.build import job_name
-from factories import make_operator, spec_dict
-from test_models import METADATA, FakeKube, reconcile_view
+
+from tests.support.factories import make_operator, spec_dict
+from tests.support.fakes import METADATA, FakeKube, reconcile_view
 
 FIRST = job_name(METADATA["name"], METADATA["uid"])
 AGAIN = job_name(METADATA["name"], METADATA["uid"], "run-now/again")

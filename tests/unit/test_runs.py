@@ -20,7 +20,8 @@ from bulkhead.policy.build import job_name
 from bulkhead.policy.ledger import token
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from runs_factories import T0, UID, at, deferred, iso, job, plan, running, spec
+
+from tests.support.runs_factories import T0, UID, at, deferred, iso, job, plan, running, spec
 
 # --- one look, compared whole ---------------------------------------------------------------
 

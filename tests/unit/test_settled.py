@@ -14,8 +14,9 @@ from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers import batchjob
 from bulkhead.policy import status
 from bulkhead.policy.build import job_name
-from factories import make_spec, spec_dict
-from test_models import METADATA, FakeKube, reconcile_view
+
+from tests.support.factories import make_spec, spec_dict
+from tests.support.fakes import METADATA, FakeKube, reconcile_view
 
 FIRST = job_name(METADATA["name"], METADATA["uid"])
 AGAIN = job_name(METADATA["name"], METADATA["uid"], "run-now/again")

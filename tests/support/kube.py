@@ -1,18 +1,15 @@
-"""Small helpers for e2e tests: kubectl through subprocess, and polling with a timeout.
+"""kubectl and helm through subprocess, and polling with a timeout, for the tiers on a cluster.
 
-kubectl comes from PATH and talks to $KUBECONFIG; the `cluster` fixture (conftest.py) sets
-both for the whole session.
+kubectl comes from PATH and talks to $KUBECONFIG; the `cluster` fixture (tests/support/cluster.py)
+sets both for the whole session.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -25,16 +22,6 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     if check and proc.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc
-
-
-def load_module(name: str, path: Path) -> Any:
-    """Imports the file at path as module `name` (registered in sys.modules): the e2e conftest
-    for the tiers that share its fixtures, and hack/ scripts, which are not a package."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 class KubectlError(RuntimeError):

@@ -13,7 +13,8 @@ from bulkhead.api.views import JobView
 from bulkhead.policy import runs
 from bulkhead.policy import schedule as cron
 from bulkhead.policy.build import job_name, run_token
-from factories import make_spec
+
+from tests.support.factories import make_spec
 
 UID = "5f0c1a9e-2b7d-4c1e-9a53-0d4b8e6f7a21"
 T0 = datetime(2026, 11, 23, 2, 0, 0, tzinfo=UTC)

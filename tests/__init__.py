@@ -1,0 +1,1 @@
+"""bulkhead's tests: a package so that every tier (and bench/) imports tests.support."""

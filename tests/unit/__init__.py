@@ -1,0 +1,1 @@
+"""The unit tier: no cluster, no network (make unit)."""
