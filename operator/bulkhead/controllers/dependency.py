@@ -12,7 +12,7 @@ from bulkhead.api.constants import Key
 from bulkhead.controllers.health import HealthController
 from bulkhead.kube import Kube, replacing
 from bulkhead.metrics import Metrics
-from bulkhead.policy.admission import DependencyState
+from bulkhead.policy.budget import DependencyState
 from bulkhead.policy.dependency_status import dependency_status, invalid_status
 from bulkhead.runtime.writer import LatestWinsWriter
 from bulkhead.state.store import Store
