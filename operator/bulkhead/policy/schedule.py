@@ -63,7 +63,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from bulkhead.api.times import duration_seconds
+from bulkhead.api.times import as_utc, duration_seconds
 
 __all__ = ["Due", "Schedule", "ScheduleError", "due", "jitter", "next_after", "parse"]
 
@@ -126,7 +126,7 @@ def parse(expression: str, time_zone: str | None, *, seed: str, anchor: datetime
 
     Raises ScheduleError, naming the field and the problem, if the spec cannot be scheduled.
     """
-    anchor = _as_utc(anchor, "anchor")
+    anchor = as_utc(anchor, "anchor")
     zone = _zone(DEFAULT_TIME_ZONE if time_zone is None else time_zone)
     text = expression.strip()
     if not text:
@@ -178,7 +178,7 @@ def next_after(schedule: Schedule, after: datetime) -> datetime | None:
     """Returns the first instant of `schedule` strictly after `after`, in UTC, given an aware
     `after`; None if there is none within 50 years (cron) or before year 9999.
     """
-    after = _as_utc(after, "after")
+    after = as_utc(after, "after")
     if schedule.every is not None:
         try:
             return _every_instant(schedule, _every_index_after(schedule, after))
@@ -197,7 +197,7 @@ def due(
     cron, counting stops after `limit` instants; the newest `keep` are then found by a
     separate search back from `until`, and `capped` says `earlier` is only a lower bound.
     """
-    after, until = _as_utc(after, "after"), _as_utc(until, "until")
+    after, until = as_utc(after, "after"), as_utc(until, "until")
     if keep < 0:
         raise ValueError(f"keep must be >= 0, got {keep}")
     if limit < 1:
@@ -236,8 +236,8 @@ def jitter(
     """
     if jitter_seconds < 0:
         raise ValueError(f"jitter_seconds must be >= 0, got {jitter_seconds}")
-    instant = _as_utc(instant, "instant")
-    if next_instant is not None and _as_utc(next_instant, "next_instant") <= instant:
+    instant = as_utc(instant, "instant")
+    if next_instant is not None and as_utc(next_instant, "next_instant") <= instant:
         raise ValueError(f"next_instant {next_instant} is not after instant {instant}")
     if jitter_seconds == 0:
         return timedelta(0)
@@ -503,12 +503,6 @@ def _zone(name: str) -> ZoneInfo:
         raise ScheduleError(
             f"spec.timeZone: {name!r} is not a known IANA time zone, e.g. 'Europe/Madrid'"
         ) from None
-
-
-def _as_utc(moment: datetime, what: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware, got {moment!r}")
-    return moment.astimezone(UTC)
 
 
 def _hash(text: str) -> int:
