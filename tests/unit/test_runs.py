@@ -14,8 +14,7 @@ from bulkhead.api.constants import (
 )
 from bulkhead.api.times import parse_time
 from bulkhead.api.views import JobView
-from bulkhead.policy import runs
-from bulkhead.policy import schedule as cron
+from bulkhead.policy import runs, spread
 from bulkhead.policy.build import job_name
 from bulkhead.policy.ledger import token
 from hypothesis import example, given, settings
@@ -68,7 +67,7 @@ def test_history_limits_delete_the_oldest_finished_jobs() -> None:
 
 def test_jitter_delays_the_start_but_not_past_the_next_run() -> None:
     p = plan([], [], now=10, jitter_seconds=9)
-    offset = cron.jitter(UID, at(10), 9, at(20))
+    offset = spread.jitter(UID, at(10), 9, at(20))
     assert timedelta(0) <= offset < timedelta(seconds=10)
     if offset:
         assert (p.start, p.wake) == (None, at(10) + offset)

@@ -1,5 +1,6 @@
 """The one wire format for times: RFC 3339 in UTC with second precision, as metav1.Time; and the
-one duration format: Go-style s, m, h and d parts, e.g. 90s or 1h30m (@every and health)."""
+one duration format: Go-style s, m, h and d parts, e.g. 90s or 1h30m (@every and health); and
+the one check that a datetime handed to a decision is timezone-aware."""
 
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ def format_time(moment: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     return datetime.strptime(text, FORMAT).replace(tzinfo=UTC)
+
+
+def as_utc(moment: datetime, what: str) -> datetime:
+    """Returns `moment` in UTC, given an aware datetime and `what` it is (for the message).
+
+    Raises a plain ValueError if `moment` is naive: a caller's mistake, no spec can cause it.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware, got {moment!r}")
+    return moment.astimezone(UTC)
 
 
 def duration_seconds(text: str) -> int | None:

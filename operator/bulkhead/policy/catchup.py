@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from bulkhead.api.batchjob import BatchJobSpec, Run
 from bulkhead.api.constants import NOT_CAUGHT_UP, SUSPENDED, WAITING_TO_START
 from bulkhead.api.times import format_time
-from bulkhead.policy import schedule as cron
+from bulkhead.policy import timetable
 from bulkhead.policy.ledger import missed
+from bulkhead.policy.schedule import Schedule
 
 # catchUp None: a run first seen later than this after its start time was missed.
 ON_TIME = timedelta(seconds=60)
@@ -44,7 +45,7 @@ def catch_up(
     runs: dict[str, Run],
     *,
     spec: BatchJobSpec,
-    schedule: cron.Schedule,
+    schedule: Schedule,
     jitter_of: Callable[[datetime], timedelta],
     cursor: datetime,
     suspended_since: datetime | None,
@@ -57,7 +58,7 @@ def catch_up(
     ahead gets no entry yet. Returns the schedule's next instant and when to look again."""
     result = Due()
     keep = max(spec.max_catch_up_runs, MISSED_LISTED) + 1
-    due = cron.due(schedule, cursor, now, keep=keep)
+    due = timetable.due(schedule, cursor, now, keep=keep)
     instants = list(due.instants)
     if instants and now < instants[-1] + jitter_of(instants[-1]):
         result.wakes.append(instants[-1] + jitter_of(instants[-1]))  # jittered: not yet
@@ -73,7 +74,7 @@ def catch_up(
         count = due.earlier - len(taken)
         anchor: datetime | None = due.first
         while anchor is not None and format_time(anchor) in runs and anchor < end:
-            anchor = cron.next_after(schedule, anchor)
+            anchor = timetable.next_after(schedule, anchor)
         if count > 0 and anchor is not None and anchor < end:
             reason, why = _late_reason(anchor, suspended_since)
             more = "at least " if due.capped else ""
@@ -104,7 +105,7 @@ def catch_up(
         else:
             reason, why = _late_reason(t, suspended_since)
             runs[format_time(t)] = _missed_at(t, reason, f"{why}; catchUp is {spec.catch_up}")
-    result.next_time = cron.next_after(schedule, now)
+    result.next_time = timetable.next_after(schedule, now)
     if result.next_time is not None:
         result.wakes.append(result.next_time + jitter_of(result.next_time))
     return result

@@ -37,10 +37,10 @@ from bulkhead.api.constants import (
 )
 from bulkhead.api.times import format_time, parse_time
 from bulkhead.api.views import JobView
-from bulkhead.policy import catchup, concurrency, deadline
-from bulkhead.policy import schedule as cron
+from bulkhead.policy import catchup, concurrency, deadline, spread, timetable
 from bulkhead.policy.build import run_token
 from bulkhead.policy.ledger import token
+from bulkhead.policy.schedule import Schedule
 from bulkhead.policy.status import NOT_STARTED_REASONS, STALLED_REASONS, Outcome, job_outcome
 
 # Finished and missed entries kept in status.runs (Deferred and Running ones are always kept).
@@ -117,7 +117,7 @@ def _sync(runs: dict[str, Run], jobs: list[JobView], spec: BatchJobSpec) -> None
 def plan(
     *,
     spec: BatchJobSpec,
-    schedule: cron.Schedule,
+    schedule: Schedule,
     seed: str,
     created: datetime,
     ledger: list[Run],
@@ -151,7 +151,7 @@ def plan(
         result.run_now = run_now
 
     def jitter_of(t: datetime) -> timedelta:
-        return cron.jitter(seed, t, spec.jitter_seconds, cron.next_after(schedule, t))
+        return spread.jitter(seed, t, spec.jitter_seconds, timetable.next_after(schedule, t))
 
     wakes: list[datetime] = []
     if spec.suspend:

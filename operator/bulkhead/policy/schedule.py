@@ -1,10 +1,9 @@
-"""schedule: a BatchJob's spec.schedule and spec.timeZone -> the instants it is due at.
+"""schedule: a BatchJob's spec.schedule and spec.timeZone -> a Schedule (parse).
 
-Pure and clock-free: every `now`-like value is passed in. Datetimes going in must be
-timezone-aware; datetimes coming out are aware and in UTC. `ScheduleError` (a ValueError)
-is what a user's spec can cause; its text names the spec field and the problem. A plain
-ValueError means the caller passed something no spec can cause (a naive datetime,
-a negative `keep`).
+Pure and clock-free. `ScheduleError` (a ValueError) is what a user's spec can cause; its text
+names the spec field and the problem. A plain ValueError means the caller passed something no
+spec can cause (a naive datetime). When a Schedule is due is policy/timetable.py's; how its
+wall-clock times meet DST, policy/dst.py's.
 
 What a schedule may be:
 
@@ -18,11 +17,11 @@ What a schedule may be:
 * ``H`` in any cron field (the Jenkins convention), so that many BatchJobs written alike do
   not all start at the same minute: ``H`` is one value of the field, ``H/n`` every n-th value
   from an offset below n, ``H(a-b)`` one value in a..b, ``H(a-b)/n`` every n-th value of
-  a..b from an offset. The choice comes from sha256 of the seed (the BatchJob's uid) and the
-  field's position, so it differs per field and per BatchJob and survives restarts. For
-  day-of-month ``H`` and ``H/n`` draw from 1-28, which every month has. H is expanded to plain
-  numbers before cronsim sees it (`Schedule.cron`), so an H hour field counts as a fixed
-  hour for the DST rules below, unlike ``*/n``.
+  a..b from an offset. The choice is policy/spread.py's `draw` of the seed (the BatchJob's
+  uid) and the field's position, so it differs per field and per BatchJob and survives
+  restarts. For day-of-month ``H`` and ``H/n`` draw from 1-28, which every month has. H is
+  expanded to plain numbers before cronsim sees it (`Schedule.cron`), so an H hour field
+  counts as a fixed hour for the DST rules, unlike ``*/n``.
 * ``@every <duration>``, a Go-style duration of s, m, h and d parts (``90s``, ``1h30m``),
   from 10 seconds to 366 days. Its instants are ``anchor + k * every`` for k >= 1, where the
   anchor is the BatchJob's creation; time zones and DST do not move them.
@@ -30,45 +29,25 @@ What a schedule may be:
 ``TZ=``/``CRON_TZ=`` prefixes are refused: the zone is spec.timeZone (default UTC), an IANA
 name.
 
-DST, following Debian cron. cronsim matches wall-clock times (it is given naive datetimes);
-this module turns them into instants by these rules, the ones cronsim's own time zone mode
-also means to follow (see `_cron_instants` for why it is not used):
-
-* A fixed wall-clock run -- minute and hour fields both not starting with ``*`` -- that falls
-  in a spring-forward gap runs once, at the first valid instant after the gap (Madrid
-  2026-03-29 "30 2 * * *" -> 03:00 CEST, 01:00 UTC). One that falls in a repeated fall-back
-  hour runs once, in the first copy of the hour.
-* Any other schedule (hour or minute field starting with ``*``, e.g. "0 * * * *",
-  "*/15 * * * *") runs at every matching wall-clock time that exists: nothing in the skipped
-  hour, both copies of the repeated hour (they are different UTC instants).
-
-The same holds for changes that are not a whole hour or not on the hour (Lord Howe's 30
-minutes, Chatham's 02:45).
-
-cronsim gives up when nothing matches within 50 years. `parse` refuses an expression that
-has no instant within 50 years of the anchor; `next_after` returns None when nothing
-matches within 50 years of `after`, and `due` then simply finds no more instants.
+cronsim gives up when nothing matches within 50 years: `parse` refuses an expression that
+has no instant within 50 years of the anchor.
 """
 
 from __future__ import annotations
 
-import hashlib
-import heapq
 import re
-from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from bulkhead.api.times import duration_seconds
+from bulkhead.api.times import as_utc, duration_seconds
+from bulkhead.policy.spread import draw
 
-__all__ = ["Due", "Schedule", "ScheduleError", "due", "jitter", "next_after", "parse"]
+__all__ = ["Schedule", "ScheduleError", "parse"]
 
 DEFAULT_TIME_ZONE = "UTC"
-DEFAULT_LIMIT = 50_000
 MIN_EVERY = timedelta(seconds=10)
 MAX_EVERY = timedelta(days=366)
 
@@ -88,7 +67,6 @@ FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 HASH_RANGES = ((0, 59), (0, 23), (1, 28), (1, 12), (0, 6))
 
 _HASHED_TERM = re.compile(r"H(?:\((\d{1,2})-(\d{1,2})\))?(?:/(\d{1,2}))?", re.IGNORECASE)
-_SECOND = timedelta(seconds=1)
 
 
 class ScheduleError(ValueError):
@@ -106,19 +84,6 @@ class Schedule:
     anchor: datetime  # @every instants are anchor + k * every, k >= 1 (UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Due:
-    """The instants of a schedule in a window (after, until]; see `due`."""
-
-    instants: tuple[datetime, ...]  # the newest `keep` instants in (after, until], oldest first
-    earlier: int  # how many older instants in (after, until] are not in `instants`
-    first: datetime | None  # the oldest instant in (after, until], None if there is none
-    capped: bool  # counting stopped at `limit`: `earlier` is a lower bound, not a count
-
-
-NOTHING_DUE = Due(instants=(), earlier=0, first=None, capped=False)
-
-
 def parse(expression: str, time_zone: str | None, *, seed: str, anchor: datetime) -> Schedule:
     """Returns the Schedule for a BatchJob, given its spec.schedule `expression`, its
     spec.timeZone (None means UTC), the `seed` H values are drawn from (the BatchJob's uid)
@@ -126,7 +91,7 @@ def parse(expression: str, time_zone: str | None, *, seed: str, anchor: datetime
 
     Raises ScheduleError, naming the field and the problem, if the spec cannot be scheduled.
     """
-    anchor = _as_utc(anchor, "anchor")
+    anchor = as_utc(anchor, "anchor")
     zone = _zone(DEFAULT_TIME_ZONE if time_zone is None else time_zone)
     text = expression.strip()
     if not text:
@@ -174,231 +139,6 @@ def parse(expression: str, time_zone: str | None, *, seed: str, anchor: datetime
     return Schedule(expression, cron, None, zone, anchor)
 
 
-def next_after(schedule: Schedule, after: datetime) -> datetime | None:
-    """Returns the first instant of `schedule` strictly after `after`, in UTC, given an aware
-    `after`; None if there is none within 50 years (cron) or before year 9999.
-    """
-    after = _as_utc(after, "after")
-    if schedule.every is not None:
-        try:
-            return _every_instant(schedule, _every_index_after(schedule, after))
-        except OverflowError:
-            return None
-    return next(_cron_instants(schedule, after), None)
-
-
-def due(
-    schedule: Schedule, after: datetime, until: datetime, *, keep: int, limit: int = DEFAULT_LIMIT
-) -> Due:
-    """Returns which instants of `schedule` fall in (after, until] -- the newest `keep` of
-    them, how many older ones there are, and the oldest -- given aware `after` and `until`.
-
-    Memory is O(keep). @every is counted arithmetically, so `limit` does not apply to it. For
-    cron, counting stops after `limit` instants; the newest `keep` are then found by a
-    separate search back from `until`, and `capped` says `earlier` is only a lower bound.
-    """
-    after, until = _as_utc(after, "after"), _as_utc(until, "until")
-    if keep < 0:
-        raise ValueError(f"keep must be >= 0, got {keep}")
-    if limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
-    if after >= until:
-        return NOTHING_DUE
-    if schedule.every is not None:
-        return _every_due(schedule, after, until, keep)
-
-    newest: deque[datetime] = deque(maxlen=keep)
-    counted = 0
-    first: datetime | None = None
-    latest = after
-    for instant in _cron_instants(schedule, after):
-        if instant > until:
-            break
-        if counted == limit:
-            return _capped_due(schedule, newest, first, latest, until, keep, limit)
-        counted += 1
-        if first is None:
-            first = instant
-        newest.append(instant)
-        latest = instant
-    return Due(tuple(newest), counted - len(newest), first, capped=False)
-
-
-def jitter(
-    seed: str, instant: datetime, jitter_seconds: int, next_instant: datetime | None
-) -> timedelta:
-    """Returns how long after `instant` its run should start, given the BatchJob's `seed`
-    (uid), spec.jitterSeconds and the schedule's following instant (None if there is none).
-
-    The offset is whole seconds in [0, jitter_seconds], the same every time for the same seed
-    and instant, and, given `next_instant`, at most (next_instant - instant) - 1s (but not
-    below 0), so that a delayed run never reaches the next one.
-    """
-    if jitter_seconds < 0:
-        raise ValueError(f"jitter_seconds must be >= 0, got {jitter_seconds}")
-    instant = _as_utc(instant, "instant")
-    if next_instant is not None and _as_utc(next_instant, "next_instant") <= instant:
-        raise ValueError(f"next_instant {next_instant} is not after instant {instant}")
-    if jitter_seconds == 0:
-        return timedelta(0)
-    seconds = _hash(f"{seed}/{instant.isoformat()}") % (jitter_seconds + 1)
-    if next_instant is not None:
-        room = (next_instant - instant - _SECOND) // _SECOND
-        seconds = max(0, min(seconds, room))
-    return timedelta(seconds=seconds)
-
-
-# --- cron --------------------------------------------------------------------------------
-
-
-def _cron_instants(schedule: Schedule, after: datetime) -> Iterator[datetime]:
-    """The schedule's cron instants strictly after `after`, in UTC, in increasing order.
-
-    cronsim walks the wall clock with naive datetimes (plain calendar arithmetic) and the DST
-    rules are applied here to each wall-clock time it matches. cronsim can apply them itself
-    given an aware start, but for schedules that are not fixed-time it then moves with
-    datetime.replace() on aware times, which in zones whose clocks change off the hour can
-    jump back before a fall-back and loop for ever (Pacific/Chatham "* 3 * * *" from
-    2024-04-06T14:00:14Z) or skip matches (Australia/Lord_Howe "* 2 * * *" after 2024-04-07's
-    fall-back loses 02:00-02:29).
-    """
-    assert schedule.cron is not None
-    zone = schedule.zone
-    fixed_time = _is_fixed_time(schedule.cron)
-    wall = after.astimezone(zone)
-    # Inside a repeated hour, a wall time earlier than `after`'s can still come after it, in
-    # the second copy; start that much earlier.
-    walker = CronSim(schedule.cron, wall.replace(tzinfo=None) - _repeat(wall))
-    # Instants of the second copy of a repeated hour wait here until no earlier one can come.
-    waiting: list[datetime] = []
-    previous = after
-    while True:
-        try:
-            matched = next(walker)
-        except (StopIteration, OverflowError):
-            break
-        instants = _fixed_time_instants(matched, zone) if fixed_time else _instants(matched, zone)
-        if not instants:
-            continue
-        for instant in instants:
-            heapq.heappush(waiting, instant)
-        # Wall times map to their first instants in increasing order, so nothing after this
-        # wall time can come before this one's first instant.
-        while waiting and waiting[0] <= instants[0]:
-            instant = heapq.heappop(waiting)
-            # Wall times merged by a gap come out as the same instant; and the walk starts
-            # early inside a repeated hour.
-            if instant > previous:
-                previous = instant
-                yield instant
-    for instant in sorted(waiting):
-        if instant > previous:
-            previous = instant
-            yield instant
-
-
-def _is_fixed_time(cron: str) -> bool:
-    """Debian cron's "job that runs at a specific time": minute and hour do not start with *."""
-    minute, hour = cron.split()[:2]
-    return not minute.startswith("*") and not hour.startswith("*")
-
-
-def _instants(wall: datetime, zone: ZoneInfo) -> list[datetime]:
-    """The UTC instants a naive wall-clock time is in `zone`: none in a spring-forward gap,
-    two in a repeated fall-back hour, else one.
-    """
-    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    # PEP 495: fold=0 takes the offset from before a change, fold=1 from after. In a
-    # repeated hour that puts fold=0 first; in a gap, where neither exists, fold=1 first.
-    if first == second:
-        return [first]
-    if first < second:
-        return [first, second]
-    return []
-
-
-def _fixed_time_instants(wall: datetime, zone: ZoneInfo) -> list[datetime]:
-    """The one instant a fixed-time run at a naive wall-clock time has in `zone`: the first
-    copy of a repeated hour; for a time in a gap, the first valid minute after it (as cronsim
-    and Debian cron do).
-    """
-    while not (instants := _instants(wall, zone)):
-        wall += timedelta(minutes=1)
-    return instants[:1]
-
-
-def _repeat(moment: datetime) -> timedelta:
-    """How far the clock goes back at an aware moment in a repeated hour; else 0."""
-    earlier = moment.replace(fold=0).utcoffset()
-    later = moment.replace(fold=1).utcoffset()
-    assert earlier is not None and later is not None
-    return max(timedelta(0), earlier - later)
-
-
-def _capped_due(
-    schedule: Schedule,
-    newest_counted: deque[datetime],
-    first: datetime | None,
-    frontier: datetime,
-    until: datetime,
-    keep: int,
-    limit: int,
-) -> Due:
-    """The Due once `limit` instants are counted, the last at `frontier`, and more remain
-    up to `until`; `newest_counted` holds the newest `keep` of those counted.
-    """
-    if keep == 0:
-        return Due((), limit, first, capped=True)
-    window, window_count, reached_frontier = _newest_since(schedule, frontier, until, keep)
-    if reached_frontier:
-        # The search back met the counted part, so the count is exact after all.
-        instants = (list(newest_counted) + list(window))[-keep:]
-        total = limit + window_count
-        return Due(tuple(instants), total - len(instants), first, capped=False)
-    return Due(tuple(window), limit + window_count - len(window), first, capped=True)
-
-
-def _newest_since(
-    schedule: Schedule, frontier: datetime, until: datetime, keep: int
-) -> tuple[deque[datetime], int, bool]:
-    """The newest `keep` instants in (frontier, until], how many instants the searched window
-    held, and whether that window reached back to `frontier`.
-
-    cronsim's reverse iteration suggests where the keep-th newest instant is; forward
-    iteration, the same as everywhere else, decides. If the suggestion was too late the
-    window doubles back towards `frontier`.
-    """
-    start = max(frontier, _reverse_hint(schedule, until, keep))
-    while True:
-        window: deque[datetime] = deque(maxlen=keep)
-        count = 0
-        for instant in _cron_instants(schedule, start):
-            if instant > until:
-                break
-            count += 1
-            window.append(instant)
-        if count >= keep or start <= frontier:
-            return window, count, start <= frontier
-        start = max(frontier, until - 2 * max(until - start, timedelta(minutes=1)))
-
-
-def _reverse_hint(schedule: Schedule, until: datetime, keep: int) -> datetime:
-    """About a second before the keep-th newest instant at or before `until`: the keep-th
-    matching wall-clock time back from `until`'s, by reverse iteration. Near a DST change it
-    may be off either way, which costs `_newest_since` work, not correctness.
-    """
-    assert schedule.cron is not None
-    matched = until.astimezone(schedule.zone).replace(tzinfo=None) + _SECOND
-    walker = CronSim(schedule.cron, matched, reverse=True)
-    try:
-        for _ in range(keep):
-            matched = next(walker)
-    except (StopIteration, OverflowError):
-        return datetime.min.replace(tzinfo=UTC)
-    return matched.replace(tzinfo=schedule.zone).astimezone(UTC) - _SECOND
-
-
 def _expand_hashed(field: str, index: int, seed: str, expression: str) -> str:
     """`field` with each H term replaced by the numbers it stands for."""
     terms = field.split(",")
@@ -406,7 +146,7 @@ def _expand_hashed(field: str, index: int, seed: str, expression: str) -> str:
         return field
     name = FIELD_NAMES[index]
     lowest, highest = FIELD_RANGES[index]
-    drawn = _hash(f"{seed}/{index}")
+    drawn = draw(f"{seed}/{index}")
     expanded = []
     for term in terms:
         if term[:1] not in ("H", "h"):
@@ -448,9 +188,6 @@ def _cronsim_problem(error: CronSimError) -> str:
     return message
 
 
-# --- @every ------------------------------------------------------------------------------
-
-
 def _every(duration: str, expression: str) -> timedelta:
     seconds = duration_seconds(duration)
     if seconds is None:
@@ -465,32 +202,6 @@ def _every(duration: str, expression: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _every_index_after(schedule: Schedule, moment: datetime) -> int:
-    """The smallest k >= 1 with anchor + k * every > moment."""
-    assert schedule.every is not None
-    return max(1, (moment - schedule.anchor) // schedule.every + 1)
-
-
-def _every_instant(schedule: Schedule, index: int) -> datetime:
-    assert schedule.every is not None
-    return schedule.anchor + index * schedule.every
-
-
-def _every_due(schedule: Schedule, after: datetime, until: datetime, keep: int) -> Due:
-    assert schedule.every is not None
-    first_index = _every_index_after(schedule, after)
-    last_index = (until - schedule.anchor) // schedule.every
-    if last_index < first_index:
-        return NOTHING_DUE
-    newest_index = max(first_index, last_index - keep + 1)
-    return Due(
-        instants=tuple(_every_instant(schedule, k) for k in range(newest_index, last_index + 1)),
-        earlier=newest_index - first_index,
-        first=_every_instant(schedule, first_index),
-        capped=False,
-    )
-
-
 # --- helpers -----------------------------------------------------------------------------
 
 
@@ -503,16 +214,6 @@ def _zone(name: str) -> ZoneInfo:
         raise ScheduleError(
             f"spec.timeZone: {name!r} is not a known IANA time zone, e.g. 'Europe/Madrid'"
         ) from None
-
-
-def _as_utc(moment: datetime, what: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware, got {moment!r}")
-    return moment.astimezone(UTC)
-
-
-def _hash(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
 
 
 def _error(expression: str, problem: str) -> ScheduleError:
