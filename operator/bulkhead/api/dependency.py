@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from bulkhead.api.base import Model, ShortText, Timestamp, cel, check_zone
+from bulkhead.api.fair_sharing import FairSharing, SharesStatus
 from bulkhead.api.health import BreakerStatus, Health, HealthState, PendingHealth, SignalReading
 from bulkhead.api.meta import Conditions, LabelSelector
 from bulkhead.api.network import DependencyNetwork
@@ -50,6 +51,7 @@ class Window(Model):
 
 
 MIN_CAPACITY_RULE = "health.adaptive.minCapacity must be at most capacity"
+GUARANTEES_RULE = "the guarantees of fairSharing.shares add up to more than capacity"
 
 
 class DependencySpec(Model):
@@ -64,7 +66,13 @@ class DependencySpec(Model):
                     "self.health.adaptive.minCapacity <= self.capacity",
                     MIN_CAPACITY_RULE,
                     ".health.adaptive.minCapacity",
-                )
+                ),
+                cel(
+                    "!has(self.fairSharing) || !has(self.fairSharing.shares) || "
+                    "self.fairSharing.shares.map(s, s.guaranteed).sum() <= self.capacity",
+                    GUARANTEES_RULE,
+                    ".fairSharing.shares",
+                ),
             ]
         }
     )
@@ -87,12 +95,23 @@ class DependencySpec(Model):
     health: Health | None = None
     """The service's health, read from its monitoring: new starts follow it (an adaptive limit
     and a circuit breaker). Default: none, capacity alone."""
+    fair_sharing: FairSharing | None = None
+    """The units shared fairly between teams (shares with weights, guarantees and borrowing
+    limits) instead of first come, first served. Default: one line for everyone, by priority,
+    then age."""
 
     @model_validator(mode="after")
     def _min_capacity(self) -> DependencySpec:
         adaptive = self.health.adaptive if self.health else None
         if adaptive is not None and adaptive.min_capacity > self.capacity:
             raise ValueError(MIN_CAPACITY_RULE)
+        return self
+
+    @model_validator(mode="after")
+    def _guarantees(self) -> DependencySpec:
+        shares = self.fair_sharing.shares if self.fair_sharing else None
+        if shares and sum(share.guaranteed for share in shares) > self.capacity:
+            raise ValueError(GUARANTEES_RULE)
         return self
 
 
@@ -157,6 +176,12 @@ class DependencyStatus(Model):
     """With health: the circuit breaker."""
     signals: Annotated[list[SignalReading], Field(max_length=8)] | None = None
     """With health: the last read of each signal."""
+    shares: SharesStatus | None = None
+    """With fairSharing: each share that holds, waits or has past use, as the last admission
+    pass saw it."""
+    usage_time: Timestamp | None = None
+    """With fairSharing: when shares[].usage was computed (RFC 3339), so a restarted operator
+    decays it from there."""
     signals_lost_time: Timestamp | None = None
     """With health: since when a signal has not been read (RFC 3339); onSignalLoss applies
     after onSignalLoss.after."""

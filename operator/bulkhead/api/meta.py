@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from bulkhead.api.base import LabelKey, LabelMap, LabelValue, Model, Timestamp
+from bulkhead.api.base import LabelKey, LabelMap, LabelValue, Model, Timestamp, cel
 
 
 class Condition(Model):
@@ -32,8 +32,26 @@ class Condition(Model):
 Conditions = Annotated[list[Condition], Field(max_length=16)]
 
 
+SELECTOR_VALUES_RULE = (
+    "values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist"
+)
+
+
 class LabelSelectorRequirement(Model):
     """One requirement of a label selector, as in metav1.LabelSelector."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0"
+                    " : !has(self.values) || size(self.values) == 0",
+                    SELECTOR_VALUES_RULE,
+                    ".values",
+                )
+            ]
+        }
+    )
 
     key: LabelKey
     """The label key."""
@@ -41,6 +59,12 @@ class LabelSelectorRequirement(Model):
     """In, NotIn, Exists or DoesNotExist."""
     values: Annotated[list[LabelValue], Field(max_length=64)] | None = None
     """Values for In and NotIn, at most 64; empty for Exists and DoesNotExist."""
+
+    @model_validator(mode="after")
+    def _values(self) -> LabelSelectorRequirement:
+        if bool(self.values) != (self.operator in ("In", "NotIn")):
+            raise ValueError(SELECTOR_VALUES_RULE)
+        return self
 
 
 class LabelSelector(Model):

@@ -9,6 +9,10 @@ Rules:
   so a later (or lower-priority) small request cannot overtake it there and a large request
   starts as soon as enough units are free. A request larger than the capacity itself can never
   fit; it waits with that reason and reserves nothing.
+- Fair sharing (policy/fair_share.py): where a Dependency splits its units between teams,
+  the walk serves the waiters in FairOrder instead, a share never passes its limit, and the
+  units kept for a share's guarantee stay free for it (a waiter blocked there reserves only
+  what it could have taken).
 - Windows and maxStartsPerMinute gate new starts only; running work is never stopped.
 - Health (policy/health.py) lowers the capacity admission uses (the Gate), down to 0 while the
   breaker is open; half-open, exactly one probe may start whatever the gate, if the units it
@@ -28,6 +32,7 @@ from datetime import datetime
 
 from bulkhead.api.constants import WAITING_FOR_DEPENDENCY, WAITING_FOR_WINDOW, Key
 from bulkhead.policy.budget import RATE_PERIOD, DependencyState
+from bulkhead.policy.fair_share import FairOrder, Group
 from bulkhead.policy.line import Candidate, Line, Settled, Uses, Wait
 from bulkhead.policy.windows import windows_open
 
@@ -79,6 +84,14 @@ def admit(
         kept = False
     decision = Decision(lines={name: [] for name in dependencies})
     walk = _Walk(dependencies, now, line.users, head)
+    shares = {
+        name: s.shares
+        for name, s in dependencies.items()
+        if s.shares is not None and name in line.users
+    }
+    if shares:
+        _walk_fairly(FairOrder(line, shares), walk, decision, told)
+        return decision
     walked: Counter[Uses] = Counter()
     stop = len(line)
     for at, candidate in enumerate(line):
@@ -98,6 +111,27 @@ def admit(
     if kept:
         decision.settled = Settled(line.rank_at(stop), waits)
     return decision
+
+
+def _walk_fairly(
+    order: FairOrder, walk: _Walk, decision: Decision, told: Mapping[Key, Wait]
+) -> None:
+    """admit's walk in fair order: until inert, then each waiter left is told the wait of its
+    kind (its uses and its shares: a share's limit makes its waiters' wait its own). No pass
+    is settled: the next one tells everyone beyond its stop again."""
+    while not walk.inert() and (candidate := order.next()) is not None:
+        walk.step(candidate, decision)
+    decision.lengths = {
+        name: len(shown) + walk.left[name] for name, shown in decision.lines.items()
+    }
+    waits: dict[tuple[Uses, Group], Wait] = {}
+    for candidate, group in order.rest():
+        kind = (candidate.uses, group)
+        wait = waits.get(kind)
+        if wait is None:
+            wait = waits[kind] = walk.wait_beyond(candidate.uses, candidate.key[0])
+        if told.get(candidate.key) != wait:
+            decision.waiting[candidate.key] = wait
 
 
 class _Walk:
@@ -155,11 +189,11 @@ class _Walk:
             else:
                 self.busy.discard(name)
 
-    def wait_beyond(self, uses: Uses) -> Wait:
-        """The wait of every candidate with `uses` beyond the stop: inert there, every
-        dependency they use is closed or full and no probe's, so neither their place nor their
-        key matters, and considering one reserves nothing more."""
-        anyone = Candidate(("", ""), 0, "", uses)  # no BatchJob has an empty name
+    def wait_beyond(self, uses: Uses, namespace: str = "") -> Wait:
+        """The wait of every candidate with `uses` (in `namespace`'s shares) beyond the stop:
+        inert there, every dependency they use is closed or full and no probe's, so neither
+        their place nor their name matters, and considering one reserves nothing more."""
+        anyone = Candidate((namespace, ""), 0, "", uses)  # no BatchJob has an empty name
         decision = Decision()
         self.consider(anyone, decision)
         return decision.waiting[anyone.key]
@@ -177,6 +211,12 @@ class _Walk:
             capacity = state.spec.capacity
             limit = state.spec.max_starts_per_minute
             gate = state.gate
+            shares, tenant = state.shares, None
+            kept, share_limit = 0, None
+            if shares is not None:
+                tenant = shares.tenant_of(candidate.key[0])
+                kept = shares.kept_for_others(tenant)
+                share_limit = shares.over_limit(tenant, units)
             # Half-open, the probe needs room in the capacity itself, not in the gate's (0).
             probe = (
                 gate is not None
@@ -195,17 +235,26 @@ class _Walk:
                         False,
                     )
                 )
-            elif units > free[name] and not probe:
+            elif share_limit is not None:
+                message = (
+                    f"{name}: {tenant} may hold at most {share_limit} units "
+                    f"(its guarantee plus borrowingLimit)"
+                )
+                blocked.append((name, WAITING_FOR_DEPENDENCY, message, False))
+            elif units > free[name] - kept and not probe:
                 # Static while it waits: the holders and its place in line move with every
                 # start, and a status that followed them would cost a write per waiter per
                 # start. Who holds them: the Dependency's status; its place: its status.queue.
                 # Health's message changes only with the gate (a new breaker state or limit).
-                message = (
-                    gate.message
-                    if gate is not None and gate.message
-                    else f"{name}: all {capacity} units are held or promised to BatchJobs "
-                    f"ahead in line"
-                )
+                if gate is not None and gate.message:
+                    message = gate.message
+                elif units <= free[name]:
+                    message = f"{name}: its free units are kept for other shares' guarantees"
+                else:
+                    message = (
+                        f"{name}: all {capacity} units are held or promised to BatchJobs "
+                        f"ahead in line"
+                    )
                 blocked.append((name, WAITING_FOR_DEPENDENCY, message, True))
             elif limit is not None and len(starts[name]) >= limit:
                 retry = starts[name][-limit] + RATE_PERIOD
@@ -225,6 +274,10 @@ class _Walk:
             for name, units in needs.items():
                 free[name] -= units
                 starts[name].append(self.now)
+                shares = self.dependencies[name].shares
+                if shares is not None:
+                    shares.hold(candidate.key[0], units)
+                    shares.standing(shares.tenant_of(candidate.key[0])).waiting -= 1
             decision.probes.update((name, candidate.key) for name in probes)
             self.probing.difference_update(probes)
             return True
@@ -232,8 +285,12 @@ class _Walk:
             # Blocked by capacity alone: reserve, so nobody behind it takes these units, nor
             # starts as the half-open probe it may be once they are free.
             for name, units in needs.items():
-                if units > free[name]:
-                    free[name] = min(free[name], 0)
+                shares = self.dependencies[name].shares
+                room = free[name]
+                if shares is not None:  # what is kept for other shares is not its to reserve
+                    room -= shares.kept_for_others(shares.tenant_of(candidate.key[0]))
+                if units > room:
+                    free[name] -= max(room, 0)
                     gate = self.dependencies[name].gate
                     if gate is not None and gate.admits_probe(candidate.key):
                         self.probing.discard(name)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from bulkhead.api.constants import Key
 from bulkhead.api.dependency import DependencySpec
+from bulkhead.policy.fair_share import Compartments
 
 RATE_PERIOD = timedelta(minutes=1)
 
@@ -42,6 +43,7 @@ class DependencyState:
     holders: list[Holding] = field(default_factory=list)
     recent_starts: list[datetime] = field(default_factory=list)  # Job creations
     gate: Gate | None = None  # health's, when the Dependency has spec.health
+    shares: Compartments | None = None  # its teams' shares, when it has spec.fairSharing
 
     @property
     def capacity(self) -> int:

@@ -79,6 +79,8 @@ def dependency_status(
             for i, (key, units) in enumerate(head, start=1)
         ]
         or None,
+        shares=state.shares.shown() if state.shares is not None else None,
+        usage_time=stamp if state.shares is not None else None,
         conditions=[
             condition(
                 "Ready",

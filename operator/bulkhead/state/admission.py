@@ -9,8 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bulkhead.api.constants import Key
+from bulkhead.api.dependency import DependencyStatus
+from bulkhead.api.times import parse_time
+from bulkhead.api.views import DependencyView
 from bulkhead.policy.admission import Decision
 from bulkhead.policy.budget import RATE_PERIOD, DependencyState, Gate, Holding
+from bulkhead.policy.fair_share import Compartments, Usage, usage_from_status
 from bulkhead.policy.line import Candidate, Line, Wait
 from bulkhead.state.store import Store
 
@@ -28,6 +32,9 @@ class AdmissionBook:
     waiting: Line = field(default_factory=Line)
     decided: dict[Key, Wait] = field(default_factory=dict)  # the latest decision per waiter
     admitted: dict[Key, Candidate] = field(default_factory=dict)
+    # per fair-shared Dependency, its shares' decayed past usage; a leader starts from what
+    # the Dependency's status kept (status.shares, status.usageTime)
+    usage: dict[str, Usage] = field(default_factory=dict)
 
     def forget(self, key: Key) -> None:
         """`key` no longer waits (it started, finished, or cannot wait)."""
@@ -85,4 +92,39 @@ def dependency_states(
             if dependency in states:
                 states[dependency].holders.append(Holding(key, units))
                 states[dependency].recent_starts.append(now)
+    for name, state in states.items():
+        view = store.dependency(name)
+        if state.spec.fair_sharing is not None and view is not None:
+            state.shares = _compartments(store, book, view, state, now)
+        else:
+            book.usage.pop(name, None)
     return states
+
+
+def _compartments(
+    store: Store, book: AdmissionBook, dep: DependencyView, state: DependencyState, now: datetime
+) -> Compartments:
+    """The shares of a fair-shared Dependency, holding what its holders hold, with their past
+    usage brought up to `now` (and kept in the book for the next pass)."""
+    spec = state.spec
+    assert spec.fair_sharing is not None
+    shares = Compartments(spec.fair_sharing, spec.capacity, state.capacity, store.namespace_labels)
+    for holding in state.holders:
+        shares.hold(holding.key[0], holding.units)
+    past = book.usage.get(dep.name) or _usage_in_status(dep)
+    usage = past.advanced(now, shares.held(), spec.fair_sharing.half_life)
+    book.usage[dep.name] = usage
+    shares.with_usage(usage.by_tenant)
+    return shares
+
+
+def _usage_in_status(dep: DependencyView) -> Usage:
+    """The past usage `dep`'s status kept, as of when it was computed; none when it kept none
+    (or none that parses: a usage lost is briefly less fair, never over budget)."""
+    try:
+        status = DependencyStatus.model_validate(dep.status or {})
+        if status.usage_time is None or not status.shares:
+            return Usage()
+        return Usage(parse_time(status.usage_time), usage_from_status(status.shares))
+    except ValueError:
+        return Usage()
