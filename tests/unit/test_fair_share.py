@@ -355,8 +355,9 @@ def test_backlogged_shares_get_unit_seconds_in_proportion_to_their_weights(
 def test_no_waiter_starves_and_the_same_inputs_give_the_same_order(
     shares: list[dict], arrivals: list
 ) -> None:
-    capacity = max(2, sum(s.get("guaranteed", 0) for s in shares))
-    for share in shares:  # every share may hold 2 units, so every waiter can fit
+    # every share may hold 2 units beside the others' guarantees, so every waiter can fit
+    capacity = sum(s.get("guaranteed", 0) for s in shares) + 2
+    for share in shares:
         if "borrowingLimit" in share:
             share["borrowingLimit"] = max(share["borrowingLimit"], 2)
     runs = [

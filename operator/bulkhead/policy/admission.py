@@ -235,6 +235,16 @@ class _Walk:
                         False,
                     )
                 )
+            elif tenant is not None and shares is not None and units > shares.room_of(tenant):
+                blocked.append(
+                    (
+                        name,
+                        WAITING_FOR_DEPENDENCY,
+                        f"needs {units} units of {name}, more than the "
+                        f"{shares.room_of(tenant)} that other shares' guarantees leave {tenant}",
+                        False,
+                    )
+                )
             elif share_limit is not None:
                 message = (
                     f"{name}: {tenant} may hold at most {share_limit} units "

@@ -173,6 +173,11 @@ class Compartments:
         """The free units kept for the guarantees of shares other than `tenant`."""
         return self.reserved - self.standing(tenant).reserve
 
+    def room_of(self, tenant: Tenant) -> int:
+        """The most units `tenant` can ever hold at once: the effective capacity less what the
+        other shares' guarantees keep for themselves."""
+        return self._effective - sum(s.kept for t, s in self.standings.items() if t != tenant)
+
     def over_limit(self, tenant: Tenant, units: int) -> int | None:
         """The share's limit (guaranteed + borrowingLimit) when `units` more would pass it."""
         standing = self.standing(tenant)
