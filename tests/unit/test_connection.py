@@ -21,7 +21,8 @@ import yaml
 from aiohttp import web
 from bulkhead import __version__, operator
 from bulkhead.cli.main import connect, connection_of
-from bulkhead.kube import Connection, Kube, in_cluster
+from bulkhead.kube.client import Kube
+from bulkhead.kube.connection import Connection, in_cluster
 from bulkhead.operator import connection, login
 
 OPERATOR = Path(__file__).resolve().parents[2] / "operator"

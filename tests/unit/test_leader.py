@@ -13,7 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from bulkhead.kube import ApiError, Connection, Kube, NotLeader
+from bulkhead.kube.client import Kube
+from bulkhead.kube.connection import Connection
+from bulkhead.kube.errors import ApiError, NotLeader
 from bulkhead.runtime.leader import LeaderElector, Record, Timings, record_stamp, wait_to_take
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.leaderelection.electionconfig import Config

@@ -28,7 +28,9 @@ from bulkhead import __version__
 from bulkhead.api.constants import ANNOTATION_RUN_NOW, GROUP, VERSION
 from bulkhead.api.times import format_time
 from bulkhead.cli import render
-from bulkhead.kube import JOB_NAME_LABEL, ApiError, Connection, Kube
+from bulkhead.kube.client import JOB_NAME_LABEL, Kube
+from bulkhead.kube.connection import Connection
+from bulkhead.kube.errors import ApiError
 
 PROG = "kubectl-bulkhead"
 # The plugin's own name in the API server's audit log: a person's requests, not the operator's.
