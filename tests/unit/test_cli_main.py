@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bulkhead.cli.main import USAGE, cli
+from bulkhead.cli.main import cli
+from bulkhead.cli.target import USAGE
 from click.testing import CliRunner
 
 
