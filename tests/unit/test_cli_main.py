@@ -1,4 +1,5 @@
-"""cli/main without a cluster: usage errors, an unusable kubeconfig, and shell completion."""
+"""The plugin's command line (cli/main and the commands it adds) without a cluster: usage errors,
+an unusable kubeconfig, and shell completion."""
 
 from __future__ import annotations
 
