@@ -25,6 +25,7 @@ from bulkhead.controllers.health import HealthController
 from bulkhead.metrics import Metrics
 from bulkhead.monitoring import Monitoring
 from bulkhead.policy import admission
+from bulkhead.policy.line import Candidate
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.admission import dependency_states
 from bulkhead.state.store import Store
@@ -93,7 +94,7 @@ def setup() -> tuple[AdmissionController, Store, list[BatchJobView]]:
         store.put_job(bj.key, holder(bj).name, holder(bj))
     for i, bj in enumerate(batchjobs[CAPACITY:]):
         controller.book.waiting.put(
-            admission.Candidate(bj.key, 0, bj.created, ((DEPENDENCY, 1),), f"run-{i}")
+            Candidate(bj.key, 0, bj.created, ((DEPENDENCY, 1),), f"run-{i}")
         )
     controller.admit()
     return controller, store, batchjobs

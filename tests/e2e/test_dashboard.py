@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.closed_loop import Prometheus
+from tests.e2e.closed_loop.prometheus import Prometheus
 from tests.support.health_signal import Signal, health
 from tests.support.kube import create, kubectl, wait_for
 from tests.support.objects import batchjob, dependency, status_of, unique, wait_phase, wait_reason

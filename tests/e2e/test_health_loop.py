@@ -1,6 +1,6 @@
 """The closed loop (issue 11): a real PostgreSQL under the batch load of BatchJobs that use a
 Dependency, its probe latency read by a real Prometheus, and bulkhead admitting by it
-(closed_loop.py builds all of it around the e2e cluster and operator).
+(closed_loop/ builds all of it around the e2e cluster and operator).
 
 - health off: a static capacity twice the database's knee lets the queue push the probe's p99
   past the target;
@@ -31,21 +31,16 @@ import kubernetes
 import pytest
 import urllib3
 
-from tests.e2e.closed_loop import (
-    CLIENT_RATE,
-    LatencyProbe,
-    LoadDriver,
-    PostgreSQL,
-    Prometheus,
-    failures_query,
-    p99_query,
-)
+from tests.e2e.closed_loop.load import CLIENT_RATE, LoadDriver
+from tests.e2e.closed_loop.postgresql import PostgreSQL
+from tests.e2e.closed_loop.probe import LatencyProbe, failures_query, p99_query
+from tests.e2e.closed_loop.prometheus import Prometheus
 from tests.support.kube import condition, create, get, wait_for
 from tests.support.objects import all_phase, batchjob, dependency, unique
 
 # The knee with CLIENT_RATE transactions a second per client: throughput stops growing near 16
-# clients and the probe's p99 climbs beyond (closed_loop.BATCH_SCRIPT; docs/dependencies.md,
-# "The closed loop").
+# clients and the probe's p99 climbs beyond (BATCH_SCRIPT in closed_loop/postgresql.py;
+# docs/dependencies.md, "The closed loop").
 KNEE = 16
 CAPACITY = 2 * KNEE  # the static capacity: past the knee, as a guess made on a quiet day
 UNITS = 2  # each BatchJob's units, so pgbench clients while it runs

@@ -3,48 +3,26 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from operator import attrgetter
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import pytest
-from bulkhead.api.dependency import DependencySpec, Window
-from bulkhead.policy.admission import (
-    Candidate,
-    DependencyState,
-    Gate,
-    Holding,
-    Line,
-    Settled,
-    Wait,
-    admit,
-    next_opening,
-    order,
-    window_open,
-    windows_open,
-)
-from bulkhead.state.admission import AdmissionBook
-from hypothesis import given, settings
+from bulkhead.policy.admission import admit
+from bulkhead.policy.budget import DependencyState, Gate, Holding
+from bulkhead.policy.line import Candidate, Wait, order
+from bulkhead.policy.windows import windows_open
+from hypothesis import given
 from hypothesis import strategies as st
 
-NOW = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)  # a Wednesday, 03:00 in Madrid
-DB = "orders-db"
-CACHE = "shared-cache"
-
-
-def dependency(capacity: int, *holders: tuple[str, int], **spec: Any) -> DependencyState:
-    """A Dependency with `capacity` and holders given as (name in billing, units)."""
-    return DependencyState(
-        spec=DependencySpec.model_validate({"capacity": capacity, **spec}),
-        holders=[Holding(("billing", name), units) for name, units in holders],
-    )
-
-
-def candidate(name: str, *uses: tuple[str, int], priority: int = 0, minute: int = 0) -> Candidate:
-    """A waiting BatchJob in billing, created `minute` minutes past 01:00."""
-    return Candidate(("billing", name), priority, f"2026-11-18T01:{minute:02d}:00Z", uses)
+from tests.support.admission_factories import (
+    CACHE,
+    DB,
+    NOW,
+    TIMES,
+    Situation,
+    candidate,
+    dependency,
+    situations,
+)
 
 
 def admitted(
@@ -156,66 +134,6 @@ def test_retry_at_is_when_the_oldest_counted_start_leaves_the_minute() -> None:
 
 # --- windows ---------------------------------------------------------------------------------
 
-WEEKNIGHTS = {
-    "days": ["Mon", "Tue", "Wed", "Thu", "Fri"],
-    "start": "00:00",
-    "end": "06:00",
-    "timeZone": "Europe/Madrid",
-}
-
-
-def madrid(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Madrid"))
-
-
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("window", "at", "is_open"),
-    [
-        (WEEKNIGHTS, madrid("2026-11-18T03:00"), True),
-        (WEEKNIGHTS, madrid("2026-11-18T00:00"), True),
-        (WEEKNIGHTS, madrid("2026-11-18T06:00"), False),
-        (WEEKNIGHTS, madrid("2026-11-17T23:59"), False),
-        (WEEKNIGHTS, madrid("2026-11-21T03:00"), False),  # Saturday
-        # overnight, opening Friday 22:00: open into Saturday morning, not Saturday night
-        ({"days": ["Fri"], "start": "22:00", "end": "04:00"}, utc("2026-11-20T21:59"), False),
-        ({"days": ["Fri"], "start": "22:00", "end": "04:00"}, utc("2026-11-20T22:00"), True),
-        ({"days": ["Fri"], "start": "22:00", "end": "04:00"}, utc("2026-11-21T03:59"), True),
-        ({"days": ["Fri"], "start": "22:00", "end": "04:00"}, utc("2026-11-21T04:00"), False),
-        ({"days": ["Fri"], "start": "22:00", "end": "04:00"}, utc("2026-11-21T22:30"), False),
-        ({"days": ["Fri"], "start": "22:00", "end": "04:00"}, utc("2026-11-20T02:00"), False),
-        # 2026-03-29: Madrid skips 02:00-03:00; 06:00 local is 04:00 UTC (was 05:00)
-        (WEEKNIGHTS | {"days": ["Sun"]}, utc("2026-03-28T23:00"), True),
-        (WEEKNIGHTS | {"days": ["Sun"]}, utc("2026-03-29T03:59"), True),
-        (WEEKNIGHTS | {"days": ["Sun"]}, utc("2026-03-29T04:00"), False),
-        # 2026-10-25: Madrid repeats 02:00-03:00; 06:00 local is 05:00 UTC (was 04:00)
-        (WEEKNIGHTS | {"days": ["Sun"]}, utc("2026-10-24T22:00"), True),
-        (WEEKNIGHTS | {"days": ["Sun"]}, utc("2026-10-25T04:30"), True),
-        (WEEKNIGHTS | {"days": ["Sun"]}, utc("2026-10-25T05:00"), False),
-    ],
-)
-def test_window_open(window: dict[str, Any], at: datetime, is_open: bool) -> None:
-    assert window_open(Window.model_validate(window), at) is is_open
-
-
-def _open_minutes(window: dict[str, Any], day: str) -> int:
-    """Minutes the window is open in the 24 hours around `day`'s early morning."""
-    start = utc(f"{day}T00:00") - timedelta(hours=12)
-    spec = Window.model_validate(window)
-    return sum(window_open(spec, start + timedelta(minutes=m)) for m in range(24 * 60))
-
-
-@pytest.mark.parametrize(
-    ("day", "minutes"), [("2026-03-29", 0), ("2026-10-25", 120), ("2026-11-22", 60)]
-)
-def test_a_window_in_the_hour_daylight_saving_changes(day: str, minutes: int) -> None:
-    """02:00-03:00 Madrid time: skipped in March, lived twice in October."""
-    window = {"start": "02:00", "end": "03:00", "timeZone": "Europe/Madrid"}
-    assert _open_minutes(window, day) == minutes
-
 
 def test_a_closed_window_admits_nothing_on_that_dependency() -> None:
     dependencies = {
@@ -231,91 +149,7 @@ def test_a_closed_window_admits_nothing_on_that_dependency() -> None:
     )
 
 
-def test_any_open_window_opens_the_dependency() -> None:
-    spec = DependencySpec.model_validate(
-        {
-            "capacity": 1,
-            "windows": [{"start": "22:00", "end": "23:00"}, {"start": "01:00", "end": "03:00"}],
-        }
-    )
-    assert windows_open(spec, NOW)
-    assert windows_open(DependencySpec(capacity=1), NOW)
-
-
-@pytest.mark.parametrize(
-    ("windows", "opens"),
-    [
-        ([], NOW),
-        ([{"start": "01:00", "end": "03:00"}], NOW),
-        ([{"start": "22:00", "end": "23:00"}], datetime(2026, 11, 18, 22, 0, tzinfo=UTC)),
-        # Monday 00:00 in Madrid is Sunday 23:00 UTC
-        (
-            [{"days": ["Mon"], "start": "00:00", "end": "06:00", "timeZone": "Europe/Madrid"}],
-            datetime(2026, 11, 22, 23, 0, tzinfo=UTC),
-        ),
-        # the earliest of two windows
-        (
-            [{"start": "22:00", "end": "23:00"}, {"start": "04:30", "end": "05:00"}],
-            datetime(2026, 11, 18, 4, 30, tzinfo=UTC),
-        ),
-    ],
-)
-def test_next_opening(windows: list[dict[str, Any]], opens: datetime) -> None:
-    spec = DependencySpec.model_validate({"capacity": 1, "windows": windows})
-    assert next_opening(spec, NOW) == opens
-
-
 # --- properties ------------------------------------------------------------------------------
-
-NAMES = ["orders-db", "shared-cache", "rest-api"]
-WINDOWS = [None, [{"start": "00:00", "end": "06:00"}], [{"start": "22:00", "end": "23:00"}]]
-
-
-Situation = tuple[list[Candidate], dict[str, DependencyState]]
-KEY = attrgetter("key")
-
-
-@st.composite
-def situations(draw: st.DrawFn, windows: bool = True, rates: bool = True) -> Situation:
-    """Dependencies with holders and recent starts, and candidates that use some of them."""
-    names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True))
-    dependencies = {}
-    for name in names:
-        spec: dict[str, Any] = {}
-        if windows and (chosen := draw(st.sampled_from(WINDOWS))):
-            spec["windows"] = chosen
-        if rates and draw(st.booleans()):
-            spec["maxStartsPerMinute"] = draw(st.integers(1, 4))
-        capacity = draw(st.integers(0, 10))
-        holders = draw(st.lists(st.integers(1, 3), max_size=2))
-        state = dependency(capacity, *((f"h{i}", u) for i, u in enumerate(holders)), **spec)
-        seconds = st.integers(0, 120).map(lambda s: NOW - timedelta(seconds=s))
-        state.recent_starts = draw(st.lists(seconds, max_size=5))
-        if draw(st.booleans()):
-            half_open = draw(st.booleans())
-            limit = 0 if half_open else draw(st.integers(0, capacity))
-            state.gate = Gate(limit, half_open, message=f"{name}: health holds it back")
-        dependencies[name] = state
-    candidates = draw(st.lists(candidates_of(names), min_size=1, max_size=8, unique_by=KEY))
-    return candidates, dependencies
-
-
-def candidates_of(names: list[str]) -> st.SearchStrategy[Candidate]:
-    """A waiting BatchJob in billing that uses some of `names`."""
-    uses = st.lists(
-        st.tuples(st.sampled_from(names), st.integers(1, 4)),
-        min_size=1,
-        max_size=len(names),
-        unique_by=lambda u: u[0],
-    ).map(tuple)
-    return st.builds(
-        Candidate,
-        key=st.tuples(st.just("billing"), st.text("abcdefgh", min_size=1, max_size=4)),
-        priority=st.integers(-2, 2),
-        created=st.integers(0, 59).map(lambda m: f"2026-11-18T01:{m:02d}:00Z"),
-        uses=uses,
-        run=st.sampled_from(["", "run-2"]),
-    )
 
 
 def _units_admitted(candidates: list[Candidate], keys: list[Any]) -> Counter[str]:
@@ -493,9 +327,6 @@ def test_open_breaker_starts_nothing() -> None:
 # --- a pass that stops early -------------------------------------------------------------------
 
 
-TIMES = [NOW, NOW + timedelta(hours=20, minutes=30), NOW + timedelta(hours=5)]
-
-
 @given(situations(), st.integers(0, 3), st.sampled_from(TIMES), st.data())
 def test_a_pass_that_stops_early_decides_what_the_whole_walk_decides(
     situation: Situation, head: int, later: datetime, data: st.DataObject
@@ -543,107 +374,3 @@ def test_a_pass_stops_once_the_head_is_shown_and_nothing_left_can_start() -> Non
         ("billing", "w2"): full,
         ("billing", "w5"): full,
     }
-
-
-FULL = Wait(
-    "WaitingForDependency",
-    DB,
-    "waiting for orders-db: all 2 units are held or promised to BatchJobs ahead in line",
-)
-
-
-def test_a_recorded_pass_settles_the_line_and_the_next_tells_only_who_came() -> None:
-    """The book records a pass: its line keeps the first rank beyond the stop and the wait
-    told there. The next pass tells the head it walks, and beyond the stop only a waiter that
-    came since; those told before are not told again."""
-    book = AdmissionBook()
-    waiting = [candidate(f"w{i}", (DB, 1), minute=i) for i in range(6)]
-    for c in waiting:
-        book.waiting.put(c)
-    full = {DB: dependency(2, ("x", 1), ("w0", 1))}  # w0 was admitted: it holds a unit
-    first = admit(book.waiting, {DB: dependency(2, ("x", 1))}, NOW, head=2, told=book.decided)
-    book.record(first)
-    assert first.admitted == [("billing", "w0")]
-    assert book.waiting.settled == Settled(waiting[3].rank, {((DB, 1),): FULL})
-    assert book.waiting.fresh == {}
-    book.waiting.put(candidate("w9", (DB, 1), minute=9))
-    second = admit(book.waiting, full, NOW, head=2, told=book.decided)
-    assert second.admitted == []
-    assert second.waiting == {("billing", w): FULL for w in ("w1", "w2", "w9")}
-    assert second.lengths == {DB: 6}
-
-
-@given(
-    st.lists(
-        st.tuples(st.sampled_from(["put", "pop", "settle"]), candidates_of(NAMES)), max_size=30
-    )
-)
-def test_a_line_keeps_the_admission_order_and_its_counts_as_waiters_come_change_and_go(
-    steps: list[tuple[str, Candidate]],
-) -> None:
-    """Each step puts a candidate (new, or in place of what its key waited with), pops its
-    key, or settles the line: the line is always the admission order of what waits, counts
-    who uses each dependency and each kind of request, and holds as fresh what was put (and
-    changed something) since it settled."""
-    line, waiting, fresh = Line(), {}, set()
-    for step, c in steps:
-        if step == "put":
-            assert line.put(c) == (waiting.get(c.key) != c)
-            if waiting.get(c.key) != c:
-                fresh.add(c.key)
-            waiting[c.key] = c
-        elif step == "pop":
-            assert line.pop(c.key) == waiting.pop(c.key, None)
-            fresh.discard(c.key)
-        else:
-            line.settle(None)
-            fresh.clear()
-        assert list(line) == order(waiting.values())
-        assert [line[key] for key in waiting] == list(waiting.values())
-        assert dict(line.users) == Counter(n for w in waiting.values() for n in w.names)
-        assert dict(line.kinds) == Counter(w.uses for w in waiting.values())
-        assert line.fresh == {key: waiting[key] for key in fresh}
-
-
-# More examples than the default: the sequences that tell a kept line from the whole walk are
-# rare (a waiter walked in one pass, told something else there, and beyond the stop next).
-@settings(max_examples=400)
-@given(situations(), st.integers(0, 3), st.data())
-def test_passes_over_a_kept_line_decide_what_the_whole_walk_decides(
-    situation: Situation, head: int, data: st.DataObject
-) -> None:
-    """Passes over the line an AdmissionBook keeps, each recorded as the controller records
-    it, beside the whole walk of the same waiters. Between passes waiters come, change (a new
-    run, another priority) and go, other runs hold the dependencies, the clock moves windows
-    and the minute of starts, a gate's message changes, and a Dependency may be gone for a
-    pass. Each pass: same admissions, retry and probes; each waiter's wait (given, or the one
-    it was told) is the whole walk's; each line's head and length are the whole walk's."""
-    candidates, dependencies = situation
-    names = list(dependencies)
-    book = AdmissionBook()
-    for c in candidates:
-        book.waiting.put(c)
-    for turn in range(4):
-        now = data.draw(st.sampled_from(TIMES), label="now")
-        present = {n: s for n, s in dependencies.items() if data.draw(st.integers(0, 4)) > 0}
-        whole = admit(list(book.waiting), present, now)
-        told = dict(book.decided)
-        early = admit(book.waiting, present, now, head=head, told=book.decided)
-        assert (early.admitted, early.retry_at) == (whole.admitted, whole.retry_at)
-        assert early.probes == whole.probes
-        assert {key: early.waiting.get(key) or told[key] for key in whole.waiting} == whole.waiting
-        assert early.lengths == {name: len(line) for name, line in whole.lines.items()}
-        assert {name: whole.lines[name][: len(line)] for name, line in early.lines.items()} == (
-            early.lines
-        )
-        book.record(early)
-        gone = data.draw(st.lists(st.sampled_from(list(book.waiting) or candidates), max_size=3))
-        for c in gone:
-            book.forget(c.key)
-        for c in data.draw(st.lists(candidates_of(names), max_size=3), label="come or change"):
-            book.waiting.put(c)
-        for name, state in dependencies.items():  # other runs hold each dependency now
-            held = data.draw(st.lists(st.integers(1, 3), max_size=3), label=f"held {name}")
-            state.holders = [Holding(("billing", f"h{i}"), u) for i, u in enumerate(held)]
-            if state.gate is not None and data.draw(st.booleans(), label=f"news of {name}"):
-                state.gate = replace(state.gate, message=f"{name}: health holds it back ({turn})")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from bulkhead.api.dependency import DependencySpec
 from bulkhead.api.views import DependencyView
-from bulkhead.policy.admission import DependencyState, Holding
+from bulkhead.policy.budget import DependencyState, Holding
 from bulkhead.policy.dependency_status import dependency_status, invalid_status
 from bulkhead.policy.health import step
 from bulkhead.policy.health_state import LoopState, Probe, Reading, Step

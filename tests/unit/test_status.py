@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from bulkhead.api.batchjob import BatchJobStatus
-from bulkhead.api.constants import ANNOTATION_USES, WAITING_FOR_DEPENDENCY
+from bulkhead.api.constants import WAITING_FOR_DEPENDENCY
 from bulkhead.api.views import JobView
 from bulkhead.policy.not_started import NotStarted
 from bulkhead.policy.status import (
@@ -353,93 +353,3 @@ RUNNING_STATUS = status_of(job_outcome(job(active=1), SPEC))
 )
 def test_progress_only(old: BatchJobStatus | None, new: BatchJobStatus, expected: bool) -> None:
     assert progress_only(old, new) is expected
-
-
-# --- JobView ---------------------------------------------------------------------------------
-
-OWNER_UID = "5f0c1a9e-2b7d-4c1e-9a53-0d4b8e6f7a21"
-FAILED_JOB: dict[str, Any] = {
-    "apiVersion": "batch/v1",
-    "kind": "Job",
-    "metadata": {
-        "name": JOB,
-        "namespace": "billing",
-        "uid": "9d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6",
-        "resourceVersion": "48213",
-        "generation": 1,
-        "creationTimestamp": "2026-11-18T01:59:58Z",
-        "labels": {"bulkhead.dev/batchjob": "nightly-invoices"},
-        "annotations": {ANNOTATION_USES: '[{"dependency":"orders-db","units":1}]'},
-        "ownerReferences": [
-            {"apiVersion": "example.com/v1", "kind": "Audit", "name": "a", "uid": "not-me"},
-            {
-                "apiVersion": "bulkhead.dev/v1alpha1",
-                "kind": "BatchJob",
-                "name": "nightly-invoices",
-                "uid": OWNER_UID,
-                "controller": True,
-                "blockOwnerDeletion": True,
-            },
-        ],
-    },
-    "spec": {"parallelism": 2, "completions": 4, "backoffLimit": 3},
-    "status": {
-        "startTime": STARTED,
-        "failed": 1,
-        "succeeded": 2,
-        "ready": 0,
-        "terminating": 0,
-        "uncountedTerminatedPods": {},
-        "conditions": [
-            {
-                "type": "FailureTarget",
-                "status": "True",
-                "reason": "PodFailurePolicy",
-                "message": POD_FAILURE_MESSAGE,
-                "lastProbeTime": FINISHED,
-                "lastTransitionTime": FINISHED,
-            },
-            {
-                "type": "Suspended",
-                "status": "False",
-                "reason": "JobResumed",
-                "message": "Job resumed",
-                "lastProbeTime": STARTED,
-                "lastTransitionTime": STARTED,
-            },
-            {
-                "type": "Failed",
-                "status": "True",
-                "reason": "PodFailurePolicy",
-                "message": POD_FAILURE_MESSAGE,
-                "lastProbeTime": FINISHED,
-                "lastTransitionTime": FINISHED,
-            },
-        ],
-    },
-}
-
-
-def test_job_view_from_a_failed_job() -> None:
-    view = JobView.from_job(FAILED_JOB)
-    assert view.name == JOB
-    assert view.owner_uid == OWNER_UID
-    assert (view.active, view.ready, view.succeeded, view.failed) == (0, 0, 2, 1)
-    assert view.start_time == STARTED
-    assert view.created == "2026-11-18T01:59:58Z"
-    assert view.uses == '[{"dependency":"orders-db","units":1}]'
-    assert [c[0] for c in view.conditions] == ["FailureTarget", "Failed"]
-    assert view.condition("Suspended") is None
-    assert view.finished
-    assert not view.deleting
-    outcome = job_outcome(view, SPEC)
-    assert (outcome.phase, outcome.reason) == ("Failed", "NonRetryableExitCode")
-    assert outcome.extra["completionTime"] == FINISHED
-
-
-def test_job_view_of_a_job_just_created() -> None:
-    view = JobView.from_job({"metadata": {"name": JOB, "deletionTimestamp": LATER}})
-    assert (view.active, view.succeeded, view.failed, view.conditions) == (0, 0, 0, ())
-    assert view.owner_uid == ""
-    assert not view.finished
-    assert view.deleting

@@ -16,23 +16,11 @@ from pydantic import (
 
 from bulkhead.api.base import Model, Name, ShortText, Timestamp, cel, exactly_one
 from bulkhead.api.cel import SIGNAL_NAME_PATTERN, compile_condition
-from bulkhead.api.times import DURATION_PATTERN, duration, duration_seconds
-
-Duration = Annotated[str, StringConstraints(min_length=2, max_length=32, pattern=DURATION_PATTERN)]
-DURATION_HELP = "a duration of s, m, h and d parts, e.g. 30s or 1h30m"
-
-
-def _check_duration(value: str, field: str, low: int, high: int) -> str:
-    seconds = duration_seconds(value)
-    if seconds is None:
-        raise ValueError(f"{field} must be {DURATION_HELP}")
-    if not low <= seconds <= high:
-        raise ValueError(f"{field} must be from {low}s to {high}s, got {value}")
-    return value
+from bulkhead.api.times import Duration, check_duration, duration
 
 
 def _read_timeout(value: str) -> str:
-    return _check_duration(value, "timeout", 1, 60)
+    return check_duration(value, "timeout", 1, 60)
 
 
 # A signal's read timeout, 1s to 60s (the prometheus and http readers share it).
@@ -164,7 +152,7 @@ class Adaptive(Model):
     @field_validator("settle_time")
     @classmethod
     def _settle(cls, value: str) -> str:
-        return _check_duration(value, "settleTime", 1, 86_400)
+        return check_duration(value, "settleTime", 1, 86_400)
 
 
 class Breaker(Model):
@@ -186,7 +174,7 @@ class Breaker(Model):
     @field_validator("base_wait", "max_wait", "observe_for")
     @classmethod
     def _wait(cls, value: str) -> str:
-        return _check_duration(value, "a breaker duration", 1, 86_400)
+        return check_duration(value, "a breaker duration", 1, 86_400)
 
     @model_validator(mode="after")
     def _ordered(self) -> Breaker:
@@ -215,7 +203,7 @@ class SignalLoss(Model):
     @field_validator("after")
     @classmethod
     def _after(cls, value: str) -> str:
-        return _check_duration(value, "after", 0, 86_400)
+        return check_duration(value, "after", 0, 86_400)
 
 
 HEALTH_PAIR = "degradedWhen and recoveredWhen must be set together (the band between them)"
@@ -279,12 +267,12 @@ class Health(Model):
     @field_validator("interval")
     @classmethod
     def _interval(cls, value: str) -> str:
-        return _check_duration(value, "interval", 1, 3600)
+        return check_duration(value, "interval", 1, 3600)
 
     @field_validator("for_")
     @classmethod
     def _for(cls, value: str) -> str:
-        return _check_duration(value, "for", 0, 3600)
+        return check_duration(value, "for", 0, 3600)
 
     @model_validator(mode="after")
     def _consistent(self) -> Health:

@@ -13,7 +13,8 @@ from typing import Any
 
 from bulkhead.api.dependency import DependencySpec
 from bulkhead.api.times import format_time, parse_time
-from bulkhead.policy.admission import Candidate, next_opening, order
+from bulkhead.policy.line import Candidate, order
+from bulkhead.policy.windows import next_opening
 
 BAR_WIDTH = 20
 

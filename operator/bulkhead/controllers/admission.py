@@ -21,7 +21,10 @@ from bulkhead.api.views import BatchJobView
 from bulkhead.controllers.dependency import DependencyController
 from bulkhead.controllers.health import HealthController
 from bulkhead.policy import admission, status
+from bulkhead.policy.budget import Holding
+from bulkhead.policy.line import Candidate
 from bulkhead.policy.selectors import selector_matches
+from bulkhead.policy.windows import windows_open
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.admission import AdmissionBook, dependency_states
 from bulkhead.state.store import Store
@@ -106,7 +109,7 @@ class AdmissionController:
                     f"namespace {bj.namespace} may not use dependency {use.dependency} "
                     f"(see its spec.allowedNamespaces)",
                 )
-        candidate = admission.Candidate(
+        candidate = Candidate(
             key=bj.key,
             priority=spec.priority,
             created=due or bj.created,
@@ -148,7 +151,7 @@ class AdmissionController:
         )
         for key in decision.admitted:
             for name, units in self.book.waiting[key].uses:
-                states[name].holders.append(admission.Holding(key, units))
+                states[name].holders.append(Holding(key, units))
         for name, key in decision.probes.items():
             self._health.probe_admitted(name, key)
         self._in_use = {name: state.in_use for name, state in states.items()}
@@ -166,7 +169,7 @@ class AdmissionController:
         if decision.retry_at is not None:
             retry = max((decision.retry_at - now).total_seconds(), 0.05)
         if any(
-            waiting and not admission.windows_open(states[name].spec, now)
+            waiting and not windows_open(states[name].spec, now)
             for name, waiting in decision.lengths.items()
         ):  # a window that opens lets its waiters in
             retry = min(retry or WINDOW_RECHECK, WINDOW_RECHECK)

@@ -13,7 +13,7 @@ from bulkhead.controllers.health import HealthController
 from bulkhead.kube.client import Kube
 from bulkhead.kube.rest import replacing
 from bulkhead.metrics import Metrics
-from bulkhead.policy.admission import DependencyState
+from bulkhead.policy.budget import DependencyState
 from bulkhead.policy.dependency_status import dependency_status, invalid_status
 from bulkhead.runtime.writer import LatestWinsWriter
 from bulkhead.state.store import Store

@@ -21,7 +21,7 @@ from bulkhead.kube.errors import ApiError
 from bulkhead.metrics import Metrics
 from bulkhead.monitoring import Monitoring, Trust
 from bulkhead.policy import breaker, health, health_state, health_status, signals
-from bulkhead.policy.admission import Gate
+from bulkhead.policy.budget import Gate
 from bulkhead.state.store import Store
 
 log = logging.getLogger(__name__)

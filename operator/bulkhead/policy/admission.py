@@ -14,102 +14,28 @@ Rules:
   breaker is open; half-open, exactly one probe may start whatever the gate, if the units it
   needs are free of the capacity itself; one ahead of it that waits for units keeps the probe
   for itself, as it keeps the units.
+
+Its inputs: the waiters in admission order (policy/line.py), each Dependency's budget
+(policy/budget.py) and its windows (policy/windows.py).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from itertools import chain
-from operator import attrgetter
-from typing import TypeVar
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from bulkhead.api.constants import WAITING_FOR_DEPENDENCY, WAITING_FOR_WINDOW, Key
-from bulkhead.api.dependency import DependencySpec, Window
-
-Uses = tuple[tuple[str, int], ...]  # (dependency, units)
-Rank = tuple[int, str, Key]
-RANK = attrgetter("rank")
-T = TypeVar("T")
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-RATE_PERIOD = timedelta(minutes=1)
-# Windows repeat weekly; a day more covers a window that opens on the day after a DST change.
-WINDOW_HORIZON = timedelta(days=8)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    key: Key
-    priority: int
-    created: str  # RFC 3339; sorts chronologically as text
-    uses: Uses
-    run: str = ""  # the name of the Job this run creates once admitted
-    # Made once, not on every pass: a Line orders and counts by them.
-    rank: Rank = field(init=False, repr=False, compare=False)
-    names: frozenset[str] = field(init=False, repr=False, compare=False)  # dependencies used
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "rank", (-self.priority, self.created, self.key))
-        object.__setattr__(self, "names", frozenset(name for name, _ in self.uses))
-
-    def units_of(self, dependency: str) -> int:
-        """All it needs of `dependency` (a dependency named twice needs both uses)."""
-        return sum(units for name, units in self.uses if name == dependency)
-
-
-@dataclass(frozen=True)
-class Holding:
-    key: Key
-    units: int
-
-
-@dataclass(frozen=True)
-class Gate:
-    """What a Dependency's health lets admission do: fill up to `capacity` units (the enforced
-    effective capacity), or, `half_open`, start one probe (`probe`, once one is chosen); and why
-    its waiters wait when it holds them back ("orders-db: circuit open since ...")."""
-
-    capacity: int
-    half_open: bool = False
-    probe: Key | None = None
-    message: str = ""
-
-    def admits_probe(self, key: Key) -> bool:
-        return self.half_open and (self.probe is None or self.probe == key)
-
-
-@dataclass
-class DependencyState:
-    spec: DependencySpec
-    holders: list[Holding] = field(default_factory=list)
-    recent_starts: list[datetime] = field(default_factory=list)  # Job creations
-    gate: Gate | None = None  # health's, when the Dependency has spec.health
-
-    @property
-    def capacity(self) -> int:
-        """What admission fills: the capacity, or less when health holds it back."""
-        return (
-            self.spec.capacity if self.gate is None else min(self.spec.capacity, self.gate.capacity)
-        )
-
-    @property
-    def in_use(self) -> int:
-        return sum(h.units for h in self.holders)
-
-
-@dataclass(frozen=True)
-class Wait:
-    reason: str  # WaitingForDependency | WaitingForWindow
-    dependency: str  # the first that holds it back
-    message: str
+from bulkhead.policy.budget import RATE_PERIOD, DependencyState
+from bulkhead.policy.line import Candidate, Line, Settled, Uses, Wait
+from bulkhead.policy.windows import windows_open
 
 
 @dataclass
 class Decision:
+    """What one pass decides: who starts, why each other waiter waits, and the lines."""
+
     admitted: list[Key] = field(default_factory=list)
     waiting: dict[Key, Wait] = field(default_factory=dict)
     # per dependency, the waiting BatchJobs that use it, in admission order (1 is next): all
@@ -119,124 +45,6 @@ class Decision:
     retry_at: datetime | None = None  # when a rate limit lets the next start through
     probes: dict[str, Key] = field(default_factory=dict)  # dependency -> its half-open probe
     settled: Settled | None = None  # what every waiter beyond the stop was told, once recorded
-
-
-@dataclass(frozen=True)
-class Settled:
-    """What a pass left its waiters beyond the stop with: every one ranked at or after `stop`
-    (None: the pass walked them all) was told the Wait in `waits` for its uses."""
-
-    stop: Rank | None
-    waits: dict[Uses, Wait]
-
-
-def order(candidates: Iterable[Candidate]) -> list[Candidate]:
-    """Admission order: priority (higher first), then creation time, then namespace/name."""
-    return sorted(candidates, key=RANK)
-
-
-class Line:
-    """The waiting candidates, kept in admission order between passes with how many use each
-    dependency and each kind of request (its uses), and what the last recorded pass told those
-    beyond its stop (`settled`) and who came or changed since (`fresh`). So a pass walks the
-    head of the line and only the waiters whose wait may have changed: sorting, counting and
-    visiting 5,000 waiters on every pass was most of what a pass cost."""
-
-    def __init__(self, candidates: Iterable[Candidate] = ()) -> None:
-        self._by_key = {c.key: c for c in candidates}
-        self._ordered = order(self._by_key.values())
-        self.users = Counter(chain.from_iterable(map(attrgetter("names"), self._ordered)))
-        self.kinds = Counter(map(attrgetter("uses"), self._ordered))
-        self.fresh: dict[Key, Candidate] = dict(self._by_key)
-        self.settled: Settled | None = None
-
-    def __len__(self) -> int:
-        return len(self._ordered)
-
-    def __iter__(self) -> Iterator[Candidate]:
-        """In admission order."""
-        return iter(self._ordered)
-
-    def __getitem__(self, key: Key) -> Candidate:
-        return self._by_key[key]
-
-    def put(self, candidate: Candidate) -> bool:
-        """`candidate` waits, in place of what its key waited with; whether that changed."""
-        if self._by_key.get(candidate.key) == candidate:
-            return False
-        self.pop(candidate.key)
-        self._by_key[candidate.key] = candidate
-        insort(self._ordered, candidate, key=RANK)
-        self.users.update(candidate.names)
-        self.kinds[candidate.uses] += 1
-        self.fresh[candidate.key] = candidate
-        return True
-
-    def pop(self, key: Key) -> Candidate | None:
-        """`key` waits no more; what it waited with, if it did."""
-        candidate = self._by_key.pop(key, None)
-        if candidate is None:
-            return None
-        del self._ordered[self.position(candidate.rank)]
-        for name in candidate.names:
-            _count_out(self.users, name)
-        _count_out(self.kinds, candidate.uses)
-        self.fresh.pop(key, None)
-        return candidate
-
-    def position(self, rank: Rank) -> int:
-        """How many waiters rank before `rank`."""
-        return bisect_left(self._ordered, rank, key=RANK)
-
-    def at(self, start: int, stop: int | None = None) -> list[Candidate]:
-        """The waiters from place `start` (0 is next) up to `stop`."""
-        return self._ordered[start:stop]
-
-    def settle(self, settled: Settled | None) -> None:
-        """A pass's decision was recorded: what it told the waiters beyond its stop."""
-        self.settled = settled
-        self.fresh.clear()
-
-
-def _count_out(counter: Counter[T], item: T) -> None:
-    """One `item` fewer, and none left counted as none: a pass reads the names counted."""
-    counter[item] -= 1
-    if not counter[item]:
-        del counter[item]
-
-
-def window_open(window: Window, now: datetime) -> bool:
-    """Wall-clock time in the window's zone, so it holds across daylight-saving changes.
-
-    A window whose end is before its start runs overnight; its days name the day it opens.
-    """
-    local = now.astimezone(ZoneInfo(window.time_zone))
-    hhmm = local.strftime("%H:%M")
-    days = window.days or DAYS
-    today = DAYS[local.weekday()]
-    yesterday = DAYS[(local.weekday() - 1) % 7]
-    if window.start < window.end:
-        return today in days and window.start <= hhmm < window.end
-    return (today in days and hhmm >= window.start) or (yesterday in days and hhmm < window.end)
-
-
-def windows_open(spec: DependencySpec, now: datetime) -> bool:
-    return not spec.windows or any(window_open(w, now) for w in spec.windows)
-
-
-def next_opening(spec: DependencySpec, now: datetime) -> datetime | None:
-    """The first whole minute at or after `now` when a window of `spec` is open: `now` itself
-    if one is open already, None if no window opens within WINDOW_HORIZON (no windows at all
-    means always open). Minute by minute, so it agrees with window_open across DST changes."""
-    start = now.replace(second=0, microsecond=0)
-    if windows_open(spec, now):
-        return now
-    minutes = int(WINDOW_HORIZON / timedelta(minutes=1))
-    for step in range(1, minutes + 1):
-        moment = start + timedelta(minutes=step)
-        if windows_open(spec, moment):
-            return moment
-    return None
 
 
 def admit(
@@ -264,11 +72,11 @@ def admit(
     told = {} if told is None else told
     line = candidates if isinstance(candidates, Line) else Line(candidates)
     kept = line is candidates  # the caller's, to record this pass in
-    settled = line.settled
     if not line.users.keys() <= dependencies.keys():  # a Dependency went since they asked
-        # what this pass tells a part of the line is not what the last one told all of it
+        # what this pass tells a part of the line is not what the last one told all of it:
+        # a new Line, settled by no pass
         line = Line(c for c in line if c.names <= dependencies.keys())
-        settled, kept = None, False
+        kept = False
     decision = Decision(lines={name: [] for name in dependencies})
     walk = _Walk(dependencies, now, line.users, head)
     walked: Counter[Uses] = Counter()
@@ -283,23 +91,12 @@ def admit(
         name: len(shown) + walk.left[name] for name, shown in decision.lines.items()
     }
     waits = {uses: walk.wait_beyond(uses) for uses, n in line.kinds.items() if n > walked[uses]}
-    first = next((c.rank for c in line.at(stop, stop + 1)), None)  # None: no one is beyond
-    beyond: Iterable[Candidate]
-    if settled is not None and all(settled.waits.get(u, w) == w for u, w in waits.items()):
-        # Told already: those beyond the last stop too that were in line for the last pass.
-        until = len(line) if settled.stop is None else line.position(settled.stop)
-        beyond = chain(
-            line.at(stop, max(stop, until)),
-            (c for c in line.fresh.values() if first is not None and c.rank >= first),
-        )
-    else:
-        beyond = line.at(stop)
-    for candidate in beyond:
+    for candidate in line.untold(stop, waits):
         wait = waits[candidate.uses]
         if told.get(candidate.key) != wait:
             decision.waiting[candidate.key] = wait
     if kept:
-        decision.settled = Settled(first, waits)
+        decision.settled = Settled(line.rank_at(stop), waits)
     return decision
 
 

@@ -35,10 +35,11 @@ from bulkhead.api.dependency import DependencyStatus
 from bulkhead.api.health import Breaker, Health, SignalLoss
 from bulkhead.api.times import format_time
 from bulkhead.api.views import DependencyView
-from bulkhead.policy.admission import DependencyState, windows_open
+from bulkhead.policy.budget import DependencyState
 from bulkhead.policy.conditions import condition, parse
 from bulkhead.policy.health_state import LoopState, Reading, Step
 from bulkhead.policy.health_status import readings_text, status_fields
+from bulkhead.policy.windows import windows_open
 
 MAX_HOLDERS_SHOWN = 1000
 

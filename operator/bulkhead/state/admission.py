@@ -9,16 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bulkhead.api.constants import Key
-from bulkhead.policy.admission import (
-    RATE_PERIOD,
-    Candidate,
-    Decision,
-    DependencyState,
-    Gate,
-    Holding,
-    Line,
-    Wait,
-)
+from bulkhead.policy.admission import Decision
+from bulkhead.policy.budget import RATE_PERIOD, DependencyState, Gate, Holding
+from bulkhead.policy.line import Candidate, Line, Wait
 from bulkhead.state.store import Store
 
 
