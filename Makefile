@@ -107,10 +107,10 @@ bench-smoke: $(STAMP) tools
 test: lint unit chart-test integrations-test e2e chart-e2e faults bench-smoke
 
 cluster-up: tools
-	@python3 hack/cluster.py up
+	@python3 hack/cluster up
 
 cluster-down:
-	@python3 hack/cluster.py down
+	@python3 hack/cluster down
 
 demo: $(STAMP) tools
 	@hack/demo.sh
