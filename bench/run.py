@@ -23,32 +23,27 @@ committed numbers). The harness the phases share is bench/harness/.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import kubernetes
-from harness import log
-from harness.measure import Audit, Load
-from harness.operator_process import Operator, free_port
-from harness.results import machine, write
-from harness.settings import (
+
+from bench.harness import log
+from bench.harness.measure import Audit, Load
+from bench.harness.operator_process import Operator, free_port
+from bench.harness.results import machine, write
+from bench.harness.settings import (
     ADMISSION_N,
     OPEN_RATE,
     OPEN_SECONDS,
     OUT,
     REST_N,
-    ROOT,
     SCHEDULED_N,
     SELECTED,
     N,
 )
-from phases import admission, batchjobs, dependency, open_loop, raw, rest, schedule
-
-# hack/ holds the local cluster (the package `cluster`) and the chart's installer (install.py).
-sys.path.insert(0, str(ROOT / "hack"))
-
-import install
-from cluster import Cluster
+from bench.phases import admission, batchjobs, dependency, open_loop, raw, rest, schedule
+from hack.cluster import Cluster
+from hack.install import install
 
 
 def main() -> None:
@@ -61,7 +56,7 @@ def main() -> None:
         kubernetes.config.load_kube_config(str(cluster.kubeconfig))
         work = cluster.dir / "bench"
         work.mkdir(exist_ok=True)
-        operator_kubeconfig = install.install(work / "operator-kubeconfig")
+        operator_kubeconfig = install(work / "operator-kubeconfig")
         audit = Audit(cluster.dir / "logs" / "audit.log")
         result: dict[str, Any] = {"n": N, "rest_n": REST_N}
         if "raw" in SELECTED:

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.settings import MUTATING, OPERATOR_USER
+from bench.harness.settings import MUTATING, OPERATOR_USER
 
 if TYPE_CHECKING:
     from harness.operator_process import Operator

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from urllib.request import urlopen
 
-from harness.measure import process_cpu_seconds
-from harness.settings import PROFILE
+from bench.harness.measure import process_cpu_seconds
+from bench.harness.settings import PROFILE
 
 
 def free_port() -> int:

@@ -11,8 +11,8 @@ from typing import Any
 
 import kubernetes
 
-from harness import log
-from harness.settings import PROGRESS_EVERY
+from bench.harness import log
+from bench.harness.settings import PROGRESS_EVERY
 
 
 @dataclass

@@ -12,8 +12,8 @@ import kubernetes
 from bulkhead.api.batchjob import BatchJobSpec
 from bulkhead.policy.build import build_job
 
-from harness import log
-from harness.settings import CREATORS, PROGRESS_EVERY, SPEC
+from bench.harness import log
+from bench.harness.settings import CREATORS, PROGRESS_EVERY, SPEC
 
 
 def create_namespace(name: str) -> None:

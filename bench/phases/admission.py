@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.measure import Audit, Load, percentiles
-from harness.operator_process import Operator
-from harness.settings import ADMISSION_N
-from harness.watch import Watcher
-from harness.workload import batchjob, create_all, create_dependency, create_namespace
+from bench.harness.measure import Audit, Load, percentiles
+from bench.harness.operator_process import Operator
+from bench.harness.settings import ADMISSION_N
+from bench.harness.watch import Watcher
+from bench.harness.workload import batchjob, create_all, create_dependency, create_namespace
 
 
 def run(operator: Operator, audit: Audit, load: Load) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.measure import Audit, per, percentiles
-from harness.settings import N
-from harness.watch import Watcher
-from harness.workload import batchjob, create_all, create_dependency, create_namespace
+from bench.harness.measure import Audit, per, percentiles
+from bench.harness.settings import N
+from bench.harness.watch import Watcher
+from bench.harness.workload import batchjob, create_all, create_dependency, create_namespace
 
 
 def run(audit: Audit, capacity: int = 10) -> dict[str, Any]:

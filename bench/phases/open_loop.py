@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import log
-from harness.measure import Audit, Load, percentiles
-from harness.operator_process import Operator
-from harness.settings import OPEN_RATE, OPEN_SECONDS, OPEN_SWEEP
-from harness.watch import Watcher
-from harness.workload import batchjob, create_all, create_namespace, raw_job
+from bench.harness import log
+from bench.harness.measure import Audit, Load, percentiles
+from bench.harness.operator_process import Operator
+from bench.harness.settings import OPEN_RATE, OPEN_SECONDS, OPEN_SWEEP
+from bench.harness.watch import Watcher
+from bench.harness.workload import batchjob, create_all, create_namespace, raw_job
 
 
 def one_rate(operator: Operator, audit: Audit, load: Load, rate: float) -> dict[str, Any]:

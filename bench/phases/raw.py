@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.measure import Load
-from harness.settings import N
-from harness.watch import Watcher
-from harness.workload import create_all, create_namespace, raw_job
+from bench.harness.measure import Load
+from bench.harness.settings import N
+from bench.harness.watch import Watcher
+from bench.harness.workload import create_all, create_namespace, raw_job
 
 
 def run(load: Load) -> dict[str, Any]:

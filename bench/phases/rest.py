@@ -6,11 +6,12 @@ import time
 from typing import Any
 
 import kubernetes
-from harness.measure import Audit
-from harness.operator_process import Operator
-from harness.settings import REST_N
-from harness.watch import Watcher
-from harness.workload import batchjob, create_all, create_namespace
+
+from bench.harness.measure import Audit
+from bench.harness.operator_process import Operator
+from bench.harness.settings import REST_N
+from bench.harness.watch import Watcher
+from bench.harness.workload import batchjob, create_all, create_namespace
 
 
 def batchjobs_on_cluster() -> int:

@@ -6,11 +6,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness.measure import Audit, percentiles
-from harness.operator_process import Operator
-from harness.settings import SCHEDULED_N
-from harness.watch import Watcher
-from harness.workload import batchjob, create_all, create_dependency, create_namespace
+from bench.harness.measure import Audit, percentiles
+from bench.harness.operator_process import Operator
+from bench.harness.settings import SCHEDULED_N
+from bench.harness.watch import Watcher
+from bench.harness.workload import batchjob, create_all, create_dependency, create_namespace
 
 
 def run(operator: Operator, audit: Audit) -> dict[str, Any]:

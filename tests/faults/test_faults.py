@@ -8,7 +8,7 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.run import Audit
+from bench.harness.measure import Audit
 from tests.faults.stream import (
     WATCH_CLIENT_TIMEOUT,
     WATCH_SERVER_TIMEOUT,
