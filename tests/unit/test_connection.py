@@ -57,7 +57,7 @@ def outside_a_pod(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
             {"certificate-authority-data": "Q0E="},
             Connection("https://127.0.0.1:6443", ca_data="Q0E=", token="t0k3n"),
         ),
-        # hack/cluster.py's admin: client certificates, all files
+        # hack/cluster's admin: client certificates, all files
         (
             {"client-certificate": "/pki/admin.crt", "client-key": "/pki/admin.key"},
             {"certificate-authority": "/pki/ca.crt"},
