@@ -28,14 +28,14 @@ from typing import Any
 import kubernetes
 
 from bench.harness import log
-from bench.harness.measure import Audit, Load
-from bench.harness.operator_process import Operator, free_port
+from bench.harness.measure import Load
 from bench.harness.results import machine, write
 from bench.harness.settings import (
     ADMISSION_N,
     OPEN_RATE,
     OPEN_SECONDS,
     OUT,
+    PROFILE,
     REST_N,
     SCHEDULED_N,
     SELECTED,
@@ -44,6 +44,8 @@ from bench.harness.settings import (
 from bench.phases import admission, batchjobs, dependency, open_loop, raw, rest, schedule
 from hack.cluster import Cluster
 from hack.install import install
+from tests.support.audit import Audit
+from tests.support.operator import OperatorProcess
 
 
 def main() -> None:
@@ -51,7 +53,7 @@ def main() -> None:
     prints their table; exits with an error when any BatchJob failed."""
     cluster = Cluster(f"bench-{os.getpid()}").up()
     os.environ.update(cluster.env())
-    operator: Operator | None = None
+    operator: OperatorProcess | None = None
     try:
         kubernetes.config.load_kube_config(str(cluster.kubeconfig))
         work = cluster.dir / "bench"
@@ -62,26 +64,30 @@ def main() -> None:
         if "raw" in SELECTED:
             log(f"N={N}: raw Jobs")
             result.update(raw.run(Load(cluster)))
-        operator = Operator(operator_kubeconfig, work / "operator.log", free_port())
+        operator = OperatorProcess(
+            work, operator_kubeconfig, env={"BULKHEAD_LOG_LEVEL": "WARNING"}, profile=PROFILE
+        )
         operator.start()
+        assert operator.proc is not None
+        pid = operator.proc.pid  # the same process until the last phase (rest) restarts it
         load = Load(cluster, operator)
         if "bulkhead" in SELECTED:
             log(f"N={N}: BatchJobs")
-            result.update(batchjobs.run(operator, audit, load))
+            result.update(batchjobs.run(pid, audit, load))
             if "raw_seconds" in result:
                 result["ratio"] = round(result["raw_seconds"] / result["bulkhead_seconds"], 3)
         if "open" in SELECTED:
             log(f"open loop: raw Jobs, then BatchJobs, {OPEN_RATE:g}/s for {OPEN_SECONDS:g} s")
-            result.update(open_loop.run(operator, audit, load))
+            result.update(open_loop.run(pid, audit, load))
         if "dependency" in SELECTED:
             log(f"N={N}: through a Dependency of capacity 10")
             result.update(dependency.run(audit))
         if "admission" in SELECTED:
             log(f"admission: {ADMISSION_N} BatchJobs through one Dependency")
-            result.update(admission.run(operator, audit, load))
+            result.update(admission.run(pid, audit, load))
         if "schedule" in SELECTED:
             log(f"{SCHEDULED_N} scheduled BatchJobs firing at one instant")
-            result.update(schedule.run(operator, audit))
+            result.update(schedule.run(pid, audit))
         if "rest" in SELECTED:
             log(f"{REST_N} BatchJobs at rest, then a restart")
             result.update(rest.run(operator, audit))

@@ -18,8 +18,6 @@ REST_N = int(os.environ.get("BENCH_REST_N", "10000"))
 # Scheduled BatchJobs that fire at one instant (500 at N=1000).
 SCHEDULED_N = max(N // 2, 1)
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "bench" / "results"))
-OPERATOR_USER = "system:serviceaccount:bulkhead-system:bulkhead"
-MUTATING = {"create", "update", "patch", "delete", "deletecollection"}
 SPEC: dict[str, Any] = {
     "image": "registry.example/bench:1.0",
     "resources": {"limits": {"cpu": "10m", "memory": "16Mi"}},

@@ -6,14 +6,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.harness.measure import Audit, Load, percentiles
-from bench.harness.operator_process import Operator
+from bench.harness.measure import Load, peak_rss_mib, process_cpu_seconds
 from bench.harness.settings import ADMISSION_N
 from bench.harness.watch import Watcher
 from bench.harness.workload import batchjob, create_all, create_dependency, create_namespace
+from tests.support.audit import Audit, percentiles
 
 
-def run(operator: Operator, audit: Audit, load: Load) -> dict[str, Any]:
+def run(pid: int, audit: Audit, load: Load) -> dict[str, Any]:
     """ADMISSION_N BatchJobs created at once, waiting on a Dependency of capacity
     ADMISSION_N / 25 (5,000 through 200 at N=1000): admissions per second, and what the
     operator spends on them, to set beside Kueue's scheduler baseline (not one run: see README)."""
@@ -26,7 +26,7 @@ def run(operator: Operator, audit: Audit, load: Load) -> dict[str, Any]:
     # Runs removed once finished (the TTL controller), so 5,000 Jobs and pods do not stay on
     # the 2-core control plane through the later phases.
     extra = {"uses": uses, "ttlSecondsAfterFinished": 0}
-    cpu_before = operator.cpu_seconds()
+    cpu_before = process_cpu_seconds(pid)
     mark = audit.mark()
     machine_cpu = load.mark()
     start = time.monotonic()
@@ -34,7 +34,7 @@ def run(operator: Operator, audit: Audit, load: Load) -> dict[str, Any]:
     created = create_all(namespace, bodies, "batchjobs")
     end = batchjobs.wait(ADMISSION_N, timeout=3600)
     wall = end - start
-    cpu = operator.cpu_seconds() - cpu_before
+    cpu = process_cpu_seconds(pid) - cpu_before
     used = load.since(machine_cpu, ADMISSION_N)
     requests = audit.count(mark, audit.mark())
     jobs.stop()
@@ -53,7 +53,7 @@ def run(operator: Operator, audit: Audit, load: Load) -> dict[str, Any]:
         "admission_operator_cpu_ms_per_admission": round(cpu * 1000 / ADMISSION_N, 2),
         "admission_mutating_requests_per_batchjob": round(requests["mutating"] / ADMISSION_N, 2),
         "admission_failed": len(batchjobs.failed),
-        "admission_operator_peak_rss_mib": operator.peak_rss_mib(),
+        "admission_operator_peak_rss_mib": peak_rss_mib(pid),
         "admission_cpu_ms_per_admission": used["cpu_ms"],
         "admission_cores_busy": used["cores_busy"],
     }

@@ -5,20 +5,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.harness.measure import Audit, Load, per, percentiles
-from bench.harness.operator_process import Operator
+from bench.harness.measure import Load, peak_rss_mib, per, process_cpu_seconds
 from bench.harness.settings import N
 from bench.harness.watch import Watcher
 from bench.harness.workload import batchjob, create_all, create_namespace
+from tests.support.audit import Audit, percentiles
 
 
-def run(operator: Operator, audit: Audit, load: Load) -> dict[str, Any]:
+def run(pid: int, audit: Audit, load: Load) -> dict[str, Any]:
     """Returns the seconds N BatchJobs took, the latencies create -> Job and Job done ->
     status, the operator's requests, CPU and peak memory per BatchJob."""
     namespace = "bench-bulkhead"
     create_namespace(namespace)
     jobs, batchjobs = Watcher(namespace, "jobs"), Watcher(namespace, "batchjobs")
-    cpu_before = operator.cpu_seconds()
+    cpu_before = process_cpu_seconds(pid)
     mark = audit.mark()
     cpu = load.mark()
     start = time.monotonic()
@@ -29,6 +29,7 @@ def run(operator: Operator, audit: Audit, load: Load) -> dict[str, Any]:
     jobs.wait(N, timeout=60)
     jobs.stop()
     batchjobs.stop()
+    operator_cpu = process_cpu_seconds(pid) - cpu_before
     return {
         "bulkhead_seconds": round(end - start, 2),
         "failed": len(batchjobs.failed),
@@ -44,7 +45,7 @@ def run(operator: Operator, audit: Audit, load: Load) -> dict[str, Any]:
         "api_p99_ms_by_request": requests["p99_ms"],
         "cpu_ms_per_batchjob": used["cpu_ms"],
         "cores_busy": used["cores_busy"],
-        "operator_cpu_seconds": round(operator.cpu_seconds() - cpu_before, 2),
-        "operator_cpu_ms_per_batchjob": round((operator.cpu_seconds() - cpu_before) * 1000 / N, 1),
-        "operator_peak_rss_mib": operator.peak_rss_mib(),
+        "operator_cpu_seconds": round(operator_cpu, 2),
+        "operator_cpu_ms_per_batchjob": round(operator_cpu * 1000 / N, 1),
+        "operator_peak_rss_mib": peak_rss_mib(pid),
     }

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.harness.measure import Audit, per, percentiles
+from bench.harness.measure import per
 from bench.harness.settings import N
 from bench.harness.watch import Watcher
 from bench.harness.workload import batchjob, create_all, create_dependency, create_namespace
+from tests.support.audit import Audit, percentiles
 
 
 def run(audit: Audit, capacity: int = 10) -> dict[str, Any]:

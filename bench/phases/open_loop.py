@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from bench.harness import log
-from bench.harness.measure import Audit, Load, percentiles
-from bench.harness.operator_process import Operator
+from bench.harness.measure import Load, process_cpu_seconds
 from bench.harness.settings import OPEN_RATE, OPEN_SECONDS, OPEN_SWEEP
 from bench.harness.watch import Watcher
 from bench.harness.workload import batchjob, create_all, create_namespace, raw_job
+from tests.support.audit import Audit, percentiles
 
 
-def one_rate(operator: Operator, audit: Audit, load: Load, rate: float) -> dict[str, Any]:
+def one_rate(pid: int, audit: Audit, load: Load, rate: float) -> dict[str, Any]:
     """Raw Jobs, then BatchJobs, each arriving at `rate` per second for OPEN_SECONDS: the
     latency a steady stream sees, not a burst's queue, beside what the same stream of plain
     Jobs sees on the same cluster (the limit)."""
@@ -30,7 +30,7 @@ def one_rate(operator: Operator, audit: Audit, load: Load, rate: float) -> dict[
     raw_used = load.since(raw_cpu, count)
     raw_jobs.stop()
     jobs, batchjobs = Watcher(namespace, "jobs"), Watcher(namespace, "batchjobs")
-    cpu_before = operator.cpu_seconds()
+    cpu_before = process_cpu_seconds(pid)
     mark = audit.mark()
     cpu = load.mark()
     bodies = [batchjob(f"open-{i}") for i in range(count)]
@@ -38,7 +38,7 @@ def one_rate(operator: Operator, audit: Audit, load: Load, rate: float) -> dict[
     batchjobs.wait(count, timeout=600)
     used = load.since(cpu, count)
     requests = audit.count(mark, audit.mark())
-    operator_cpu = operator.cpu_seconds() - cpu_before
+    operator_cpu = process_cpu_seconds(pid) - cpu_before
     jobs.stop()
     batchjobs.stop()
     return {
@@ -63,13 +63,13 @@ def one_rate(operator: Operator, audit: Audit, load: Load, rate: float) -> dict[
     }
 
 
-def run(operator: Operator, audit: Audit, load: Load) -> dict[str, Any]:
+def run(pid: int, audit: Audit, load: Load) -> dict[str, Any]:
     """The open loop at OPEN_RATE (the target's rate), then at each lower rate of OPEN_SWEEP:
     where on this machine plain Jobs, and BatchJobs, still hold their p99."""
-    loops = {OPEN_RATE: one_rate(operator, audit, load, OPEN_RATE)}
+    loops = {OPEN_RATE: one_rate(pid, audit, load, OPEN_RATE)}
     for rate in sorted({r for r in OPEN_SWEEP if r != OPEN_RATE}, reverse=True):
         log(f"  open loop at {rate:g}/s")
-        loops[rate] = one_rate(operator, audit, load, rate)
+        loops[rate] = one_rate(pid, audit, load, rate)
     target = loops[OPEN_RATE]
     result = {
         "open_n": target["n"],

@@ -7,11 +7,12 @@ from typing import Any
 
 import kubernetes
 
-from bench.harness.measure import Audit
-from bench.harness.operator_process import Operator
+from bench.harness.measure import rss_mib
 from bench.harness.settings import REST_N
 from bench.harness.watch import Watcher
 from bench.harness.workload import batchjob, create_all, create_namespace
+from tests.support.audit import Audit
+from tests.support.operator import OperatorProcess
 
 
 def batchjobs_on_cluster() -> int:
@@ -22,7 +23,7 @@ def batchjobs_on_cluster() -> int:
     return len(listed["items"])
 
 
-def run(operator: Operator, audit: Audit) -> dict[str, Any]:
+def run(operator: OperatorProcess, audit: Audit) -> dict[str, Any]:
     """REST_N finished BatchJobs: memory at rest, and what a restart costs. The earlier phases'
     BatchJobs stay and count (all finished by now); new ones make up the rest."""
     namespace = "bench-rest"
@@ -35,13 +36,14 @@ def run(operator: Operator, audit: Audit) -> dict[str, Any]:
         batchjobs.wait(added, timeout=3600)
     batchjobs.stop()
     time.sleep(10)  # the TTL controller removes the Jobs; the operator settles
-    rss = operator.rss_mib()
+    assert operator.proc is not None, "run.py started it"
+    rss = rss_mib(operator.proc.pid)
     operator.stop()
     reconciled_target = batchjobs_on_cluster()  # each is reconciled once after the restart
     mark = audit.mark()
     started = operator.start()
     deadline = started + 600
-    while operator.metric("bulkhead_reconciles_total") < reconciled_target:
+    while operator.gauge("bulkhead_reconciles_total") < reconciled_target:
         if time.monotonic() > deadline:
             raise TimeoutError("the restarted operator did not reconcile everything in 600s")
         time.sleep(0.05)
@@ -51,7 +53,7 @@ def run(operator: Operator, audit: Audit) -> dict[str, Any]:
     return {
         "at_rest_batchjobs": reconciled_target,
         "rss_10k_at_rest_mib": rss,  # the process that ran every phase
-        "rss_after_restart_mib": operator.rss_mib(),  # a fresh one holding the same objects
+        "rss_after_restart_mib": rss_mib(operator.proc.pid),  # a fresh one holding the same objects
         "restart_10k_seconds": round(seconds, 2),
         "restart_10k_writes": writes,
     }

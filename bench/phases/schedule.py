@@ -6,14 +6,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.harness.measure import Audit, percentiles
-from bench.harness.operator_process import Operator
+from bench.harness.measure import process_cpu_seconds
 from bench.harness.settings import SCHEDULED_N
 from bench.harness.watch import Watcher
 from bench.harness.workload import batchjob, create_all, create_dependency, create_namespace
+from tests.support.audit import Audit, percentiles
 
 
-def run(operator: Operator, audit: Audit) -> dict[str, Any]:
+def run(pid: int, audit: Audit) -> dict[str, Any]:
     """SCHEDULED_N scheduled BatchJobs that all fire at one instant, against one Dependency that
     has room for all of them (so what is measured is the operator, not the budget's queue)."""
     namespace = "bench-schedule"
@@ -30,12 +30,12 @@ def run(operator: Operator, audit: Audit) -> dict[str, Any]:
     create_all(namespace, bodies, "batchjobs")
     while (instant - datetime.now(UTC)).total_seconds() > 5:
         time.sleep(0.5)
-    cpu_before = operator.cpu_seconds()
+    cpu_before = process_cpu_seconds(pid)
     mark = audit.mark()
     at_instant = time.monotonic() + (instant - datetime.now(UTC)).total_seconds()
     batchjobs.wait(SCHEDULED_N, timeout=900)
     requests = audit.count(mark, audit.mark())
-    cpu = operator.cpu_seconds() - cpu_before
+    cpu = process_cpu_seconds(pid) - cpu_before
     jobs.stop()
     batchjobs.stop()
     return {
