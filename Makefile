@@ -102,21 +102,21 @@ faults: $(STAMP) tools
 	$(VENV)/bin/pytest -q tests/faults
 
 bench-smoke: $(STAMP) tools
-	BENCH_N=20 BENCH_REST_N=40 BENCH_OPEN_RATE=5 BENCH_OPEN_SECONDS=4 BENCH_OPEN_SWEEP=2 BENCH_ADMISSION_N=20 BENCH_OUT=$(CURDIR)/.bench-smoke $(PY) bench/run.py
+	BENCH_N=20 BENCH_REST_N=40 BENCH_OPEN_RATE=5 BENCH_OPEN_SECONDS=4 BENCH_OPEN_SWEEP=2 BENCH_ADMISSION_N=20 BENCH_OUT=$(CURDIR)/.bench-smoke $(PY) -m bench.run
 
 test: lint unit chart-test integrations-test e2e chart-e2e faults bench-smoke
 
 cluster-up: tools
-	@python3 hack/cluster.py up
+	@python3 hack/cluster up
 
 cluster-down:
-	@python3 hack/cluster.py down
+	@python3 hack/cluster down
 
 demo: $(STAMP) tools
 	@hack/demo.sh
 
 bench: $(STAMP) tools
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) .bench-smoke .docs-build .pytest_cache .mypy_cache .ruff_cache

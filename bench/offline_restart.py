@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bulkhead.api.batchjob import BatchJobSpec
-from bulkhead.kube import LIST_PAGE
+from bulkhead.kube.rest import LIST_PAGE
 from bulkhead.metrics import Metrics
 from bulkhead.operator import LISTED, Operator, freeze_startup_objects, fresh_deps
 from bulkhead.policy.build import build_job, job_name

@@ -3,7 +3,7 @@
 # shown as `kubectl get bj` while they run. The cluster stays up afterwards (make cluster-down).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(python3 hack/cluster.py up)"
+eval "$(python3 hack/cluster up)"
 ns=bulkhead-demo
 log=$(mktemp -t bulkhead-demo-operator.XXXX.log)
 

@@ -6,7 +6,7 @@ garbage collection alone. Every decision is recomputed from the store by the con
 
 `Operator` builds every controller, once, from one `Deps`: no controller builds another.
 
-The process never imports the official client (`kubernetes`, 10 MiB of RSS): kube.py talks to
+The process never imports the official client (`kubernetes`, 10 MiB of RSS): kube/ talks to
 the API server itself, and kopf logs in with `login` below instead of its client-based default
 (bulkhead/__main__.py keeps kopf from importing the client on its own).
 """
@@ -37,7 +37,9 @@ from bulkhead.controllers.health import HealthController
 from bulkhead.controllers.lifecycle import Lifecycle
 from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.controllers.schedule import ScheduleController
-from bulkhead.kube import Connection, Gone, Kube, in_cluster
+from bulkhead.kube.client import Kube
+from bulkhead.kube.connection import Connection, in_cluster
+from bulkhead.kube.errors import Gone
 from bulkhead.metrics import Metrics
 from bulkhead.monitoring import Monitoring
 from bulkhead.policy import alerting

@@ -1,7 +1,7 @@
 """Two operator replicas with leader election on a Lease: one decides, the other stands by and
 takes over when the leader dies or stalls, with the budget kept and no run started twice.
 
-Who wrote what is read from the API server's audit log (hack/cluster.py logs every request of
+Who wrote what is read from the API server's audit log (hack/cluster logs every request of
 the bulkhead-system service accounts); each replica's user agent carries its identity.
 """
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.run import Audit  # the operator's requests, counted from the API server's audit log
+from tests.support.audit import Audit
 from tests.support.kube import create, get, kubectl, wait_for
 from tests.support.objects import all_phase, batchjob, dependency, unique
 from tests.support.operator import OperatorProcess

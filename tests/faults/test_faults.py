@@ -8,7 +8,6 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.run import Audit
 from tests.faults.stream import (
     WATCH_CLIENT_TIMEOUT,
     WATCH_SERVER_TIMEOUT,
@@ -17,6 +16,7 @@ from tests.faults.stream import (
     check_stream,
     run_stream,
 )
+from tests.support.audit import Audit
 from tests.support.kube import create, kubectl, wait_for
 from tests.support.objects import all_phase, batchjob, dependency, jobs_of, unique
 

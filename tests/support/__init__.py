@@ -6,6 +6,7 @@ objects           BatchJob and Dependency manifests, and reading back what the o
 sampler           the Jobs active at once in a namespace, sampled while a test runs
 signal            a health signal served by the test, and a Dependency health spec on it
 operator          the operator as a real process (`python -m bulkhead`)
+audit             the operator's requests, counted from the API server's audit log; percentiles
 ports             a free loopback port
 cluster           the pytest plugin of the cluster tiers (tests/conftest.py loads it): the
                   `cluster`, `namespace` and `operator_kubeconfig` fixtures, and each tier's

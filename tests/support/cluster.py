@@ -4,9 +4,9 @@ for one of its fixtures.
 
 * `cluster` (session): starts a cluster of its own named e2e-<pid>, points KUBECONFIG and
   PATH (kubectl, helm, ...) at it for the session, and stops and deletes it at the end
-  (BULKHEAD_E2E_KEEP=1 keeps it running, e.g. to read its logs; `hack/cluster.py down
+  (BULKHEAD_E2E_KEEP=1 keeps it running, e.g. to read its logs; `python3 hack/cluster down
   --name e2e-<pid> --purge` removes it later).
-  Fast local iteration: `eval "$(python3 hack/cluster.py up)"` once, then run pytest with
+  Fast local iteration: `eval "$(python3 hack/cluster up)"` once, then run pytest with
   BULKHEAD_E2E_KUBECONFIG=$KUBECONFIG to reuse that cluster (it is left running).
 * `namespace` (function): a fresh namespace for the test, deleted afterwards without waiting.
 * `operator_kubeconfig` (session): the chart's CRDs and RBAC installed, and a kubeconfig for
@@ -17,34 +17,21 @@ Every test in tests/<tier>/ is marked with its tier (TIERS), the markers pyproje
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 import uuid
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 
 import pytest
 
+from hack.cluster import Cluster, bin_dir_from_build
+from hack.install import install
 from tests.support.health_signal import SIGNAL_SECRET
 from tests.support.kube import get, kubectl, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TIERS = ("e2e", "faults", "helm")
-
-
-def load_hack(name: str) -> ModuleType:
-    """Returns hack/<name>.py imported as the module bulkhead_hack_<name> (registered in
-    sys.modules), given that hack/ holds scripts, not a package: the one file-path loader of
-    the tests (and of the benchmark)."""
-    module_name = f"bulkhead_hack_{name}"
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "hack" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -57,15 +44,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def cluster():
     """The cluster: .kubeconfig (Path), .bin_dir (Path), .name; KUBECONFIG/PATH are set."""
-    cm = load_hack("cluster")
     reuse = os.environ.get("BULKHEAD_E2E_KUBECONFIG")
     started = None
     if reuse:
         info = SimpleNamespace(
-            name="external", kubeconfig=Path(reuse), bin_dir=cm.bin_dir_from_build()
+            name="external", kubeconfig=Path(reuse), bin_dir=bin_dir_from_build()
         )
     else:
-        started = cm.Cluster(f"e2e-{os.getpid()}").up()
+        started = Cluster(f"e2e-{os.getpid()}").up()
         info = started
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KUBECONFIG", str(info.kubeconfig))
@@ -100,8 +86,7 @@ def operator_kubeconfig(cluster, tmp_path_factory):
     """The chart's CRDs and RBAC installed; a kubeconfig for the chart's ServiceAccount, so
     the operator runs with exactly the permissions it ships with. It may read one Secret,
     SIGNAL_SECRET in bulkhead-system (the chart's health.secrets), as health signals' tokens."""
-    install = load_hack("install")
-    return install.install(
+    return install(
         tmp_path_factory.mktemp("operator") / "kubeconfig",
         values=(f"health.secrets={{{SIGNAL_SECRET}}}",),
     )

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from bulkhead.api.views import BatchJobView, JobView
-from bulkhead.kube import Conflict, Gone
+from bulkhead.kube.errors import Conflict, Gone
 from bulkhead.operator import LISTED
 
 from tests.support.factories import make_operator

@@ -1,10 +1,12 @@
-"""cli/main without a cluster: usage errors, an unusable kubeconfig, and shell completion."""
+"""The plugin's command line (cli/main and the commands it adds) without a cluster: usage errors,
+an unusable kubeconfig, and shell completion."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bulkhead.cli.main import USAGE, cli
+from bulkhead.cli.main import cli
+from bulkhead.cli.target import USAGE
 from click.testing import CliRunner
 
 

@@ -1,6 +1,6 @@
-"""Where the operator's connection comes from (kube.in_cluster, operator.connection with kopf's
-kubeconfig reader, cli.main.connection_of), what it makes of TLS material, who each client says
-it is, and that the operator process never imports the official client."""
+"""Where the operator's connection comes from (kube.connection.in_cluster, operator.connection
+with kopf's kubeconfig reader, cli.target.connection_of), what it makes of TLS material, who each
+client says it is, and that the operator process never imports the official client."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ import uvloop
 import yaml
 from aiohttp import web
 from bulkhead import __version__, operator
-from bulkhead.cli.main import connect, connection_of
-from bulkhead.kube import Connection, Kube, in_cluster
+from bulkhead.cli.target import connect, connection_of
+from bulkhead.kube.client import Kube
+from bulkhead.kube.connection import Connection, in_cluster
 from bulkhead.operator import connection, login
 
 OPERATOR = Path(__file__).resolve().parents[2] / "operator"
@@ -56,7 +57,7 @@ def outside_a_pod(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
             {"certificate-authority-data": "Q0E="},
             Connection("https://127.0.0.1:6443", ca_data="Q0E=", token="t0k3n"),
         ),
-        # hack/cluster.py's admin: client certificates, all files
+        # hack/cluster's admin: client certificates, all files
         (
             {"client-certificate": "/pki/admin.crt", "client-key": "/pki/admin.key"},
             {"certificate-authority": "/pki/ca.crt"},

@@ -12,7 +12,7 @@ from bulkhead.api.constants import ANNOTATION_RUN_NOW
 from bulkhead.api.network import DependencyNetwork
 from bulkhead.api.views import BatchJobView, DependencyView
 from bulkhead.controllers.egress import ensure_egress
-from bulkhead.kube import Invalid
+from bulkhead.kube.errors import Invalid
 from bulkhead.operator import Operator
 from bulkhead.policy.network import build_network_policy, network_policy_name
 from bulkhead.state.store import Store

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from bulkhead.kube import ApiError
+from bulkhead.kube.errors import ApiError
 from bulkhead.runtime.leader import LeaderElector, Record, Timings, record_stamp, wait_to_take
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.leaderelection.electionconfig import Config

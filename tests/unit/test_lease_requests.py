@@ -11,7 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from bulkhead.kube import Connection, Kube, NotLeader
+from bulkhead.kube.client import Kube
+from bulkhead.kube.connection import Connection
+from bulkhead.kube.errors import NotLeader
 from bulkhead.runtime.leader import LeaderElector, Timings
 
 WALL = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

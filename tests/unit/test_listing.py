@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bulkhead.kube import Gone
+from bulkhead.kube.errors import Gone
 from bulkhead.operator import LISTED, Operator
 
 from tests.support.factories import make_operator, make_spec

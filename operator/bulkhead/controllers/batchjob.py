@@ -25,7 +25,9 @@ from bulkhead.controllers.admission import AdmissionController
 from bulkhead.controllers.egress import ensure_egress
 from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.controllers.schedule import ScheduleController
-from bulkhead.kube import JOB_NAME_LABEL, Conflict, Invalid, Kube, replacing
+from bulkhead.kube.client import JOB_NAME_LABEL, Kube
+from bulkhead.kube.errors import Conflict, Invalid
+from bulkhead.kube.rest import replacing
 from bulkhead.metrics import Metrics
 from bulkhead.policy import oneshot, runs, status
 from bulkhead.policy.build import build_job

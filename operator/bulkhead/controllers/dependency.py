@@ -10,7 +10,8 @@ from typing import Any
 
 from bulkhead.api.constants import Key
 from bulkhead.controllers.health import HealthController
-from bulkhead.kube import Kube, replacing
+from bulkhead.kube.client import Kube
+from bulkhead.kube.rest import replacing
 from bulkhead.metrics import Metrics
 from bulkhead.policy.budget import DependencyState
 from bulkhead.policy.dependency_status import dependency_status, invalid_status

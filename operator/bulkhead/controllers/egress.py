@@ -12,7 +12,8 @@ from bulkhead.api.batchjob import BatchJobSpec
 from bulkhead.api.constants import DEPENDENCY_INVALID, NETWORK_POLICY_NAME_TAKEN
 from bulkhead.api.network import DependencyNetwork
 from bulkhead.api.views import BatchJobView, controller_uid
-from bulkhead.kube import ApiError, Conflict, Invalid, Kube
+from bulkhead.kube.client import Kube
+from bulkhead.kube.errors import ApiError, Conflict, Invalid
 from bulkhead.policy.network import build_network_policy, network_policy_name
 from bulkhead.state.store import Store
 

@@ -16,7 +16,8 @@ from datetime import datetime
 from bulkhead.api.constants import HEALTH_WARNINGS, Key
 from bulkhead.api.health import Health, SecretKeyRef, Signal
 from bulkhead.api.times import duration
-from bulkhead.kube import ApiError, Kube
+from bulkhead.kube.client import Kube
+from bulkhead.kube.errors import ApiError
 from bulkhead.metrics import Metrics
 from bulkhead.monitoring import Monitoring, Trust
 from bulkhead.policy import breaker, health, health_state, health_status, signals

@@ -12,7 +12,7 @@ from datetime import datetime
 from bulkhead.api.constants import Key
 from bulkhead.api.times import parse_time
 from bulkhead.api.views import JobView
-from bulkhead.kube import JOB_NAME_LABEL, Kube
+from bulkhead.kube.client import JOB_NAME_LABEL, Kube
 from bulkhead.policy.not_started import GRACE, NotStarted, diagnose, recheck_after
 from bulkhead.runtime.workqueue import WorkQueue
 

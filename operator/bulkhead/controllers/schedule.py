@@ -17,7 +17,8 @@ from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers.admission import AdmissionController
 from bulkhead.controllers.egress import ensure_egress
 from bulkhead.controllers.not_started import NotStartedReader
-from bulkhead.kube import JOB_NAME_LABEL, ApiError, Conflict, Invalid, Kube
+from bulkhead.kube.client import JOB_NAME_LABEL, Kube
+from bulkhead.kube.errors import ApiError, Conflict, Invalid
 from bulkhead.metrics import Metrics
 from bulkhead.policy import runs, status
 from bulkhead.policy import schedule as cron

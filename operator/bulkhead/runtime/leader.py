@@ -3,7 +3,7 @@ duration, renew deadline, retry period), so that of several replicas exactly one
 
 The Lease I/O is a GET, then a PUT that carries the resourceVersion it read, so two candidates
 can never both win one update (409: lost the race), or a POST when there is no Lease yet (409:
-another replica created it first). kube.py sends them (`LeaseStore`). kubernetes.aio's
+another replica created it first). kube/client.py sends them (`LeaseStore`). kubernetes.aio's
 LeaseLock did this before; it went with the official client (importing it cost 10 MiB of
 the operator's memory). Its LeaderElection loop was never used: reading it (kubernetes
 37.0.2), a leader can keep deciding after its lease has passed to another replica, three ways

@@ -60,7 +60,7 @@ class Relisted(Generic[K, V]):
 
 
 class ListerWatcher(Protocol):
-    """The API requests a reflector sends (kube.Kube's)."""
+    """The API requests a reflector sends (kube.rest.RestClient's)."""
 
     def list_pages(
         self, path: str, label_selector: str = ""
@@ -93,7 +93,7 @@ class Cache(Protocol[K, V]):
 class Watching:
     """What every reflector shares: the API, the watch requests' timeouts (the server's, and
     the operator's own for a connection that died without closing), the error a watch raises
-    for a version the server no longer has (kube.Gone), the liveness bookkeeping, and where
+    for a version the server no longer has (kube.errors.Gone), the liveness bookkeeping, and where
     watch events and the changes a resync found are counted (the metrics)."""
 
     source: ListerWatcher
