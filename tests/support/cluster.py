@@ -63,20 +63,27 @@ def cluster():
                 started.down(purge=True)
 
 
-@pytest.fixture
-def namespace(cluster, request) -> str:
-    """A new namespace named after the test (label bulkhead.dev/e2e=true), with its default
-    ServiceAccount in place; deleted (without waiting) after the test."""
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"{slug}-{uuid.uuid4().hex[:6]}"
+def make_namespace(slug: str, **labels: str) -> str:
+    """Creates a namespace named after `slug` (a unique suffix added), labelled
+    bulkhead.dev/e2e=true and `labels`, and returns its name once its default ServiceAccount
+    exists (pods are refused until then)."""
+    name = f"{slug[:40].strip('-')}-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", name)
-    kubectl("label", "namespace", name, "bulkhead.dev/e2e=true")
-    # pods are refused until the namespace's default ServiceAccount exists
+    pairs = [f"{k}={v}" for k, v in {"bulkhead.dev/e2e": "true", **labels}.items()]
+    kubectl("label", "namespace", name, *pairs)
     wait_for(
         lambda: get("serviceaccount", "default", name),
         timeout=30,
         what=f"ServiceAccount {name}/default",
     )
+    return name
+
+
+@pytest.fixture
+def namespace(cluster, request) -> str:
+    """A new namespace named after the test (label bulkhead.dev/e2e=true), with its default
+    ServiceAccount in place; deleted (without waiting) after the test."""
+    name = make_namespace(re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-"))
     yield name
     kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
