@@ -85,6 +85,9 @@ def main() -> None:
         if "admission" in SELECTED:
             log(f"admission: {ADMISSION_N} BatchJobs through one Dependency")
             result.update(admission.run(pid, audit, load))
+        if "fair" in SELECTED:
+            log(f"fair: {ADMISSION_N} BatchJobs from 20 namespaces in 4 shares of one Dependency")
+            result.update(admission.run(pid, audit, load, fair=True))
         if "schedule" in SELECTED:
             log(f"{SCHEDULED_N} scheduled BatchJobs firing at one instant")
             result.update(schedule.run(pid, audit))
@@ -97,7 +100,7 @@ def main() -> None:
             operator.stop()
         cluster.down(purge=True)
     print(write(result, OUT))
-    failed_keys = ("failed", "open_failed", "admission_failed", "scheduled_failed")
+    failed_keys = ("failed", "open_failed", "admission_failed", "fair_failed", "scheduled_failed")
     failed = sum(result.get(k, 0) for k in failed_keys)
     if failed:
         raise SystemExit(f"{failed} BatchJobs failed")

@@ -33,7 +33,7 @@ OPEN_SWEEP = [float(r) for r in os.environ.get("BENCH_OPEN_SWEEP", "5,10").split
 # The admission phase (the queue, not pod runtime, is the limit; Kueue's baseline compares):
 # ADMISSION_N BatchJobs waiting on one Dependency of capacity ADMISSION_N / 25, pods of 1 s.
 ADMISSION_N = int(os.environ.get("BENCH_ADMISSION_N", str(5 * N)))
-PHASES = ("raw", "bulkhead", "open", "dependency", "admission", "schedule", "rest")
+PHASES = ("raw", "bulkhead", "open", "dependency", "admission", "fair", "schedule", "rest")
 # BENCH_PHASES: a comma-separated subset of PHASES, to look at one thing closely.
 SELECTED = [p for p in os.environ.get("BENCH_PHASES", ",".join(PHASES)).split(",") if p]
 # BENCH_PROFILE: a file; the operator then runs under cProfile and writes its profile there.

@@ -17,10 +17,12 @@ from bench.harness.settings import PROGRESS_EVERY
 
 @dataclass
 class Watcher:
-    """Watches Jobs or BatchJobs in a namespace; records when each first did something."""
+    """Watches Jobs or BatchJobs in a namespace (or, `prefix`, in every namespace whose name
+    starts with `namespace`); records when each first did something."""
 
     namespace: str
     kind: str  # "jobs" | "batchjobs"
+    prefix: bool = False
     added: dict[str, float] = field(default_factory=dict)
     done: dict[str, float] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
@@ -39,9 +41,15 @@ class Watcher:
             "timeout_seconds": 300,
             "resource_version": version,
         }
-        if self.kind == "jobs":
+        if self.kind == "jobs" and self.prefix:
+            response = kubernetes.client.BatchV1Api().list_job_for_all_namespaces(**options)
+        elif self.kind == "jobs":
             api = kubernetes.client.BatchV1Api()
             response = api.list_namespaced_job(self.namespace, **options)
+        elif self.prefix:
+            response = kubernetes.client.CustomObjectsApi().list_cluster_custom_object(
+                "bulkhead.dev", "v1alpha1", "batchjobs", **options
+            )
         else:
             response = kubernetes.client.CustomObjectsApi().list_namespaced_custom_object(
                 "bulkhead.dev", "v1alpha1", self.namespace, "batchjobs", **options
@@ -77,6 +85,8 @@ class Watcher:
             return
         now = time.monotonic()
         obj = event["object"]
+        if self.prefix and not obj["metadata"]["namespace"].startswith(self.namespace):
+            return
         if self.kind == "jobs":
             meta = obj["metadata"]
             owner = (meta.get("labels") or {}).get("bulkhead.dev/batchjob") or meta["name"]

@@ -16,10 +16,12 @@ from bench.harness import log
 from bench.harness.settings import CREATORS, PROGRESS_EVERY, SPEC
 
 
-def create_namespace(name: str) -> None:
-    """Creates namespace name and returns once its default ServiceAccount exists (at most
-    30 s later)."""
-    kubernetes.client.CoreV1Api().create_namespace({"metadata": {"name": name}})
+def create_namespace(name: str, labels: dict[str, str] | None = None) -> None:
+    """Creates namespace name (with `labels`) and returns once its default ServiceAccount
+    exists (at most 30 s later)."""
+    kubernetes.client.CoreV1Api().create_namespace(
+        {"metadata": {"name": name, "labels": labels or {}}}
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -29,8 +31,8 @@ def create_namespace(name: str) -> None:
             time.sleep(0.1)
 
 
-def create_dependency(name: str, capacity: int) -> None:
-    """Creates Dependency name of `capacity` units."""
+def create_dependency(name: str, capacity: int, **spec: Any) -> None:
+    """Creates Dependency name of `capacity` units, `spec` on top."""
     kubernetes.client.CustomObjectsApi().create_cluster_custom_object(
         "bulkhead.dev",
         "v1alpha1",
@@ -39,7 +41,7 @@ def create_dependency(name: str, capacity: int) -> None:
             "apiVersion": "bulkhead.dev/v1alpha1",
             "kind": "Dependency",
             "metadata": {"name": name},
-            "spec": {"capacity": capacity},
+            "spec": {"capacity": capacity, **spec},
         },
     )
 
