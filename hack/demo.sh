@@ -10,7 +10,8 @@ log=$(mktemp -t bulkhead-demo-operator.XXXX.log)
 # The chart's CRDs and RBAC; the operator runs as the chart's ServiceAccount, not as admin.
 operator_kubeconfig=$(.venv/bin/python hack/install.py "$(mktemp -t bulkhead-demo-kubeconfig.XXXX)")
 kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
-kubectl delete dependency orders-db warehouse-db reports-db --ignore-not-found >/dev/null
+kubectl delete dependency orders-db warehouse-db reports-db shared-db --ignore-not-found >/dev/null
+kubectl delete namespace demo-billing demo-analytics --ignore-not-found --wait=true >/dev/null
 kubectl create namespace "$ns" >/dev/null
 kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=restricted >/dev/null
 
@@ -78,5 +79,13 @@ echo
 echo "--- events on reports-db (kubectl describe dep reports-db shows them too)"
 kubectl get events -A --field-selector involvedObject.name=reports-db --sort-by=.lastTimestamp \
   -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message
+echo
+echo "--- Fair sharing: billing (weight 2) and analytics (weight 1) flood shared-db (capacity 6)"
+kubectl apply -f jobs/fair-share/ >/dev/null
+for _ in $(seq 1 8); do
+  sleep 3
+  echo "--- $(date +%T) kubectl bulkhead queue shared-db"
+  .venv/bin/kubectl-bulkhead queue shared-db | sed -n '/^Shares:/,/^$/p'
+done
 echo
 echo "The cluster is still running: eval \"\$(make -s cluster-up)\" to use it, make cluster-down to stop it."
