@@ -32,7 +32,7 @@ from datetime import datetime
 
 from bulkhead.api.constants import WAITING_FOR_DEPENDENCY, WAITING_FOR_WINDOW, Key
 from bulkhead.policy.budget import RATE_PERIOD, DependencyState
-from bulkhead.policy.fair_share import FairOrder, Group
+from bulkhead.policy.fair_share import FairOrder
 from bulkhead.policy.line import Candidate, Line, Settled, Uses, Wait
 from bulkhead.policy.windows import windows_open
 
@@ -124,14 +124,14 @@ def _walk_fairly(
     decision.lengths = {
         name: len(shown) + walk.left[name] for name, shown in decision.lines.items()
     }
-    waits: dict[tuple[Uses, Group], Wait] = {}
-    for candidate, group in order.rest():
-        kind = (candidate.uses, group)
-        wait = waits.get(kind)
-        if wait is None:
-            wait = waits[kind] = walk.wait_beyond(candidate.uses, candidate.key[0])
-        if told.get(candidate.key) != wait:
-            decision.waiting[candidate.key] = wait
+    for _, waiters in order.rest():
+        waits: dict[Uses, Wait] = {}  # a group's waiters wait alike, kind by kind (their uses)
+        for candidate in waiters:
+            wait = waits.get(candidate.uses)
+            if wait is None:
+                wait = waits[candidate.uses] = walk.wait_beyond(candidate.uses, candidate.key[0])
+            if told.get(candidate.key) != wait:
+                decision.waiting[candidate.key] = wait
 
 
 class _Walk:

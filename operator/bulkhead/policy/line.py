@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from bulkhead.api.constants import Key
 
@@ -40,8 +40,9 @@ class Candidate:
         return sum(units for name, units in self.uses if name == dependency)
 
 
-@dataclass(frozen=True)
-class Wait:
+class Wait(NamedTuple):
+    """Why a waiter waits. A tuple: a pass compares one per waiter with what it was told."""
+
     reason: str  # WaitingForDependency | WaitingForWindow
     dependency: str  # the first that holds it back
     message: str
