@@ -3,16 +3,21 @@
 
 * `operator_process` (session) and `operator` (function): the operator as a process under the
   chart's ServiceAccount, restarted for a test that finds it dead.
+* `replicas` (function): two operator replicas electing a leader (tests/support/replicas.py),
+  not started; the session's operator is stopped meanwhile.
 * `token_secret` (session): the Secret health signals' tokens are read from.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.health_signal import SIGNAL_SECRET, SIGNAL_TOKEN
 from tests.support.kube import kubectl
 from tests.support.operator import OperatorProcess
+from tests.support.replicas import replica_pair
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +34,22 @@ def operator(operator_process):
     if operator_process.proc is None or operator_process.proc.poll() is not None:
         operator_process.start()
     return operator_process
+
+
+@pytest.fixture
+def replicas(operator_process, operator_kubeconfig, tmp_path) -> Iterator[list[OperatorProcess]]:
+    """Two operator processes electing a leader on a Lease of their own. The session's single
+    operator is stopped meanwhile (it would be a third decider); the `operator` fixture starts
+    it again for the tests after this one."""
+    operator_process.stop()
+    processes = replica_pair(tmp_path, operator_kubeconfig)
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            if process.proc is not None and process.proc.poll() is None:
+                process.resume()
+            process.stop()
 
 
 @pytest.fixture(scope="session")

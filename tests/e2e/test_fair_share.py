@@ -14,6 +14,7 @@ import pytest
 from tests.support.cluster import make_namespace
 from tests.support.kube import create, kubectl, wait_for
 from tests.support.objects import all_phase, batchjob, dependency, status_of
+from tests.support.replicas import leading, start_leader_then_standby
 from tests.support.sampler import HeldSampler
 
 TEAM = "bulkhead.dev/team"
@@ -144,7 +145,10 @@ def test_a_guarantee_kept_free_admits_its_owner_at_once(operator, teams) -> None
     assert max(s[analytics] for s in sampler.samples) == 2
 
 
-def test_a_sigkilled_operator_keeps_the_split_and_the_budget(operator, teams) -> None:
+def run_through_faults(teams, faults: int, fault: Callable[[], None]) -> None:
+    """12 runs of 3 s from each of two teams (weights 2:1) through capacity 3, `fault()` after
+    every 6 Jobs seen, `faults` times: never above capacity, 2:1 while both wait, one Job per
+    run. Holdings and Jobs are read from the cluster."""
     billing, analytics = teams("billing"), teams("analytics")
     dep = f"fair-{billing[-6:]}"
     create(shared(dep, 3, [{"name": "billing", "weight": 2}, {"name": "analytics"}]))
@@ -153,14 +157,13 @@ def test_a_sigkilled_operator_keeps_the_split_and_the_budget(operator, teams) ->
     try:
         flood(billing, dep, 12, "3s")
         flood(analytics, dep, 12, "3s")
-        for kill in range(2):
+        for done in range(faults):
             wait_for(
-                lambda kill=kill: len(sampler.first_seen) >= 6 * (kill + 1),
+                lambda done=done: len(sampler.first_seen) >= 6 * (done + 1),
                 timeout=120,
-                what="progress before the kill",
+                what="progress before the fault",
             )
-            operator.kill()
-            operator.start()
+            fault()
         wait_for(lambda: all_phase(billing, "Succeeded", 12), timeout=240, what="billing done")
         wait_for(lambda: all_phase(analytics, "Succeeded", 12), timeout=240, what="all done")
     finally:
@@ -171,6 +174,24 @@ def test_a_sigkilled_operator_keeps_the_split_and_the_budget(operator, teams) ->
     assert full.most_common(1)[0][0] == (2, 1), full
     jobs = Counter(ns for ns, _ in sampler.first_seen)
     assert jobs == {billing: 12, analytics: 12}, "one Job per run, none twice"
+
+
+def test_a_sigkilled_operator_keeps_the_split_and_the_budget(operator, teams) -> None:
+    def sigkill() -> None:
+        operator.kill()
+        operator.start()
+
+    run_through_faults(teams, 2, sigkill)
+
+
+def test_a_leader_change_keeps_the_split_and_the_budget(replicas, teams) -> None:
+    leader, standby = start_leader_then_standby(replicas)
+
+    def hand_over() -> None:
+        leader.kill()
+        wait_for(lambda: leading(standby), timeout=40, interval=0.1, what="the standby leading")
+
+    run_through_faults(teams, 1, hand_over)
 
 
 @pytest.mark.parametrize(

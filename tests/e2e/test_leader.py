@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,10 +19,9 @@ import pytest
 from tests.support.kube import create, get, kubectl, wait_for
 from tests.support.objects import all_phase, batchjob, dependency, unique
 from tests.support.operator import OperatorProcess
+from tests.support.replicas import leading, start_leader_then_standby
 from tests.support.sampler import ActiveSampler
 
-# Within 15 s of the leader's death (the issue's requirement): the chart's defaults.
-LEASE = {"BULKHEAD_LEASE_DURATION": "12", "BULKHEAD_RENEW_DEADLINE": "8"}
 TAKEOVER_BOUND = 15.0
 CAPACITY = 2
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
@@ -67,49 +65,6 @@ def audit_log(cluster) -> Path:
     if path is None:
         pytest.skip("needs the audit log of a cluster this session started")
     return Path(path) / "logs" / "audit.log"
-
-
-@pytest.fixture
-def replicas(operator_process, operator_kubeconfig, tmp_path) -> Iterator[list[OperatorProcess]]:
-    """Two operator processes electing a leader on a Lease of their own. The session's single
-    operator is stopped meanwhile (it would be a third decider); the `operator` fixture starts
-    it again for the tests after this one."""
-    operator_process.stop()
-    lease = f"bulkhead-{uuid.uuid4().hex[:6]}"
-    processes = [
-        OperatorProcess(
-            tmp_path,
-            operator_kubeconfig,
-            env={
-                "BULKHEAD_LEADER_ELECTION": "true",
-                "BULKHEAD_LEASE_NAME": lease,
-                "BULKHEAD_IDENTITY": f"{lease}-{name}",
-                **LEASE,
-            },
-            name=f"{lease}-{name}",
-        )
-        for name in ("a", "b")
-    ]
-    try:
-        yield processes
-    finally:
-        for process in processes:
-            if process.proc is not None and process.proc.poll() is None:
-                process.resume()
-            process.stop()
-
-
-def leading(process: OperatorProcess) -> bool:
-    return process.gauge("bulkhead_leader") == 1
-
-
-def start_leader_then_standby(replicas: list[OperatorProcess]) -> tuple[OperatorProcess, ...]:
-    first, second = replicas
-    first.start()
-    wait_for(lambda: leading(first), timeout=30, what="the first replica leading")
-    second.start()
-    assert not leading(second), "the second replica stands by"
-    return first, second
 
 
 def stream(namespace: str, dep: str, names: range) -> None:
