@@ -476,7 +476,9 @@ def test_queue_of_a_fair_shared_dependency_shows_a_line_per_share_and_who_is_nex
 
 
 def test_why_of_a_waiter_on_a_fair_shared_dependency_says_who_holds_and_who_is_next() -> None:
-    report = render.why_report(ANALYTICS_WAITING, {"orders-db": FAIR_DB}, NOW)
+    # no place in line: shares take turns (the Share line says who is next)
+    everyone = [WAITING, ANALYTICS_WAITING]
+    report = render.why_report(ANALYTICS_WAITING, {"orders-db": FAIR_DB}, NOW, everyone)
     assert render.why_text(report) == "\n".join(
         [
             "BatchJob:  analytics/more",

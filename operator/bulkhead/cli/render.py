@@ -82,10 +82,10 @@ def why_report(
 ) -> dict[str, Any]:
     """Why the BatchJob is where it is: its phase, reason and message, the line it waits in
     (given every BatchJob, `batchjobs`, also its place in it, as `queue_report` orders the
-    line), and per dependency it uses the units it needs, who holds that dependency (from the
-    Dependency status), when its windows next open (absent while open) and, fair-shared, its
-    shares (`shares_report`). `dependencies`
-    holds those that exist, by name; a missing one is reported as missing."""
+    line; none in a fair-shared line), and per dependency it uses the units it needs, who
+    holds that dependency (from the Dependency status), when its windows next open (absent
+    while open) and, fair-shared, its shares (`shares_report`). `dependencies` holds those
+    that exist, by name; a missing one is reported as missing."""
     status = batchjob.get("status") or {}
     uses = []
     for name, units in _uses(batchjob).items():
@@ -119,7 +119,10 @@ def why_report(
         if status.get(key):
             report[key] = status[key]
     line_of = dependencies.get((status.get("queue") or {}).get("dependency", ""))
-    if line_of is not None and batchjobs is not None:
+    # A fair-shared line has no one order to show a place in: shares take turns, and which
+    # share a namespace is in takes its labels. The Share line says who is served next.
+    fair = line_of is not None and (line_of.get("status") or {}).get("shares")
+    if line_of is not None and batchjobs is not None and not fair:
         line = [
             (w["namespace"], w["name"]) for w in queue_report(line_of, batchjobs, now)["waiting"]
         ]
