@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bulkhead.api.constants import PHASES, Key
+from bulkhead.api.fair_sharing import ShareStatus
 from bulkhead.api.times import parse_time
 
 # The results a run can end with, as in status.runs (a one-shot run: Succeeded or Failed).
@@ -150,6 +151,32 @@ class Metrics:
             ["dependency", "signal"],
             registry=self.registry,
         )
+        share_labels = ["dependency", "share"]
+        self.share_in_use = Gauge(
+            "bulkhead_share_units_in_use",
+            "Units a share's runs hold, at a Dependency with fairSharing",
+            share_labels,
+            registry=self.registry,
+        )
+        self.share_waiting = Gauge(
+            "bulkhead_share_waiting",
+            "A share's BatchJobs waiting for the Dependency",
+            share_labels,
+            registry=self.registry,
+        )
+        self.share_usage = Gauge(
+            "bulkhead_share_usage",
+            "A share's past use, in units held on average, decayed by usageHalfLife",
+            share_labels,
+            registry=self.registry,
+        )
+        self.share_guaranteed = Gauge(
+            "bulkhead_share_guaranteed",
+            "A share's guarantee in units, scaled down with the effective capacity",
+            share_labels,
+            registry=self.registry,
+        )
+        self._shares_shown: set[tuple[str, str]] = set()
         self.leader = Gauge(
             "bulkhead_leader",
             "1 while this replica decides (it holds the lease), 0 while it stands by",
@@ -191,6 +218,24 @@ class Metrics:
         self.in_use.labels(name).set(in_use)
         self.capacity.labels(name).set(capacity)
         self.waiting.labels(name).set(waiting)
+
+    def shares(self, by_dependency: Mapping[str, Iterable[ShareStatus]]) -> None:
+        """Every fair-shared Dependency's shares as its status shows them (status.shares), by
+        Dependency; the series of a share or a Dependency not in it any more go."""
+        gauges = (self.share_in_use, self.share_waiting, self.share_usage, self.share_guaranteed)
+        shown = set()
+        for dependency, rows in by_dependency.items():
+            for row in rows:
+                labels = (dependency, row.name)
+                self.share_in_use.labels(*labels).set(row.in_use)
+                self.share_waiting.labels(*labels).set(row.waiting)
+                self.share_usage.labels(*labels).set(row.usage)
+                self.share_guaranteed.labels(*labels).set(row.guaranteed)
+                shown.add(labels)
+        for labels in self._shares_shown - shown:
+            for gauge in gauges:
+                gauge.remove(*labels)
+        self._shares_shown = shown
 
     def health(self, name: str, health: str, breaker: str, effective: int) -> None:
         """A Dependency's health step decided these."""

@@ -2,7 +2,8 @@
 on a free loopback port) scraping the e2e operator every second: a Dependency saturated with
 waiters, a failed BatchJob and a scheduled run past its starting deadline make the alerts fire
 as the chart renders them (short thresholds set through its values), and every panel query of
-charts/bulkhead/dashboards/bulkhead.json returns data."""
+charts/bulkhead/dashboards/bulkhead.json returns data (the saturated Dependency is fair-shared,
+its one share the test's namespace, for the per-share panel)."""
 
 from __future__ import annotations
 
@@ -113,7 +114,11 @@ def test_alerts_fire_for_what_happened_and_every_panel_shows_data(prometheus, na
     failing = unique("failing", namespace)  # its service failing: the circuit opens
     uses = [{"dependency": dep, "units": 1}]
     signal = Signal(9.0)
-    create(dependency(dep, 1))
+    # one share, the test's namespace: the per-share panel has a series
+    team = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    create(
+        dependency(dep, 1, fairSharing={"shares": [{"name": "team", "namespaceSelector": team}]})
+    )
     create(dependency(failing, 2, health=health(signal.url)))
     try:
         create(batchjob("holder", delay="120s", uses=uses), namespace)

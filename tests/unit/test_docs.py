@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
+from bulkhead.api.dependency import DependencySpec
+from bulkhead.api.fair_sharing import ShareStatus
 from bulkhead.cli import render
+from bulkhead.policy.fair_share import Compartments, usage_from_status
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -103,6 +106,94 @@ def bulkhead_queue_orders_db() -> str:
     return render.queue_text(report, NOW)
 
 
+# --- fair sharing: docs/dependencies.md's Dependency and status, and these BatchJobs ---------
+
+DEPENDENCIES_PAGE = ROOT / "docs/dependencies.md"
+FAIR_BATCHJOBS = yaml.safe_load(
+    """
+- [billing, nightly-invoices, 3, Running, "2026-11-18T00:00:00Z"]
+- [analytics, crunch-1, 6, Running, "2026-11-18T00:10:00Z"]
+- [ml-lab, train, 1, Running, "2026-11-18T00:30:00Z"]
+- [analytics, crunch-2, 1, Queued, "2026-11-18T01:10:00Z"]
+- [analytics, crunch-3, 1, Queued, "2026-11-18T01:20:00Z"]
+- [billing, invoices-retry, 2, Queued, "2026-11-18T01:30:00Z"]
+"""
+)
+# namespace -> labels; ml-lab has no team: no share selects it
+TEAMS = {"billing": {"team": "billing"}, "analytics": {"team": "analytics"}, "ml-lab": {}}
+FAIR_WAIT = (
+    "waiting for warehouse-db: share analytics may hold at most 6 units (its guarantee plus "
+    "borrowingLimit)"
+)
+
+
+def fair_shown() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Returns the fair-shared Dependency and the status excerpt docs/dependencies.md shows."""
+    blocks = [yaml.safe_load(t) for lang, t in fenced_blocks(DEPENDENCIES_PAGE) if lang == "yaml"]
+    (dependency,) = [b for b in blocks if b.get("metadata") == {"name": "warehouse-db"}]
+    (status,) = [b["status"] for b in blocks if "status" in b]
+    return dependency, status
+
+
+def fair_scene() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Returns the Dependency of the page, with its status and the holders of FAIR_BATCHJOBS
+    (and the units they hold), and those BatchJobs as read from the API."""
+    dependency, status = fair_shown()
+    batchjobs = []
+    for namespace, name, units, phase, created in FAIR_BATCHJOBS:
+        queued = {"reason": "WaitingForDependency", "queue": {"dependency": "warehouse-db"}}
+        if namespace == "analytics":
+            queued["message"] = FAIR_WAIT
+        batchjobs.append(
+            {
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "creationTimestamp": created,
+                    "generation": 1,
+                },
+                "spec": {"image": "x", "uses": [{"dependency": "warehouse-db", "units": units}]},
+                "status": {"observedGeneration": 1, "phase": phase}
+                | (queued if phase == "Queued" else {"reason": "Running"}),
+            }
+        )
+    holders = [
+        {"namespace": namespace, "name": name, "units": units}
+        for namespace, name, units, phase, _ in FAIR_BATCHJOBS
+        if phase == "Running"
+    ]
+    in_use = sum(h["units"] for h in holders)
+    return {**dependency, "status": {**status, "inUse": in_use, "holders": holders}}, batchjobs
+
+
+def test_the_shares_shown_are_what_admission_makes_of_the_dependency_and_its_batchjobs() -> None:
+    dependency, status = fair_shown()
+    spec = DependencySpec.model_validate(dependency["spec"])
+    assert spec.fair_sharing is not None
+    past = usage_from_status(ShareStatus.model_validate(row) for row in status["shares"])
+    # built as state/admission.py builds it, the waiters counted as FairOrder counts them
+    shares = Compartments(spec.fair_sharing, spec.capacity, spec.capacity, TEAMS.__getitem__)
+    for namespace, _, units, phase, _ in FAIR_BATCHJOBS:
+        if phase == "Running":
+            shares.hold(namespace, units)
+        else:
+            shares.standing(shares.tenant_of(namespace)).waiting += 1
+    shares.with_usage(past)
+    assert status["shares"] == [row.wire() for row in shares.shown()]
+
+
+def bulkhead_queue_warehouse_db() -> str:
+    dependency, batchjobs = fair_scene()
+    return render.queue_text(render.queue_report(dependency, batchjobs, NOW), NOW)
+
+
+def bulkhead_why_crunch_2() -> str:
+    dependency, batchjobs = fair_scene()
+    crunch = next(b for b in batchjobs if b["metadata"]["name"] == "crunch-2")
+    report = render.why_report(crunch, {"warehouse-db": dependency}, NOW, batchjobs)
+    return render.why_text(report)
+
+
 # --- kubectl explain: the CRD's descriptions, as kubectl lays them out ------------------------
 
 
@@ -136,6 +227,8 @@ def explain_batchjob_spec_uses() -> str:
 PRODUCED: dict[str, Callable[[], str]] = {
     "kubectl bulkhead why invoices -n billing": bulkhead_why_invoices,
     "kubectl bulkhead queue orders-db": bulkhead_queue_orders_db,
+    "kubectl bulkhead queue warehouse-db": bulkhead_queue_warehouse_db,
+    "kubectl bulkhead why crunch-2 -n analytics": bulkhead_why_crunch_2,
     "kubectl explain batchjob.spec.uses": explain_batchjob_spec_uses,
 }
 # Rows of a live cluster no unit test can make: checked column by column below.

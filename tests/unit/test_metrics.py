@@ -1,5 +1,6 @@
 """metrics.py as a scrape shows it: what the store says (phases, failed BatchJobs, missed
-deadlines, stuck watches) and what the reflectors counted (watch events, changes a resync found)."""
+deadlines, stuck watches), what the reflectors counted (watch events, changes a resync found)
+and what the Dependency status publishes (the shares of a fair-shared one)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from bulkhead.api.dependency import DependencySpec
 from bulkhead.metrics import Metrics
 from bulkhead.operator import LISTED
+from bulkhead.policy.budget import DependencyState, Holding
+from bulkhead.policy.fair_share import Tenant
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.factories import make_operator
+from tests.support.fair_share_sim import DB, spec_of, state_of
 from tests.support.fakes import ListingKube, job
 
 BATCHJOBS, JOBS = LISTED["batchjobs"][0], LISTED["jobs"][0]
@@ -117,3 +122,56 @@ def test_the_wait_of_a_started_run_is_observed_from_when_it_was_due() -> None:
         ("bulkhead_admission_seconds_count", ()): 1.0,
         ("bulkhead_admission_seconds_sum", ()): 42.0,
     }
+
+
+SHARE_METRICS = (
+    "bulkhead_share_units_in_use",
+    "bulkhead_share_waiting",
+    "bulkhead_share_usage",
+    "bulkhead_share_guaranteed",
+)
+
+
+def shares_scraped(
+    metrics: Metrics, rows: dict[tuple[str, str], tuple[float, float, float, float]]
+) -> None:
+    """The share metrics scraped are `rows`: (dependency, share) -> (units in use, waiting,
+    usage, guaranteed), and nothing else."""
+    expected = {
+        (name, (("dependency", dependency), ("share", share))): value
+        for (dependency, share), values in rows.items()
+        for name, value in zip(SHARE_METRICS, values, strict=True)
+    }
+    assert scrape(metrics, SHARE_METRICS) == expected
+
+
+def test_the_shares_of_a_fair_shared_dependency_are_published_and_go_with_it() -> None:
+    metrics = Metrics()
+    operator = make_operator(ListingKube(), metrics)
+    spec = spec_of(6, [{"name": "billing", "weight": 2, "guaranteed": 2}, {"name": "analytics"}])
+    holders = [
+        Holding(("billing-1", "nightly"), 3),
+        Holding(("analytics-1", "crunch"), 1),
+        Holding(("ops", "backup"), 1),  # no share selects ops: a share of its own
+    ]
+    state = state_of(spec, holders, usage={Tenant("billing"): 1.25})
+    assert state.shares is not None
+    state.shares.standing(Tenant("analytics")).waiting = 2
+    unshared = DependencyState(spec=DependencySpec(capacity=2))
+    publish = operator.dependencies.publish
+    publish({DB: state, "cache": unshared}, {DB: 2, "cache": 0}, {DB: [], "cache": []})
+    shares_scraped(
+        metrics,
+        {
+            (DB, "billing"): (3, 0, 1.25, 2),
+            (DB, "analytics"): (1, 2, 0, 0),
+            (DB, "ops"): (1, 0, 0, 0),
+        },
+    )
+    # billing holds less and has used more; ops's backup ended: its share shows no more
+    holders = [Holding(("billing-1", "nightly"), 1), Holding(("analytics-1", "crunch"), 1)]
+    state = state_of(spec, holders, usage={Tenant("billing"): 2.0})
+    publish({DB: state}, {DB: 0}, {DB: []})
+    shares_scraped(metrics, {(DB, "billing"): (1, 0, 2.0, 2), (DB, "analytics"): (1, 0, 0, 0)})
+    publish({}, {}, {})  # the Dependency is gone
+    shares_scraped(metrics, {})

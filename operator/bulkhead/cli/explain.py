@@ -80,8 +80,9 @@ def why(name: str | None, all_namespaces: bool, output: str | None, **options: A
 @output_option("json", "yaml", "wide")
 @cluster_options
 def queue(dependency: str, watch: bool, output: str | None, **options: Any) -> None:
-    """Dependency DEPENDENCY: capacity in use as a bar, its holders, and the BatchJobs waiting
-    for it in admission order (every namespace: a Dependency is cluster-scoped)."""
+    """Dependency DEPENDENCY: capacity in use as a bar, its shares (with fairSharing: each one's
+    fair part and the share served next), its holders, and the BatchJobs waiting for it in
+    admission order (every namespace: a Dependency is cluster-scoped)."""
 
     async def draw(target: Target) -> str:
         found = await target.kube.get(dependency_path(dependency))

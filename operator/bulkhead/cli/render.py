@@ -13,6 +13,8 @@ from typing import Any
 
 from bulkhead.api.dependency import DependencySpec
 from bulkhead.api.times import format_time, parse_time
+from bulkhead.cli.shares import share_line, shares_report, shares_text
+from bulkhead.cli.table import table
 from bulkhead.policy.line import Candidate, order
 from bulkhead.policy.windows import next_opening
 
@@ -63,16 +65,6 @@ def duration(seconds: float) -> str:
     return f"{days}d{hours}h" if hours else f"{days}d"
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """Columns padded to their widest cell, three spaces apart, as `kubectl get` prints."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    return "\n".join(lines)
-
-
 def bar(used: int, capacity: int, width: int = BAR_WIDTH) -> str:
     """`used` of `capacity` as a bar of `width` cells; more than the capacity fills it."""
     filled = width if capacity <= 0 else min(width, round(width * used / capacity))
@@ -90,9 +82,10 @@ def why_report(
 ) -> dict[str, Any]:
     """Why the BatchJob is where it is: its phase, reason and message, the line it waits in
     (given every BatchJob, `batchjobs`, also its place in it, as `queue_report` orders the
-    line), and per dependency it uses the units it needs, who holds that dependency (from the
-    Dependency status) and when its windows next open (absent while open). `dependencies`
-    holds those that exist, by name; a missing one is reported as missing."""
+    line; none in a fair-shared line), and per dependency it uses the units it needs, who
+    holds that dependency (from the Dependency status), when its windows next open (absent
+    while open) and, fair-shared, its shares (`shares_report`). `dependencies` holds those
+    that exist, by name; a missing one is reported as missing."""
     status = batchjob.get("status") or {}
     uses = []
     for name, units in _uses(batchjob).items():
@@ -111,6 +104,9 @@ def why_report(
         opens = _window(dependency, now)
         if opens:
             entry["windowOpens"] = opens
+        shares = shares_report(dependency)
+        if shares:
+            entry["shares"] = shares
         uses.append(entry)
     report: dict[str, Any] = {
         "batchJob": _name(batchjob),
@@ -123,7 +119,10 @@ def why_report(
         if status.get(key):
             report[key] = status[key]
     line_of = dependencies.get((status.get("queue") or {}).get("dependency", ""))
-    if line_of is not None and batchjobs is not None:
+    # A fair-shared line has no one order to show a place in: shares take turns, and which
+    # share a namespace is in takes its labels. The Share line says who is served next.
+    fair = line_of is not None and (line_of.get("status") or {}).get("shares")
+    if line_of is not None and batchjobs is not None and not fair:
         line = [
             (w["namespace"], w["name"]) for w in queue_report(line_of, batchjobs, now)["waiting"]
         ]
@@ -167,6 +166,9 @@ def why_text(report: dict[str, Any]) -> str:
             f"Uses:      {name}: needs {use['units']}, {use['inUse']}/{use['capacity']} in use, "
             f"held by {_holders_text(use['holders'])}"
         )
+        said = share_line(use["shares"]) if name == blocking and use.get("shares") else None
+        if said:
+            lines.append(f"Share:     {said}")
         if use.get("windowOpens"):
             lines.append(f"Window:    {name} opens at {use['windowOpens']}")
     if report.get("jobName"):
@@ -212,9 +214,10 @@ def _in_line_since(batchjob: dict[str, Any]) -> str:
 def queue_report(
     dependency: dict[str, Any], batchjobs: list[dict[str, Any]], now: datetime
 ) -> dict[str, Any]:
-    """A Dependency's capacity, units in use, holders, and the BatchJobs that use it and wait
-    (status.queue set), in admission order: priority, then creation time (a scheduled run's:
-    its instant), then namespace/name."""
+    """A Dependency's capacity, units in use, holders, fair-shared its shares (`shares_report`),
+    and the BatchJobs that use it and wait (status.queue set), in admission order: priority,
+    then creation time (a scheduled run's: its instant), then namespace/name (fair-shared, the
+    order within each share)."""
     name = dependency["metadata"]["name"]
     status = dependency.get("status") or {}
     waiting = {}
@@ -254,6 +257,9 @@ def queue_report(
     opens = _window(dependency, now)
     if opens:
         report["windowOpens"] = opens
+    shares = shares_report(dependency)
+    if shares:
+        report["shares"] = shares
     if "effectiveCapacity" in status:
         breaker = status.get("breaker") or {}
         report["health"] = {
@@ -287,8 +293,8 @@ def _health_text(health: dict[str, Any], capacity: int) -> list[str]:
 
 
 def queue_text(report: dict[str, Any], now: datetime, wide: bool = False) -> str:
-    """The queue report for a person: the bar, then holders, then waiters in admission order
-    (with `wide`, also priority, what each waits for and how long)."""
+    """The queue report for a person: the bar, then the shares, holders, then waiters in
+    admission order (with `wide`, also priority, what each waits for and how long)."""
     used, capacity = report["inUse"], report["capacity"]
     lines = [
         f"Dependency: {report['dependency']}",
@@ -299,6 +305,8 @@ def queue_text(report: dict[str, Any], now: datetime, wide: bool = False) -> str
     if report.get("health"):
         lines += _health_text(report["health"], capacity)
     lines.append("")
+    if report.get("shares"):
+        lines += [*shares_text(report["shares"]), ""]
     if report["holders"]:
         rows = [[h["namespace"], h["name"], str(h["units"])] for h in report["holders"]]
         lines += ["Holders:", table(["NAMESPACE", "NAME", "UNITS"], rows)]
@@ -318,7 +326,8 @@ def queue_text(report: dict[str, Any], now: datetime, wide: bool = False) -> str
             age = duration((now - parse_time(w["inLineSince"])).total_seconds())
             row += [str(w["priority"]), w["waitingFor"], age]
         rows.append(row)
-    lines += ["Waiting (admission order):", table(header, rows)]
+    order = "priority, then age, within each share" if report.get("shares") else "admission order"
+    lines += [f"Waiting ({order}):", table(header, rows)]
     return "\n".join(lines)
 
 

@@ -59,6 +59,9 @@ class DependencyController:
         the head of its line (and its health's last step); an invalid one's status says what
         is wrong."""
         now = self._clock()
+        self._metrics.shares(
+            {name: s.shares.shown() for name, s in states.items() if s.shares is not None}
+        )
         for name, state in states.items():
             self._metrics.dependency(name, state.in_use, state.spec.capacity, waiting[name])
             dep = self._store.dependency(name)
