@@ -106,12 +106,11 @@ class Compartments:
         capacity: int,
         effective: int,
         labels: Callable[[str], Labels],
-        usage: Mapping[Tenant, float] | None = None,
     ) -> None:
         self.spec = spec
         self._capacity, self._effective = capacity, effective
         self._labels = labels
-        self._usage = dict(usage or {})
+        self._usage: dict[Tenant, float] = {}  # with_usage sets it
         self._tenants: dict[str, Tenant] = {}
         self.standings: dict[Tenant, Standing] = {}
         for share in spec.shares or []:
