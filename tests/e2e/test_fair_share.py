@@ -5,15 +5,17 @@ refuses bad shares naming the field. Holdings are read from the Jobs, never from
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tests.support.cluster import make_namespace
 from tests.support.kube import create, kubectl, wait_for
-from tests.support.objects import all_phase, batchjob, dependency, status_of
+from tests.support.objects import all_phase, batchjob, dependency, scheduled, status_of
 from tests.support.replicas import leading, start_leader_then_standby
 from tests.support.sampler import HeldSampler
 
@@ -192,6 +194,37 @@ def test_a_leader_change_keeps_the_split_and_the_budget(replicas, teams) -> None
         wait_for(lambda: leading(standby), timeout=40, interval=0.1, what="the standby leading")
 
     run_through_faults(teams, 1, hand_over)
+
+
+def test_schedules_firing_at_one_instant_share_by_weight(operator, teams) -> None:
+    """Six scheduled BatchJobs of each team fire at the same minute into capacity 3: the
+    first three runs started are two of billing's (weight 2) and one of analytics'."""
+    billing, analytics = teams("billing"), teams("analytics")
+    dep = f"fair-{billing[-6:]}"
+    create(shared(dep, 3, [{"name": "billing", "weight": 2}, {"name": "analytics"}]))
+    if datetime.now(UTC).second > 50:  # all twelve must be created before the same instant
+        time.sleep(12)
+    sampler = HeldSampler([billing, analytics])
+    sampler.start()
+    try:
+        for team in (billing, analytics):
+            create(
+                [
+                    scheduled(f"night-{i}", "* * * * *", delay="5s", uses=[{"dependency": dep}])
+                    for i in range(6)
+                ],
+                team,
+            )
+        wait_for(lambda: len(sampler.first_seen) >= 3, timeout=90, what="the instant's runs")
+        time.sleep(1)  # one more sample: a pass may start its three in one go
+        first = Counter(ns for ns, _ in sampler.first_seen[:3])
+    finally:
+        sampler.stop()
+        kubectl("delete", "batchjobs", "--all", "-n", billing, "--wait=false")
+        kubectl("delete", "batchjobs", "--all", "-n", analytics, "--wait=false")
+        kubectl("delete", "dependency", dep, "--wait=false")
+    assert first == {billing: 2, analytics: 1}
+    assert max(sum(s.values()) for s in sampler.samples) <= 3
 
 
 @pytest.mark.parametrize(
