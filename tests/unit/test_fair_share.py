@@ -405,3 +405,14 @@ def test_a_late_team_gets_its_share_within_one_run_length() -> None:
         sim.step()
     assert sim.started[("ops-1", "late")] - arrived <= timedelta(seconds=30)
     assert labels("ops-1") == {"team": "ops"}
+
+
+def test_a_pass_stops_walking_when_only_units_kept_for_an_idle_share_are_free() -> None:
+    spec = spec_of(6, [{"name": "billing", "guaranteed": 2, "lendable": 0}, {"name": "analytics"}])
+    holders = [Holding(("analytics-1", f"r{i}"), 1) for i in range(4)]
+    waiters = [waiter("analytics-1", f"a{i}", second=i % 60) for i in range(50)]
+    decision = admit(waiters, {DB: state_of(spec, holders)}, T0, head=3)
+    assert decision.admitted == []
+    assert decision.lines == {DB: [("analytics-1", f"a{i}") for i in range(3)]}  # not all 50
+    assert decision.lengths == {DB: 50}
+    assert set(decision.waiting) == {w.key for w in waiters}

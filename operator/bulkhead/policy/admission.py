@@ -163,13 +163,16 @@ class _Walk:
         """Whether `name` keeps the walk going: candidates not walked yet use it, and its line
         shows fewer than `head` waiters, or it may still admit one (units are at least 1, so
         a dependency with no free unit, no half-open probe to admit, or a closed window admits
-        none of its users, and what they reserve there changes nothing). Without `head`, every
-        dependency does."""
-        return self.head is None or bool(
+        none of its users, and what they reserve there changes nothing; nor do units kept
+        for the guarantee of a share with no waiter). Without `head`, every dependency does."""
+        if self.head is None:
+            return True
+        shares = self.dependencies[name].shares
+        free = self.free[name] - (shares.kept_for_the_idle() if shares is not None else 0)
+        return bool(
             self.left[name]
             and (
-                len(line) < self.head
-                or (self.is_open[name] and (self.free[name] > 0 or name in self.probing))
+                len(line) < self.head or (self.is_open[name] and (free > 0 or name in self.probing))
             )
         )
 

@@ -172,6 +172,11 @@ class Compartments:
         """The free units kept for the guarantees of shares other than `tenant`."""
         return self.reserved - self.standing(tenant).reserve
 
+    def kept_for_the_idle(self) -> int:
+        """The free units kept for the guarantees of shares with no waiter: no one may take
+        them now (a pass that sees only those free can stop walking)."""
+        return sum(s.reserve for s in self.standings.values() if not s.waiting)
+
     def room_of(self, tenant: Tenant) -> int:
         """The most units `tenant` can ever hold at once: the effective capacity less what the
         other shares' guarantees keep for themselves."""
