@@ -295,6 +295,9 @@ def test_every_pass_keeps_the_budget_the_limits_and_the_guarantees_and_leaves_no
         # a pass only has to add nothing past it)
         assert held <= max(limit, state.in_use)
         free = limit - held
+        # the part of a guarantee that is not lendable stays free while its share does not hold
+        # it (scaled with the effective capacity, and so still within it)
+        assert free >= shares_now.reserved
         for key in decision.admitted:
             standing = shares_now.standing(shares_now.tenant_of(key[0]))
             assert standing.limit is None or standing.held <= standing.limit
