@@ -99,6 +99,7 @@ def test_weights_2_to_1_settle_at_4_and_2_and_a_late_team_gets_the_next_unit(
     both = Counter(
         (s[billing], s[analytics]) for s in sampler.samples[20:150] if sum(s.values()) == 6
     )
+    print(f"full samples (billing, analytics): {dict(both)}; served before the late team: {others}")
     assert both.most_common(1)[0][0] == (4, 2), both
     # the late team was served next: at most the starts of one pass already under way before it
     assert len(others) <= 2, others
@@ -173,6 +174,7 @@ def run_through_faults(teams, faults: int, fault: Callable[[], None]) -> None:
         kubectl("delete", "dependency", dep, "--wait=false")
     assert max(sum(s.values()) for s in sampler.samples) <= 3
     full = Counter((s[billing], s[analytics]) for s in sampler.samples if sum(s.values()) == 3)
+    print(f"full samples (billing, analytics): {dict(full)}")
     assert full.most_common(1)[0][0] == (2, 1), full
     jobs = Counter(ns for ns, _ in sampler.first_seen)
     assert jobs == {billing: 12, analytics: 12}, "one Job per run, none twice"
