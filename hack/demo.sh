@@ -80,12 +80,14 @@ echo "--- events on reports-db (kubectl describe dep reports-db shows them too)"
 kubectl get events -A --field-selector involvedObject.name=reports-db --sort-by=.lastTimestamp \
   -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message
 echo
-echo "--- Fair sharing: billing (weight 2) and analytics (weight 1) flood shared-db (capacity 6)"
+echo "--- Fair sharing: billing (weight 2) and analytics (weight 1) flood shared-db (capacity 6)."
+echo "    billing's runs are applied first and take the free units (nothing running is stopped);"
+echo "    as runs end, the units go to whoever is furthest below its weight: 4 billing, 2 analytics."
 kubectl apply -f jobs/fair-share/ >/dev/null
 for _ in $(seq 1 8); do
   sleep 3
   echo "--- $(date +%T) kubectl bulkhead queue shared-db"
-  .venv/bin/kubectl-bulkhead queue shared-db | sed -n '/^Shares:/,/^$/p'
+  .venv/bin/kubectl-bulkhead queue shared-db | sed -n '/^Shares/,/^$/p'
 done
 echo
 echo "The cluster is still running: eval \"\$(make -s cluster-up)\" to use it, make cluster-down to stop it."
