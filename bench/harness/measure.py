@@ -9,12 +9,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.audit import percentiles
 from tests.support.operator import OperatorProcess
 
 
 def per(counts: dict[str, int], n: int) -> dict[str, float]:
     """Each count divided by n, rounded: requests per BatchJob by kind of request."""
     return {key: round(value / n, 2) for key, value in counts.items()}
+
+
+def freed_to_next_ms(done: dict[str, float], added: dict[str, float], capacity: int) -> dict:
+    """The p50 and p99 of the milliseconds from a unit freed to the next Job through a budget of
+    `capacity`, given when each Job finished and first appeared: the k-th unit freed lets the
+    (capacity + k)-th Job start."""
+    freed = sorted(done.values())
+    started = sorted(added.values())[capacity:]
+    latencies = [(s - f) * 1000 for f, s in zip(freed, started, strict=False)]
+    return {k: v for k, v in percentiles(latencies).items() if k in ("p50", "p99")}
 
 
 def process_cpu_seconds(pid: int) -> float:

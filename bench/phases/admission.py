@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.harness.measure import Load, peak_rss_mib, process_cpu_seconds
+from bench.harness.measure import Load, freed_to_next_ms, peak_rss_mib, process_cpu_seconds
 from bench.harness.settings import ADMISSION_N
 from bench.harness.watch import Watcher
 from bench.harness.workload import batchjob, create_all, create_dependency, create_namespace
@@ -69,10 +69,6 @@ def run(pid: int, audit: Audit, load: Load, fair: bool = False) -> dict[str, Any
     requests = audit.count(mark, audit.mark())
     jobs.stop()
     batchjobs.stop()
-    # The k-th unit freed lets the (capacity + k)-th Job start.
-    freed = sorted(jobs.done.values())
-    started = sorted(jobs.added.values())[capacity:]
-    latencies = [(s - f) * 1000 for f, s in zip(freed, started, strict=False)]
     figures = {
         "n": ADMISSION_N,
         "capacity": capacity,
@@ -81,9 +77,7 @@ def run(pid: int, audit: Audit, load: Load, fair: bool = False) -> dict[str, Any
         "create_to_job_ms": percentiles(
             [(jobs.added[n] - created[n]) * 1000 for n in created if n in jobs.added]
         ),
-        "freed_to_next_ms": {
-            k: v for k, v in percentiles(latencies).items() if k in ("p50", "p99")
-        },
+        "freed_to_next_ms": freed_to_next_ms(jobs.done, jobs.added, capacity),
         "operator_mcpu": round(cpu * 1000 / wall),
         "operator_cpu_ms_per_admission": round(cpu * 1000 / ADMISSION_N, 2),
         "mutating_requests_per_batchjob": round(requests["mutating"] / ADMISSION_N, 2),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.harness.measure import per
+from bench.harness.measure import freed_to_next_ms, per
 from bench.harness.settings import N
 from bench.harness.watch import Watcher
 from bench.harness.workload import batchjob, create_all, create_dependency, create_namespace
-from tests.support.audit import Audit, percentiles
+from tests.support.audit import Audit
 
 
 def run(audit: Audit, capacity: int = 10) -> dict[str, Any]:
@@ -27,17 +27,11 @@ def run(audit: Audit, capacity: int = 10) -> dict[str, Any]:
     requests = audit.count(mark, audit.mark())
     jobs.stop()
     batchjobs.stop()
-    # The k-th slot freed lets the (capacity + k)-th Job start.
-    freed = sorted(jobs.done.values())
-    started = sorted(jobs.added.values())[capacity:]
-    latencies = [(s - f) * 1000 for f, s in zip(freed, started, strict=False)]
     return {
         "dependency_seconds": round(end - start, 2),
         "admissions_per_second": round(N / (max(jobs.added.values()) - start), 1),
         "dependency_mutating_requests_per_batchjob": round(requests["mutating"] / N, 2),
         "dependency_mutating_per_batchjob_by_request": per(requests["by"], N),
         "dependency_api_p99_ms_by_request": requests["p99_ms"],
-        "dependency_freed_to_next_ms": {
-            k: v for k, v in percentiles(latencies).items() if k in ("p50", "p99")
-        },
+        "dependency_freed_to_next_ms": freed_to_next_ms(jobs.done, jobs.added, capacity),
     }
