@@ -1,6 +1,7 @@
 """What the test tiers and the benchmark share, so that no test module imports another.
 
 fakes, factories  the unit tier: API-server fakes, a valid BatchJob spec to start from
+cli_objects       BatchJob and Dependency objects as `kubectl bulkhead` reads them
 kube              kubectl and helm through subprocess, polling with a timeout
 objects           BatchJob and Dependency manifests, and reading back what the operator wrote
 sampler           the Jobs active at once in a namespace, sampled while a test runs
