@@ -419,3 +419,19 @@ def test_a_pass_stops_walking_when_only_units_kept_for_an_idle_share_are_free() 
     assert decision.lines == {DB: [("analytics-1", f"a{i}") for i in range(3)]}  # not all 50
     assert decision.lengths == {DB: 50}
     assert set(decision.waiting) == {w.key for w in waiters}
+
+
+def test_a_health_cut_makes_a_large_request_wait_for_units_not_refuses_it() -> None:
+    """With health cutting the effective capacity, a request that fits the capacity less the
+    other shares' kept guarantees waits for units and keeps them (none behind it overtakes),
+    instead of being told it can never fit."""
+    spec = spec_of(6, [{"name": "billing", "guaranteed": 2, "lendable": 0}, {"name": "analytics"}])
+    big, small = waiter("analytics-1", "big", units=4), waiter("analytics-1", "small", second=1)
+    decision = admit([big, small], {DB: state_of(spec, [], effective=3)}, T0)
+    kept = f"waiting for {DB}: its free units are kept for other shares' guarantees"
+    assert decision == Decision(
+        # big holds back the 2 units analytics may take; the third is billing's
+        waiting={**full(6, [big.key]), small.key: Wait(WAITING_FOR_DEPENDENCY, DB, kept)},
+        lines={DB: [big.key, small.key]},
+        lengths={DB: 2},
+    )

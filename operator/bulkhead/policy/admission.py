@@ -100,9 +100,7 @@ def admit(
             break
         walk.step(candidate, decision)
         walked[candidate.uses] += 1
-    decision.lengths = {
-        name: len(shown) + walk.left[name] for name, shown in decision.lines.items()
-    }
+    decision.lengths = walk.lengths(decision.lines)
     waits = {uses: walk.wait_beyond(uses) for uses, n in line.kinds.items() if n > walked[uses]}
     for candidate in line.untold(stop, waits):
         wait = waits[candidate.uses]
@@ -121,9 +119,7 @@ def _walk_fairly(
     is settled: the next one tells everyone beyond its stop again."""
     while not walk.inert() and (candidate := order.next()) is not None:
         walk.step(candidate, decision)
-    decision.lengths = {
-        name: len(shown) + walk.left[name] for name, shown in decision.lines.items()
-    }
+    decision.lengths = walk.lengths(decision.lines)
     for _, waiters in order.rest():
         waits: dict[Uses, Wait] = {}  # a group's waiters wait alike, kind by kind (their uses)
         for candidate in waiters:
@@ -175,6 +171,10 @@ class _Walk:
                 len(line) < self.head or (self.is_open[name] and (free > 0 or name in self.probing))
             )
         )
+
+    def lengths(self, lines: Mapping[str, list[Key]]) -> dict[str, int]:
+        """How many wait for each dependency: those its line shows and those not walked."""
+        return {name: len(shown) + self.left[name] for name, shown in lines.items()}
 
     def inert(self) -> bool:
         """Whether the candidates not walked yet can change nothing the pass decides."""
@@ -238,7 +238,11 @@ class _Walk:
                         False,
                     )
                 )
-            elif tenant is not None and shares is not None and units > shares.room_of(tenant):
+            elif (
+                tenant is not None
+                and shares is not None
+                and units > (room := shares.room_of(tenant))
+            ):
                 blocked.append(
                     (
                         name,
@@ -289,8 +293,7 @@ class _Walk:
                 starts[name].append(self.now)
                 shares = self.dependencies[name].shares
                 if shares is not None:
-                    shares.hold(candidate.key[0], units)
-                    shares.standing(shares.tenant_of(candidate.key[0])).waiting -= 1
+                    shares.admit(candidate.key[0], units)
             decision.probes.update((name, candidate.key) for name in probes)
             self.probing.difference_update(probes)
             return True

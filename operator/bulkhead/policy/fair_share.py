@@ -112,6 +112,7 @@ class Compartments:
         self._labels = labels
         self._usage: dict[Tenant, float] = {}  # with_usage sets it
         self._tenants: dict[str, Tenant] = {}
+        self._rooms: dict[Tenant, int] = {}
         self.standings: dict[Tenant, Standing] = {}
         for share in spec.shares or []:
             self.standings[Tenant(share.name)] = self._standing(share)
@@ -160,6 +161,12 @@ class Compartments:
         standing.held += units
         self.reserved += standing.reserve - before
 
+    def admit(self, namespace: str, units: int) -> None:
+        """A waiter of `namespace` starts now: its share holds `units` more and has one
+        waiter fewer."""
+        self.hold(namespace, units)
+        self.standing(self.tenant_of(namespace)).waiting -= 1
+
     def with_usage(self, usage: Mapping[Tenant, float]) -> None:
         """Every share's past usage, as the book keeps it."""
         self._usage = dict(usage)
@@ -178,9 +185,14 @@ class Compartments:
         return sum(s.reserve for s in self.standings.values() if not s.waiting)
 
     def room_of(self, tenant: Tenant) -> int:
-        """The most units `tenant` can ever hold at once: the effective capacity less what the
-        other shares' guarantees keep for themselves."""
-        return self._effective - sum(s.kept for t, s in self.standings.items() if t != tenant)
+        """The most units `tenant` can ever hold at once: the capacity less what the other
+        shares' guarantees keep for themselves (health's cuts pass, these do not: a request
+        above it waits for nothing that will come)."""
+        room = self._rooms.get(tenant)
+        if room is None:  # asked for every waiter walked: made once per share and pass
+            others = (s for s in self.spec.shares or [] if Tenant(s.name) != tenant)
+            room = self._rooms[tenant] = self._capacity - sum(share.kept for share in others)
+        return room
 
     def over_limit(self, tenant: Tenant, units: int) -> int | None:
         """The share's limit (guaranteed + borrowingLimit) when `units` more would pass it."""
