@@ -22,6 +22,7 @@ from bulkhead.api.base import (
 from bulkhead.api.constants import Phase
 from bulkhead.api.meta import Conditions
 from bulkhead.api.pod import EnvFromSource, EnvVar, PodMetadata, Resources, Toleration
+from bulkhead.api.triggers import EventRuns, RunEvent, Trigger, TriggerStatus
 from bulkhead.api.volumes import Volume, VolumeMount
 
 # An image reference, by the distribution reference grammar (github.com/distribution/reference):
@@ -84,6 +85,15 @@ NAME_LENGTH_RULE = cel(
     f"metadata.name must be at most {MAX_NAME_LENGTH} characters: the Job's name adds a suffix",
 )
 
+# A BatchJob after itself would start a run for each of its own runs, for ever. Longer cycles
+# span objects and are found by the operator (policy/triggers.py: Stalled, TriggerCycle).
+AFTER_SELF_RULE = cel(
+    "!has(self.spec.triggers) || self.spec.triggers.all(t, !has(t.after) || "
+    "t.after.batchJob != self.metadata.name)",
+    "a trigger's after.batchJob must name another BatchJob, not this one",
+    ".spec.triggers",
+)
+
 ALWAYS_SET = ("image", "resources", "parallelism", "completions", "backoffLimit")
 
 
@@ -106,6 +116,7 @@ def _unchanged(field: str) -> str:
 # parent's properties.
 IMMUTABLE_RUN_RULE = cel(
     "!has(oldSelf.status) || !has(oldSelf.status.jobName) || has(self.spec.schedule) || "
+    "has(self.spec.triggers) || "
     "(has(self.status) && self.status != oldSelf.status) || ("
     + " && ".join(f"({_unchanged(f)})" for f in RUN_FIELDS)
     + ")",
@@ -127,6 +138,16 @@ class BatchJobSpec(Model):
                     "self.parallelism <= self.completions",
                     "parallelism must not exceed completions",
                     ".parallelism",
+                ),
+                cel(
+                    "!has(self.schedule) || !has(self.triggers)",
+                    "set schedule or triggers, not both",
+                    ".triggers",
+                ),
+                cel(
+                    "!has(self.eventRuns) || has(self.triggers)",
+                    "eventRuns bounds the runs of triggers: set triggers too",
+                    ".eventRuns",
                 ),
                 cel(
                     "!has(self.volumeMounts) || self.volumeMounts.all(m, has(self.volumes) && "
@@ -263,6 +284,32 @@ class BatchJobSpec(Model):
     failed_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3
     """With a schedule: Jobs of failed runs kept; older ones are deleted. Default 3; 0 to 100."""
 
+    triggers: (
+        Annotated[
+            list[Trigger],
+            Field(
+                min_length=1,
+                max_length=8,
+                json_schema_extra={
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                },
+            ),
+        ]
+        | None
+    ) = None
+    """Events that start runs (instead of a schedule), at most 8, each named once: a backlog read
+    from a queue, CloudEvents posted to the operator, or the end of another BatchJob's runs.
+    Each run is a Job of its own and waits for its Dependencies like any other. Default: none."""
+    event_runs: EventRuns | None = None
+    """With triggers: how many triggered runs may be in flight and wait. Default: maxInFlight 1,
+    maxPending 8."""
+
+    @property
+    def bounds(self) -> EventRuns:
+        """spec.eventRuns, or its defaults."""
+        return self.event_runs or EventRuns()
+
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
@@ -276,6 +323,13 @@ class BatchJobSpec(Model):
         for mount in self.volume_mounts or []:
             if mount.name not in volumes:
                 raise ValueError(f"volumeMounts[].name {mount.name} names no entry of volumes")
+        if self.schedule and self.triggers:
+            raise ValueError("set schedule or triggers, not both")
+        if self.event_runs and not self.triggers:
+            raise ValueError("eventRuns bounds the runs of triggers: set triggers too")
+        names = [t.name for t in self.triggers or []]
+        if len(names) != len(set(names)):
+            raise ValueError("triggers must name each trigger once")
         dependencies = [u.dependency for u in self.uses or []]
         if len(dependencies) != len(set(dependencies)):
             raise ValueError("uses must name each dependency once")
@@ -296,7 +350,7 @@ RunResult = Literal["Deferred", "Running", "Succeeded", "Failed", "Missed", "Rep
 
 
 class Run(Model):
-    """One run of a scheduled BatchJob, or one instant that did not run and why."""
+    """One run of a scheduled or triggered BatchJob, or one instant that did not run and why."""
 
     scheduled_time: Timestamp
     """The instant (RFC 3339); for a run-now request, when it was asked for."""
@@ -316,6 +370,15 @@ class Run(Model):
     """When the run finished (RFC 3339)."""
     run_now: ShortText | None = None
     """The bulkhead.dev/run-now value that asked for this run, when one did."""
+    trigger: ShortText | None = None
+    """The trigger (of spec.triggers) that started this run, when one did."""
+    key: ShortText | None = None
+    """With trigger: what names the run within it: a hash of a CloudEvent's source and id, the
+    Job of the other BatchJob's run (after), or the backlog run's number."""
+    event: RunEvent | None = None
+    """The CloudEvent the run answers."""
+    coalesced: Annotated[int, Field(ge=1)] | None = None
+    """Further events joined to this waiting run beyond eventRuns.maxPending."""
 
 
 class BatchJobStatus(Model):
@@ -361,5 +424,7 @@ class BatchJobStatus(Model):
     run_now: ShortText | None = None
     """The last bulkhead.dev/run-now annotation value handled."""
     runs: Annotated[list[Run], Field(max_length=32)] | None = None
-    """With a schedule: every waiting and running run, then the newest 10 finished or missed ones;
-    at most 32 entries."""
+    """With a schedule or triggers: every waiting and running run, then the newest 10 finished or
+    missed ones; at most 32 entries."""
+    triggers: Annotated[list[TriggerStatus], Field(max_length=8)] | None = None
+    """With triggers: what each last saw and did."""

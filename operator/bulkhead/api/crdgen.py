@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel
 
 from bulkhead.api.batchjob import (
+    AFTER_SELF_RULE,
     IMMUTABLE_RUN_RULE,
     MAX_NAME_LENGTH,
     NAME_LENGTH_RULE,
@@ -184,7 +185,7 @@ def batchjob_crd() -> dict[str, Any]:
             _column("Age", ".metadata.creationTimestamp", "date"),
             _column("Message", ".status.message", priority=1),
         ],
-        root_rules=[NAME_LENGTH_RULE, IMMUTABLE_RUN_RULE],
+        root_rules=[NAME_LENGTH_RULE, IMMUTABLE_RUN_RULE, AFTER_SELF_RULE],
     )
 
 

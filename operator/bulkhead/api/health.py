@@ -79,22 +79,34 @@ class HttpSignal(Model):
     """Longest a read may take; a slower one counts as a failed read. Default 5s; 1s to 60s."""
 
 
-class Signal(Model):
-    """A number read from the shared service's monitoring: exactly one of prometheus, http."""
+class BasicAuth(Model):
+    """A user name and password sent as HTTP basic authentication (a RabbitMQ management API, an
+    exporter behind a proxy), from one Secret in the operator's namespace."""
+
+    secret_name: Name
+    """Name of the Secret, in the operator's namespace; the chart grants get on it by name."""
+    username_key: Annotated[str, StringConstraints(min_length=1, max_length=253)] = "username"
+    """The key holding the user name. Default username."""
+    password_key: Annotated[str, StringConstraints(min_length=1, max_length=253)] = "password"
+    """The key holding the password. Default password."""
+
+
+_ONE_SOURCE = cel(
+    "has(self.prometheus) != has(self.http)", "exactly one of prometheus, http must be set"
+)
+_ONE_AUTH = cel(
+    "!has(self.bearerTokenSecretRef) || !has(self.basicAuth)",
+    "at most one of bearerTokenSecretRef, basicAuth may be set",
+)
+
+
+class SignalSource(Model):
+    """Where a number is read from: exactly one of prometheus, http. Health signals and backlog
+    triggers read it the same way (controllers/signals.py)."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "has(self.prometheus) != has(self.http)",
-                    "exactly one of prometheus, http must be set",
-                )
-            ]
-        }
+        json_schema_extra={"x-kubernetes-validations": [_ONE_SOURCE, _ONE_AUTH]}
     )
-    name: SignalName
-    """The signal's name; conditions read it as signals.<name>. A CEL identifier: a lowercase
-    letter, then letters, digits and '_'."""
     prometheus: PrometheusSignal | None = None
     """Read by a Prometheus instant query."""
     http: HttpSignal | None = None
@@ -104,11 +116,27 @@ class Signal(Model):
     bearer_token_secret_ref: SecretKeyRef | None = None
     """A bearer token sent in the Authorization header, from a Secret in the operator's
     namespace. Default: none."""
+    basic_auth: BasicAuth | None = None
+    """A user name and password sent as basic authentication, from a Secret in the operator's
+    namespace (at most one of this and bearerTokenSecretRef). Default: none."""
 
     @model_validator(mode="after")
-    def _one_source(self) -> Signal:
+    def _one_source(self) -> SignalSource:
         exactly_one(self, ("prometheus", "http"), "exactly one of prometheus, http must be set")
+        if self.bearer_token_secret_ref is not None and self.basic_auth is not None:
+            raise ValueError("at most one of bearerTokenSecretRef, basicAuth may be set")
         return self
+
+
+class Signal(SignalSource):
+    """A number read from the shared service's monitoring: exactly one of prometheus, http."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [_ONE_SOURCE, _ONE_AUTH]}
+    )
+    name: SignalName
+    """The signal's name; conditions read it as signals.<name>. A CEL identifier: a lowercase
+    letter, then letters, digits and '_'."""
 
 
 class Target(Model):
