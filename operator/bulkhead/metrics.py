@@ -99,6 +99,12 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.trigger_runs = CounterMetric(
+            "bulkhead_trigger_runs",
+            "Runs of triggered BatchJobs whose Job was created, by trigger kind",
+            ["kind"],
+            registry=self.registry,
+        )
         self.reconciles = CounterMetric(
             "bulkhead_reconciles", "BatchJob reconciles run", registry=self.registry
         )

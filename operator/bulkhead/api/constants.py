@@ -21,6 +21,8 @@ ANNOTATION_USES = "bulkhead.dev/uses"
 ANNOTATION_SCHEDULED = "bulkhead.dev/scheduled-time"
 # The run-now request a run answers (its value), on the Job.
 ANNOTATION_RUN_NOW_VALUE = "bulkhead.dev/run-now-value"
+# The trigger and key of a triggered run (`<trigger>/<key>`), on the Job: names its run.
+ANNOTATION_TRIGGER_RUN = "bulkhead.dev/trigger-run"
 # On the BatchJob: any new value starts one run at once (status.runNow echoes it when handled).
 ANNOTATION_RUN_NOW = "bulkhead.dev/run-now"
 
@@ -76,7 +78,8 @@ AVAILABLE = "Available"  # Ready: units are free
 OUTSIDE_WINDOWS = "OutsideWindows"  # WindowClosed=True
 INSIDE_WINDOW = "InsideWindow"  # WindowClosed=False
 SIGNALS_READ = "SignalsRead"  # SignalAvailable=True
-SIGNAL_UNREAD = "SignalUnread"  # SignalAvailable=False, the last values still hold
+# SignalAvailable=False, the last values still hold; a backlog trigger's last read failed
+SIGNAL_UNREAD = "SignalUnread"
 ADAPTIVE_LIMIT = "AdaptiveLimit"  # Throttled=True by the adaptive limit
 AT_CAPACITY = "AtCapacity"  # Throttled=False
 OPEN_WHEN = "OpenWhen"  # CircuitOpen=True: openWhen held
@@ -112,3 +115,10 @@ WAITING_FOR_ACTIVE_RUN = "WaitingForActiveRun"
 WAITING_TO_START = "WaitingToStart"
 SCHEDULED = "Scheduled"
 LAST_RUN_FAILED = "LastRunFailed"
+
+# Triggers (policy/triggers.py): why one starts nothing now, and the Events of its runs.
+MAX_PENDING = "MaxPending"  # eventRuns.maxPending runs wait already: new events coalesce
+MAX_IN_FLIGHT = "MaxInFlight"  # a run waits for one of eventRuns.maxInFlight to finish
+SOURCE_NOT_FOUND = "SourceNotFound"  # after.batchJob names no BatchJob (yet)
+TRIGGER_CYCLE = "TriggerCycle"  # after triggers make a cycle: nothing of it starts
+BACKLOG_DRAINED = "BacklogDrained"  # a waiting backlog run no longer wanted (Missed)

@@ -160,6 +160,25 @@ class RunEvent(Model):
     """The event's data as text (base64 when it was not UTF-8), at most 4096 bytes."""
 
 
+# What became of a CloudEvent (state/intake.py):
+# Accepted: a new run waits for it; Duplicate: its (source, id) was handled before (no second
+# run); Coalesced: beyond eventRuns.maxPending, joined to the newest waiting run; UnknownTrigger:
+# no such BatchJob, or it has no cloudEvent trigger of that name; Filtered: the trigger's types or
+# sources do not take it; Suspended: the BatchJob is suspended, no run starts; NotLeader: this
+# replica does not decide (ask again: the leader will); Unavailable: it could not be recorded
+# (the status write failed or took too long): send it again.
+Verdict = Literal[
+    "Accepted",
+    "Duplicate",
+    "Coalesced",
+    "UnknownTrigger",
+    "Filtered",
+    "Suspended",
+    "NotLeader",
+    "Unavailable",
+]
+
+
 class TriggerStatus(Model):
     """What one trigger last saw and did."""
 

@@ -16,6 +16,7 @@ from bulkhead.api.constants import (
     ANNOTATION_RUN_NOW,
     ANNOTATION_RUN_NOW_VALUE,
     ANNOTATION_SCHEDULED,
+    ANNOTATION_TRIGGER_RUN,
     ANNOTATION_USES,
     API_VERSION,
     LABEL_BATCHJOB,
@@ -52,6 +53,7 @@ class JobView:
     deleting: bool = False
     scheduled: str = ""  # the instant a scheduled run belongs to
     run_now: str = ""  # the run-now value a manual run answers
+    trigger_run: str = ""  # the trigger and key of a triggered run (`<trigger>/<key>`)
 
     @classmethod
     def from_job(cls, job: dict[str, Any]) -> JobView:
@@ -84,6 +86,7 @@ class JobView:
             deleting=bool(meta.get("deletionTimestamp")),
             scheduled=annotations.get(ANNOTATION_SCHEDULED, ""),
             run_now=annotations.get(ANNOTATION_RUN_NOW_VALUE, ""),
+            trigger_run=annotations.get(ANNOTATION_TRIGGER_RUN, ""),
         )
 
     def condition(self, kind: str) -> tuple[str, str, str, str, str] | None:
@@ -119,6 +122,7 @@ class BatchJobView:
     stalled: str = ""  # the reason of its Stalled condition while that is True
     last_run: tuple[str, str] = ("", "")  # status.lastRunResult and that run's reason
     settled: tuple[str, str] = ("", "")  # see _settled
+    after: tuple[str, ...] = ()  # the BatchJobs its after triggers follow (same namespace)
 
     @classmethod
     def from_body(cls, body: Any) -> BatchJobView:
@@ -142,6 +146,7 @@ class BatchJobView:
             stalled=_stalled(status),
             last_run=_last_run(status),
             settled=_settled(spec, status, generation, run_now),
+            after=_after(spec),
         )
 
     @property
@@ -199,6 +204,7 @@ def _settled(
     conditions = _dicts(status.get("conditions"))
     if (
         spec.get("schedule")
+        or spec.get("triggers")
         or status.get("phase") not in TERMINAL_PHASES
         or status.get("observedGeneration") != generation
         or not conditions
@@ -210,6 +216,17 @@ def _settled(
     ):
         return "", ""
     return job, answered
+
+
+def _after(spec: dict[str, Any]) -> tuple[str, ...]:
+    """The names spec.triggers[].after.batchJob holds (read, never trusted: the operator parses
+    the spec before acting on it)."""
+    found = []
+    for trigger in _dicts(spec.get("triggers")):
+        after = trigger.get("after")
+        if isinstance(after, dict) and isinstance(after.get("batchJob"), str):
+            found.append(after["batchJob"])
+    return tuple(found)
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

@@ -135,6 +135,7 @@ class BatchJobController:
                 self._written.pop(key, None)
                 self._last_write.pop(key, None)
                 self._not_started.forget(key)
+                self._schedules.forget(key)
             case oneshot.LookAgain():
                 self._queue.add(key)
             case oneshot.Keep():
@@ -248,26 +249,27 @@ class BatchJobController:
         outcome: status.Outcome,
         events: list[runs.Event] | None = None,
         run_now: str | None = None,
-    ) -> None:
+    ) -> bool:
         """Patch the status to what `outcome` says, if that differs from `current`, then post
         `events`, or (one-shot) a Warning Event for a new phase or reason that is a warning.
-        `run_now`: the run-now value
-        a one-shot BatchJob has handled, echoed in its status."""
+        `run_now`: the run-now value a one-shot BatchJob has handled, echoed in its status.
+        Returns whether the API server holds the new status (False: the write was put off or
+        refused)."""
         if run_now:
             outcome = replace(outcome, extra={**outcome.extra, "runNow": run_now})
         new = status.to_status(
             outcome, generation=bj.generation, previous=current, now=format_time(self._clock())
         )
         if new == current:
-            return
+            return True
         if status.progress_only(current, new):
             wait = self._last_write.get(bj.key, 0.0) + PROGRESS_INTERVAL - self._monotonic()
             if wait > 0:
                 self._queue.add_after(bj.key, wait)
-                return
+                return False
         patch = replacing(current.wire() if current else {}, new.wire())
         if not await self.kube.patch_batchjob_status(bj.namespace, bj.name, patch):
-            return
+            return False
         self._written[bj.key] = (bj.uid, new)
         self._last_write[bj.key] = self._monotonic()
         self._metrics.ended(runs.ended(current, new))
@@ -289,3 +291,4 @@ class BatchJobController:
             await self.kube.post_event(
                 bj.ref(), "Warning" if event.warning else "Normal", event.reason, event.message
             )
+        return True

@@ -37,6 +37,10 @@ class EventRouter:
         self._dependencies = dependencies
         self._health = health
         self._batchjobs = batchjobs
+        # After triggers, both ways: a BatchJob -> the names it follows in its namespace, and
+        # a BatchJob -> the BatchJobs that follow it.
+        self._follows: dict[Key, tuple[str, ...]] = {}
+        self._followers: dict[Key, set[Key]] = {}
 
     def relisted(self, changed: Callable[[Change[K, V]], None], found: Relisted[K, V]) -> None:
         """What a listing found that no watch event had told, told to `changed` (its kind's
@@ -49,7 +53,24 @@ class EventRouter:
                 changed(change)
 
     def batchjob_changed(self, change: Change[Key, BatchJobView]) -> None:
+        """It is reconciled, and so are the BatchJobs that follow it (a run of it may have
+        ended, or it appeared or went)."""
         self._queue.add(change.key)
+        namespace = change.key[0]
+        before = set(self._follows.pop(change.key, ()))
+        now = set() if change.deleted else set(change.view.after)
+        if now:
+            self._follows[change.key] = tuple(now)
+        for name in before - now:
+            followers = self._followers.get((namespace, name))
+            if followers is not None:
+                followers.discard(change.key)
+                if not followers:
+                    del self._followers[(namespace, name)]
+        for name in now - before:
+            self._followers.setdefault((namespace, name), set()).add(change.key)
+        for follower in self._followers.get(change.key, ()):
+            self._queue.add(follower)
 
     def job_changed(self, change: Change[Key, JobView]) -> None:
         """Its BatchJob is reconciled; admission looks again only when what it counts moved

@@ -1,18 +1,22 @@
-"""The reconcile of a scheduled BatchJob: read the ledger and the Jobs, let policy/runs.py
-decide, then write: delete Jobs (replaced, past the history limits), start at most one run
-(through Dependency admission), and one status patch with an Event per run transition. The
-next look is a timer at the instant the plan names (the next run, a jittered start, a
-deadline)."""
+"""The reconcile of a scheduled or triggered BatchJob: read the ledger and the Jobs (and, with
+triggers, the CloudEvents waiting in the intake, the runs of after triggers' BatchJobs and the
+backlog readings), let policy/runs.py decide, then write: delete Jobs (replaced, past the
+history limits), start at most one run (through Dependency admission), and one status patch
+with an Event per run transition. Runs triggers add are written before any of them starts, and
+a CloudEvent is answered only once the status holding it is stored. The next look is a timer
+at the instant the plan names (the next run, a jittered start, a deadline)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Protocol
 
 from bulkhead.api.batchjob import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.constants import BACKOFF_LIMIT, INVALID_SPEC, JOB_NAME_TAKEN, Key
 from bulkhead.api.times import parse_time
+from bulkhead.api.triggers import BacklogTrigger
 from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers.admission import AdmissionController
 from bulkhead.controllers.egress import ensure_egress
@@ -20,11 +24,12 @@ from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.kube.client import JOB_NAME_LABEL, Kube
 from bulkhead.kube.errors import ApiError, Conflict, Invalid
 from bulkhead.metrics import Metrics
-from bulkhead.policy import runs, status
+from bulkhead.policy import runs, status, triggers
 from bulkhead.policy import schedule as cron
-from bulkhead.policy.build import build_job, job_name
-from bulkhead.policy.ledger import token
+from bulkhead.policy.build import build_job, job_name, run_token
+from bulkhead.policy.ledger import token, trigger_run
 from bulkhead.runtime.workqueue import WorkQueue
+from bulkhead.state.intake import EventIntake, Pending, answer
 from bulkhead.state.store import Store
 
 log = logging.getLogger(__name__)
@@ -34,8 +39,18 @@ DECIDING = Run(scheduled_time="", result="Deferred")
 
 Write = Callable[
     [BatchJobView, BatchJobStatus | None, status.Outcome, list[runs.Event] | None],
-    Awaitable[None],
+    Awaitable[bool],
 ]
+
+
+class Backlogs(Protocol):
+    """The backlog triggers' readings (controllers/backlog.py)."""
+
+    def ensure(self, key: Key, triggers: dict[str, BacklogTrigger]) -> None: ...
+
+    def reading(self, key: Key, trigger: str) -> triggers.Reading | None: ...
+
+    def forget(self, key: Key) -> None: ...
 
 
 class ScheduleController:
@@ -49,9 +64,12 @@ class ScheduleController:
         admission: AdmissionController,
         not_started: NotStartedReader,
         write: Write,
+        intake: EventIntake,
+        backlogs: Backlogs,
     ) -> None:
         """`write`: the BatchJob controller's status write (one record of our own writes for
-        one-shot and scheduled BatchJobs alike)."""
+        one-shot and scheduled BatchJobs alike), True once the status is stored; `intake`: the
+        CloudEvents waiting for their BatchJob; `backlogs`: the backlog triggers' readings."""
         self._kube = kube
         self._store = store
         self._queue = queue
@@ -60,6 +78,13 @@ class ScheduleController:
         self._admission = admission
         self._not_started = not_started
         self._write = write
+        self._intake = intake
+        self._backlogs = backlogs
+
+    def forget(self, key: Key) -> None:
+        """`key` is gone: its waiting events and backlog loops go too."""
+        self._intake.forget(key)
+        self._backlogs.forget(key)
 
     async def reconcile(
         self,
@@ -69,15 +94,30 @@ class ScheduleController:
         gone: dict[str, JobView],
     ) -> None:
         """`gone`: the last state of this BatchJob's Jobs deleted since its last reconcile."""
-        assert spec.schedule
+        arrivals = self._intake.take(bj.key)
         try:
-            schedule = cron.parse(
-                spec.schedule, spec.time_zone, seed=bj.uid, anchor=parse_time(bj.created)
-            )
-        except cron.ScheduleError as error:
-            unreadable: status.Outcome | None = status.invalid_outcome(str(error))
-        else:
-            unreadable = None
+            await self._reconcile(bj, spec, current, gone, arrivals)
+        finally:
+            for pending in arrivals:  # not recorded: the sender sends it again
+                answer(pending, "Unavailable")
+
+    async def _reconcile(
+        self,
+        bj: BatchJobView,
+        spec: BatchJobSpec,
+        current: BatchJobStatus | None,
+        gone: dict[str, JobView],
+        arrivals: list[Pending],
+    ) -> None:
+        schedule = None
+        unreadable: status.Outcome | None = None
+        if spec.schedule:
+            try:
+                schedule = cron.parse(
+                    spec.schedule, spec.time_zone, seed=bj.uid, anchor=parse_time(bj.created)
+                )
+            except cron.ScheduleError as error:
+                unreadable = status.invalid_outcome(str(error))
         ledger = list(current.runs or []) if current else []
         jobs: list[JobView] = []
         plan = None
@@ -87,7 +127,7 @@ class ScheduleController:
             jobs = [
                 j
                 for j in self._store.jobs(bj.key)
-                if j.owner_uid == bj.uid and (j.scheduled or j.run_now)
+                if j.owner_uid == bj.uid and (j.scheduled or j.run_now or j.trigger_run)
             ]
             jobs += await self._unseen_jobs(bj, ledger, jobs, gone)
             plan = runs.plan(
@@ -101,8 +141,15 @@ class ScheduleController:
                 handled_run_now=current.run_now if current else None,
                 suspended_since=None if spec.suspend else _suspended_since(current),
                 now=now,
+                trigger_statuses=current.triggers if current else None,
+                triggered=self._triggered(bj, spec, arrivals) if spec.triggers else None,
             )
             await self._delete(bj, plan.delete, jobs)
+            if plan.added or arrivals:
+                # New runs are in the ledger before any Job of theirs exists, and an event is
+                # answered once its status is stored: write now, start from the next pass.
+                plan.start, release = None, False
+                self._queue.add(bj.key)
             if plan.start is not None:
                 started, release = await self._start(bj, spec, plan.start)
                 if started is None:
@@ -126,9 +173,53 @@ class ScheduleController:
             return
         plan.runs = await self._with_exit_codes(bj, spec, ledger, plan.runs, jobs)
         plan.runs = await self._not_started_runs(bj, plan.runs, jobs)
-        outcome = runs.outcome(spec, plan.runs, jobs, plan.next_time, plan.run_now, current)
-        await self._write(bj, current, outcome, runs.events(ledger, plan.runs))
+        outcome = runs.outcome(
+            spec, plan.runs, jobs, plan.next_time, plan.run_now, current, plan.triggers
+        )
+        events = runs.events(ledger, plan.runs) + runs.trigger_events(
+            current.triggers if current else None, plan.triggers
+        )
+        stored = await self._write(bj, current, outcome, events)
+        if stored:
+            for pending, verdict in zip(arrivals, plan.verdicts, strict=True):
+                answer(pending, verdict)
         self._wake(bj.key, plan.wake, now)
+
+    def _triggered(
+        self, bj: BatchJobView, spec: BatchJobSpec, arrivals: list[Pending]
+    ) -> triggers.Inputs:
+        """What `bj`'s triggers saw: the events that arrived, the ended runs of each after
+        trigger's BatchJob and the cycles after triggers make, the backlog readings (and the
+        backlog loops are kept to the spec's triggers)."""
+        backlogs = {t.name: t.backlog for t in spec.triggers or [] if t.backlog is not None}
+        self._backlogs.ensure(bj.key, backlogs)
+        sources: dict[str, tuple[triggers.SourceRun, ...] | None] = {}
+        cycles: dict[str, tuple[str, ...]] = {}
+        for trigger in spec.triggers or []:
+            if trigger.after is None:
+                continue
+            source = self._store.batchjob((bj.namespace, trigger.after.batch_job))
+            sources[trigger.name] = None if source is None else triggers.ended_runs(source.status)
+            cycles[trigger.name] = triggers.find_cycle(bj.name, self._after_of(bj.namespace))
+        return triggers.Inputs(
+            created=bj.created,
+            arrivals=tuple(
+                triggers.Arrival(p.trigger, p.event, triggers.event_key(p.event.source, p.event.id))
+                for p in arrivals
+            ),
+            sources=sources,
+            cycles=cycles,
+            readings={name: self._backlogs.reading(bj.key, name) for name in backlogs},
+        )
+
+    def _after_of(self, namespace: str) -> Callable[[str], tuple[str, ...]]:
+        """The names each BatchJob of `namespace` follows by its after triggers."""
+
+        def after_of(name: str) -> tuple[str, ...]:
+            found = self._store.batchjob((namespace, name))
+            return found.after if found is not None else ()
+
+        return after_of
 
     async def _delete(self, bj: BatchJobView, names: list[str], jobs: list[JobView]) -> None:
         """Deletes `bj`'s Jobs named `names` (of `jobs`, by uid); one that cannot be is tried
@@ -241,6 +332,8 @@ class ScheduleController:
             spec=spec,
             scheduled=run.scheduled_time,
             run_now=run.run_now or "",
+            trigger_run=trigger_run(run),
+            event=run.event,
         )
         try:
             created = await self._kube.create_job(body)
@@ -260,17 +353,21 @@ class ScheduleController:
             )
             return failed, True
         job = JobView.from_job(created)
-        if job.owner_uid != bj.uid:  # never adopt a Job this BatchJob does not control
+        # Never adopt a Job this BatchJob does not control, nor one of its other runs (names are
+        # a hash of the run: two runs of 10,000 may share one).
+        if job.owner_uid != bj.uid or runs_token(job) != token(run):
+            whose = "controlled by this BatchJob" if job.owner_uid != bj.uid else "this run's"
             taken = run.model_copy(
                 update={
                     "result": "Failed",
                     "reason": JOB_NAME_TAKEN,
-                    "message": f"a Job named {name} exists and is not controlled by this "
-                    f"BatchJob; it was left alone",
+                    "message": f"a Job named {name} exists and is not {whose}; it was left alone",
                 }
             )
             return taken, True
         self._metrics.observe_start(run.scheduled_time, self._clock())
+        if run.trigger:
+            self._metrics.trigger_runs.labels(_kind_of(spec, run.trigger)).inc()
         return job, False
 
 
@@ -280,3 +377,12 @@ def _suspended_since(current: BatchJobStatus | None) -> datetime | None:
         if condition.type == "Suspended" and condition.status == "True":
             return parse_time(condition.last_transition_time)
     return None
+
+
+def runs_token(job: JobView) -> str:
+    """The ledger token of the run `job` belongs to."""
+    return run_token(job.scheduled, job.run_now, job.trigger_run)
+
+
+def _kind_of(spec: BatchJobSpec, trigger: str) -> str:
+    return next((t.kind for t in spec.triggers or [] if t.name == trigger), "Removed")

@@ -14,11 +14,13 @@ from bulkhead.api.batchjob import BatchJobSpec, Use
 from bulkhead.api.constants import (
     ANNOTATION_RUN_NOW_VALUE,
     ANNOTATION_SCHEDULED,
+    ANNOTATION_TRIGGER_RUN,
     ANNOTATION_USES,
     API_VERSION,
     LABEL_BATCHJOB,
     LABEL_BATCHJOB_UID,
 )
+from bulkhead.api.triggers import RunEvent
 
 CONTAINER = "main"
 TMP_VOLUME = "bulkhead-tmp"
@@ -35,8 +37,11 @@ def job_name(name: str, uid: str, run: str = "") -> str:
     return f"{name}-{hashlib.sha256(seed.encode()).hexdigest()[:8]}"
 
 
-def run_token(scheduled: str, run_now: str) -> str:
-    """What names a run of a scheduled BatchJob: its run-now request, else its instant."""
+def run_token(scheduled: str, run_now: str, trigger_run: str = "") -> str:
+    """What names a run of a scheduled or triggered BatchJob: the trigger and key that started
+    it (`<trigger>/<key>`), else its run-now request, else its instant."""
+    if trigger_run:
+        return f"trigger/{trigger_run}"
     return f"run-now/{run_now}" if run_now else scheduled
 
 
@@ -68,7 +73,18 @@ def controller_reference(name: str, uid: str) -> dict[str, Any]:
     }
 
 
-def _container(spec: BatchJobSpec) -> dict[str, Any]:
+def _event_env(event: RunEvent) -> list[dict[str, str]]:
+    """The CloudEvent a run answers, as environment variables of its container."""
+    values = {
+        "BULKHEAD_EVENT_ID": event.id,
+        "BULKHEAD_EVENT_SOURCE": event.source,
+        "BULKHEAD_EVENT_TYPE": event.type,
+        "BULKHEAD_EVENT_DATA": event.data,
+    }
+    return [{"name": k, "value": v} for k, v in values.items() if v is not None]
+
+
+def _container(spec: BatchJobSpec, event: RunEvent | None) -> dict[str, Any]:
     limits = spec.resources.limits.wire()
     requests = {**limits, **(spec.resources.requests.wire() if spec.resources.requests else {})}
     mounts = [m.wire() for m in spec.volume_mounts or []]
@@ -92,7 +108,7 @@ def _container(spec: BatchJobSpec) -> dict[str, Any]:
     for key, value in (
         ("command", spec.command),
         ("args", spec.args),
-        ("env", [e.wire() for e in spec.env or []]),
+        ("env", [e.wire() for e in spec.env or []] + (_event_env(event) if event else [])),
         ("envFrom", [e.wire() for e in spec.env_from or []]),
     ):
         if value:
@@ -100,12 +116,12 @@ def _container(spec: BatchJobSpec) -> dict[str, Any]:
     return container
 
 
-def _pod_spec(spec: BatchJobSpec) -> dict[str, Any]:
+def _pod_spec(spec: BatchJobSpec, event: RunEvent | None) -> dict[str, Any]:
     volumes = [v.wire() for v in spec.volumes or []]
     volumes.append({"name": TMP_VOLUME, "emptyDir": {}})
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
-        "containers": [_container(spec)],
+        "containers": [_container(spec, event)],
         "volumes": volumes,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": SECURITY_PROFILE},
         "automountServiceAccountToken": bool(spec.service_account_name),
@@ -148,15 +164,22 @@ def build_job(
     spec: BatchJobSpec,
     scheduled: str = "",
     run_now: str = "",
+    trigger_run: str = "",
+    event: RunEvent | None = None,
 ) -> dict[str, Any]:
     """The Job for one run of the BatchJob `namespace/name` (uid `uid`): the only run of a
     one-shot BatchJob, or the run of a scheduled one for instant `scheduled` (RFC 3339), made by
-    the run-now request `run_now` when that is set."""
+    the run-now request `run_now` when that is set, or by the trigger and key `trigger_run`
+    (`<trigger>/<key>`), answering the CloudEvent `event` when there is one."""
     links = run_labels(name, uid)
-    run = run_token(scheduled, run_now)
+    run = run_token(scheduled, run_now, trigger_run)
     run_annotations = {
         k: v
-        for k, v in ((ANNOTATION_SCHEDULED, scheduled), (ANNOTATION_RUN_NOW_VALUE, run_now))
+        for k, v in (
+            (ANNOTATION_SCHEDULED, scheduled),
+            (ANNOTATION_RUN_NOW_VALUE, run_now),
+            (ANNOTATION_TRIGGER_RUN, trigger_run),
+        )
         if v
     }
     pod_meta = spec.pod_metadata
@@ -172,7 +195,7 @@ def build_job(
         "podFailurePolicy": _pod_failure_policy(spec),
         "template": {
             "metadata": {"labels": pod_labels, "annotations": pod_annotations},
-            "spec": _pod_spec(spec),
+            "spec": _pod_spec(spec, event),
         },
     }
     if spec.completions > 1:

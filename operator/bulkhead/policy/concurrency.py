@@ -1,13 +1,15 @@
 """Pure: concurrencyPolicy, when a run of a scheduled BatchJob is due while another is active
 or waiting: Allow starts it (one start a look; the line keeps maxCatchUpRuns), Forbid records it
 Missed, Queue keeps one waiting (the rest Missed, QueueFull), Replace deletes the active run's
-Job and starts the new one."""
+Job and starts the new one. A triggered BatchJob's runs start, oldest first, while fewer than
+eventRuns.maxInFlight run."""
 
 from __future__ import annotations
 
 from bulkhead.api.batchjob import BatchJobSpec, Run
 from bulkhead.api.constants import (
     CONCURRENCY_FORBID,
+    MAX_IN_FLIGHT,
     QUEUE_FULL,
     REPLACED,
     SUPERSEDED,
@@ -26,6 +28,8 @@ def choose(spec: BatchJobSpec, runs: dict[str, Run]) -> tuple[Run | None, list[s
     )
     if not deferred:
         return None, []
+    if spec.triggers:
+        return _in_flight(spec, runs, active, deferred), []
     policy = spec.concurrency_policy
     head = deferred[0]
     if policy == "Allow":
@@ -90,3 +94,22 @@ def choose(spec: BatchJobSpec, runs: dict[str, Run]) -> tuple[Run | None, list[s
             }
         )
     return None, []
+
+
+def _in_flight(
+    spec: BatchJobSpec, runs: dict[str, Run], active: list[Run], deferred: list[Run]
+) -> Run | None:
+    """The oldest waiting run of a triggered BatchJob while a maxInFlight slot is free; else
+    every waiting run says it waits for one."""
+    limit = spec.bounds.max_in_flight
+    if len(active) < limit:
+        return deferred[0]
+    for r in deferred:
+        runs[token(r)] = r.model_copy(
+            update={
+                "reason": MAX_IN_FLIGHT,
+                "message": f"waiting for one of the {len(active)} runs in flight to finish "
+                f"(eventRuns.maxInFlight {limit})",
+            }
+        )
+    return None

@@ -10,7 +10,12 @@ from bulkhead.policy.build import run_token
 
 def token(run: Run) -> str:
     """Returns what identifies `run` in the ledger (and names its Job)."""
-    return run_token(run.scheduled_time, run.run_now or "")
+    return run_token(run.scheduled_time, run.run_now or "", trigger_run(run))
+
+
+def trigger_run(run: Run) -> str:
+    """The trigger and key (`<trigger>/<key>`) that started `run`, "" if none did."""
+    return f"{run.trigger}/{run.key}" if run.trigger else ""
 
 
 def missed(run: Run, reason: str, message: str) -> Run:

@@ -25,6 +25,7 @@ from bulkhead.api.batchjob import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.constants import (
     JOB_DELETED,
     LAST_RUN_FAILED,
+    MAX_PENDING,
     RETRYING,
     RUN_FAILED,
     RUN_MISSED,
@@ -33,11 +34,13 @@ from bulkhead.api.constants import (
     STARTED,
     SUSPENDED,
     TERMINAL_PHASES,
+    TRIGGER_CYCLE,
     WAITING_TO_START,
 )
 from bulkhead.api.times import format_time, parse_time
+from bulkhead.api.triggers import TriggerStatus, Verdict
 from bulkhead.api.views import JobView
-from bulkhead.policy import catchup, concurrency, deadline, spread, timetable
+from bulkhead.policy import catchup, concurrency, deadline, spread, timetable, triggers
 from bulkhead.policy.build import run_token
 from bulkhead.policy.ledger import token
 from bulkhead.policy.schedule import Schedule
@@ -65,6 +68,9 @@ class Plan:
     next_time: datetime | None = None  # the schedule's next instant after now
     wake: datetime | None = None  # when the clock needs the next look
     run_now: str | None = None  # the run-now value handled (echoed in status)
+    triggers: list[TriggerStatus] | None = None  # status.triggers, with triggers
+    verdicts: list[Verdict] = field(default_factory=list)  # of each arrival, in order
+    added: bool = False  # triggers added runs: the ledger is written before any of them starts
 
 
 def _when(t: datetime) -> str:
@@ -77,6 +83,7 @@ def run_of(
     """The ledger entry of a run whose Job is `job` (`entry`: the one the ledger had;
     `exit_code`: of its last failed pod, for the message of a run out of retries)."""
     outcome = job_outcome(job, spec, exit_code)
+    trigger, _, key = job.trigger_run.partition("/")
     return Run(
         scheduled_time=entry.scheduled_time if entry else job.scheduled or job.created,
         result=outcome.phase if outcome.phase in ("Succeeded", "Failed") else "Running",
@@ -86,6 +93,10 @@ def run_of(
         start_time=job.start_time or job.created,
         completion_time=outcome.extra.get("completionTime"),
         run_now=job.run_now or None,
+        trigger=trigger or None,
+        key=key or None,
+        event=entry.event if entry else None,
+        coalesced=entry.coalesced if entry else None,
     )
 
 
@@ -94,7 +105,7 @@ def _sync(runs: dict[str, Run], jobs: list[JobView], spec: BatchJobSpec) -> None
     finished is Failed (JobDeleted); a Replaced or finished run stays as it was recorded."""
     seen = set()
     for job in jobs:
-        key = run_token(job.scheduled, job.run_now)
+        key = run_token(job.scheduled, job.run_now, job.trigger_run)
         seen.add(key)
         entry = runs.get(key)
         if entry is not None and (
@@ -117,7 +128,7 @@ def _sync(runs: dict[str, Run], jobs: list[JobView], spec: BatchJobSpec) -> None
 def plan(
     *,
     spec: BatchJobSpec,
-    schedule: Schedule,
+    schedule: Schedule | None,
     seed: str,
     created: datetime,
     ledger: list[Run],
@@ -126,15 +137,21 @@ def plan(
     handled_run_now: str | None,
     suspended_since: datetime | None,
     now: datetime,
+    trigger_statuses: list[TriggerStatus] | None = None,
+    triggered: triggers.Inputs | None = None,
 ) -> Plan:
-    """The next ledger and what to do, given the BatchJob's spec and parsed schedule, its uid
-    (`seed`), creation time, current ledger, the Jobs it controls (with an instant or run-now
-    annotation), the run-now annotation and the value already handled, since when it was
-    suspended (None if it was not), and now."""
+    """The next ledger and what to do, given the BatchJob's spec and parsed schedule (None: it
+    has triggers instead), its uid (`seed`), creation time, current ledger, the Jobs it controls
+    (with an instant, run-now or trigger annotation), the run-now annotation and the value
+    already handled, since when it was suspended (None if it was not), and now; with triggers,
+    their current statuses and what they saw (`triggered`)."""
     runs = {token(r): r for r in ledger}
     # Instants after the ledger's newest are new; one whose Job exists already (its status write
     # was lost) is taken from the Job, and the others around it are still decided.
-    cursor = max((parse_time(r.scheduled_time) for r in ledger if not r.run_now), default=created)
+    cursor = max(
+        (parse_time(r.scheduled_time) for r in ledger if not r.run_now and not r.trigger),
+        default=created,
+    )
     _sync(runs, jobs, spec)
     result = Plan(runs=[], run_now=handled_run_now)
     if run_now and run_now != handled_run_now:
@@ -151,12 +168,23 @@ def plan(
         result.run_now = run_now
 
     def jitter_of(t: datetime) -> timedelta:
+        if schedule is None:
+            return timedelta(0)
         return spread.jitter(seed, t, spec.jitter_seconds, timetable.next_after(schedule, t))
 
     wakes: list[datetime] = []
+    if triggered is not None:
+        if spec.suspend:  # nothing new while suspended; an event is told so (state/intake.py)
+            result.triggers = trigger_statuses
+            result.verdicts = ["Suspended"] * len(triggered.arrivals)
+        else:
+            before = set(runs)
+            step = triggers.step(spec, runs, trigger_statuses, triggered, now)
+            result.triggers, result.verdicts = step.statuses, step.verdicts
+            result.added = bool(set(runs) - before) or "Coalesced" in result.verdicts
     if spec.suspend:
         catchup.suspend(runs)
-    else:
+    elif schedule is not None:
         due = catchup.catch_up(
             runs,
             spec=spec,
@@ -231,6 +259,19 @@ def events(before: list[Run], after: list[Run]) -> list[Event]:
     return found
 
 
+def trigger_events(
+    before: list[TriggerStatus] | None, after: list[TriggerStatus] | None
+) -> list[Event]:
+    """An Event per trigger that newly starts nothing, and why: a Warning when it needs a person
+    (its source is missing, a cycle, an unread backlog), Normal when its bound holds it."""
+    old = {s.name: s.reason for s in before or []}
+    return [
+        Event(s.reason != MAX_PENDING, s.reason, f"trigger {s.name}: {s.message}")
+        for s in after or []
+        if s.reason and s.reason != old.get(s.name)
+    ]
+
+
 def ended(before: BatchJobStatus | None, after: BatchJobStatus) -> list[str]:
     """The results (Succeeded, Failed or Missed) of the runs that ended from status `before`
     to `after` of one BatchJob: with a schedule, each entry of status.runs that reached one of
@@ -250,6 +291,16 @@ def ended(before: BatchJobStatus | None, after: BatchJobStatus) -> list[str]:
     return [after.phase]
 
 
+def _waiting_for(spec: BatchJobSpec, statuses: list[TriggerStatus]) -> str:
+    """What a triggered BatchJob waits for between runs, with why a trigger starts nothing."""
+    held = {s.name: s for s in statuses if s.message}
+    parts = []
+    for trigger in spec.triggers or []:
+        status = held.get(trigger.name)
+        parts.append(f"{trigger.name}: {status.message}" if status else trigger.name)
+    return "waiting for triggers (" + "; ".join(parts) + ")"
+
+
 def outcome(
     spec: BatchJobSpec,
     runs: list[Run],
@@ -257,6 +308,7 @@ def outcome(
     next_time: datetime | None,
     handled_run_now: str | None,
     previous: BatchJobStatus | None,
+    trigger_statuses: list[TriggerStatus] | None = None,
 ) -> Outcome:
     """The status of a scheduled BatchJob: phase Suspended, Running (a run active), Queued (a
     run waits to start) or Scheduled; never Reconciling (it is the schedule that is reconciled,
@@ -271,9 +323,15 @@ def outcome(
     ended = [r for r in runs if r.result in FINISHED]
     failed = last is not None and last.result == "Failed"
     next_text = f"next run at {_when(next_time)}" if next_time else "no next run"
+    if spec.triggers:
+        next_text = _waiting_for(spec, trigger_statuses or [])
     stuck = False  # the running run cannot start and needs a person
+    cycle = next((t for t in trigger_statuses or [] if t.reason == TRIGGER_CYCLE), None)
     if spec.suspend:
         phase, reason, message = "Suspended", SUSPENDED, "suspended: no new runs until resumed"
+    elif cycle is not None:
+        phase, reason, message = "Pending", TRIGGER_CYCLE, cycle.message or ""
+        stuck = True
     elif running and running[-1].reason in NOT_STARTED_REASONS:
         run = running[-1]
         phase, reason = "Pending", run.reason or ""
@@ -317,6 +375,8 @@ def outcome(
         extra["lastRunResult"] = ended[-1].result
     if handled_run_now:
         extra["runNow"] = handled_run_now
+    if trigger_statuses:
+        extra["triggers"] = [t.wire() for t in trigger_statuses]
     cause = LAST_RUN_FAILED if failed else reason
     return Outcome(
         phase,  # type: ignore[arg-type]

@@ -12,23 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from bulkhead.api.constants import Key
-from bulkhead.api.triggers import RunEvent
-
-# What became of an event:
-# Accepted: a new run waits for it; Duplicate: its (source, id) was handled before (no second
-# run); Coalesced: beyond eventRuns.maxPending, joined to its trigger's newest waiting run;
-# UnknownTrigger: no such BatchJob, or it has no cloudEvent trigger of that name; Filtered: the
-# trigger's types or sources do not take it; NotLeader: this replica does not decide (ask again:
-# the leader will); Unavailable: it could not be recorded (the status write failed or took too
-# long): send it again.
-Verdict = Literal[
-    "Accepted", "Duplicate", "Coalesced", "UnknownTrigger", "Filtered", "NotLeader", "Unavailable"
-]
-# The verdicts after which the event is recorded in the BatchJob's status.
-RECORDED: tuple[Verdict, ...] = ("Accepted", "Duplicate", "Coalesced")
+from bulkhead.api.triggers import RunEvent, Verdict
 
 
 @dataclass
