@@ -22,6 +22,7 @@ from bulkhead.api.views import BatchJobView, DependencyView, JobView
 from bulkhead.controllers.admission import QUEUE_HEAD, AdmissionController
 from bulkhead.controllers.dependency import DependencyController
 from bulkhead.controllers.health import HealthController
+from bulkhead.controllers.signals import SignalReader
 from bulkhead.metrics import Metrics
 from bulkhead.monitoring import Monitoring
 from bulkhead.policy import admission
@@ -79,9 +80,8 @@ def setup() -> tuple[AdmissionController, Store, list[BatchJobView]]:
         Quiet(),  # type: ignore[arg-type]
         store,
         metrics,
-        Monitoring(),
+        SignalReader(Quiet(), Monitoring(), NAMESPACE),  # type: ignore[arg-type]
         lambda: NOW,
-        NAMESPACE,
         in_use=lambda name: 0,
         changed=lambda: None,
     )

@@ -1,6 +1,7 @@
-"""The I/O of reading health signals: one GET of a Prometheus instant query or a JSON document,
-with the signal's timeout, TLS trust and bearer token. What the answer means (the one sample,
-the JSON path) is policy/signals.py's; this module only fetches and decodes."""
+"""The I/O of reading signals (health, backlog): one GET of a Prometheus instant query or a JSON
+document, with the signal's timeout, TLS trust and credentials (a bearer token or basic auth).
+What the answer means (the one sample, the JSON path) is policy/signals.py's; this module only
+fetches and decodes."""
 
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ MAX_ANSWER = 4 * 1024 * 1024
 @dataclass(frozen=True)
 class Trust:
     """How a server is trusted and who we say we are: a PEM bundle of CAs (None: the system's),
-    verification off (a test setup), and a bearer token."""
+    verification off (a test setup), and a bearer token or a (user name, password) for basic
+    auth (at most one of the two)."""
 
     ca_pem: str | None = None
     insecure: bool = False
     token: str | None = None
+    basic: tuple[str, str] | None = None
 
 
 class Monitoring:
@@ -56,6 +59,8 @@ class Monitoring:
         headers = {"Accept": "application/json"}
         if trust.token:
             headers["Authorization"] = f"Bearer {trust.token}"
+        elif trust.basic:
+            headers["Authorization"] = aiohttp.encode_basic_auth(*trust.basic)
         try:
             async with self._session.get(
                 url,

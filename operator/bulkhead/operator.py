@@ -30,6 +30,7 @@ from bulkhead import __version__
 from bulkhead.api.constants import GROUP, LABEL_BATCHJOB, VERSION, Key
 from bulkhead.api.views import BatchJobView, DependencyView, JobView
 from bulkhead.controllers.admission import AdmissionController
+from bulkhead.controllers.backlog import BacklogPoller
 from bulkhead.controllers.batchjob import BatchJobController
 from bulkhead.controllers.dependency import DependencyController
 from bulkhead.controllers.events import EventRouter
@@ -37,6 +38,7 @@ from bulkhead.controllers.health import HealthController
 from bulkhead.controllers.lifecycle import Lifecycle
 from bulkhead.controllers.not_started import NotStartedReader
 from bulkhead.controllers.schedule import ScheduleController
+from bulkhead.controllers.signals import SignalReader
 from bulkhead.kube.client import Kube
 from bulkhead.kube.connection import Connection, in_cluster
 from bulkhead.kube.errors import Gone
@@ -78,7 +80,8 @@ def user_agent(identity: str) -> str:
 @dataclass(frozen=True)
 class Deps:
     """What the controllers are built from, made once per process: the API client, the store,
-    the work queue, the metrics, the health signals' client, the clock and the settings."""
+    the work queue, the metrics, the signals' client (health, backlog), the clock and the
+    settings."""
 
     kube: Kube
     store: Store
@@ -93,7 +96,7 @@ def fresh_deps(
     kube: Kube, metrics: Metrics, settings: Settings, clock: Callable[[], datetime] = wall_clock
 ) -> Deps:
     """The Deps of an operator that starts now: `kube`, `metrics`, `settings` and `clock`, with
-    an empty store, work queue and health signals' client."""
+    an empty store, work queue and signals' client."""
     return Deps(kube, Store(), WorkQueue(), metrics, Monitoring(), clock, settings)
 
 
@@ -109,15 +112,19 @@ class Operator:
             deps.clock,
         )
         self.deps = deps
+        # Health signals and backlog triggers read their sources alike, sharing a Secret cache.
+        signals = SignalReader(kube, deps.monitoring, deps.settings.namespace)
+        # Backlog triggers' readings, for the BatchJob reconcile (which calls ensure, reading
+        # and forget); a reading that tells something new enqueues its BatchJob.
+        self.backlog = BacklogPoller(signals, queue.add, clock)
         # Health and admission need each other: health reads what admission counts in use,
         # and asks it for a pass after a step.
         self.health = HealthController(
             kube,
             store,
             metrics,
-            deps.monitoring,
+            signals,
             clock,
-            deps.settings.namespace,
             in_use=lambda name: self.admission.in_use(name),
             changed=lambda: self.admission.poke(),
         )
@@ -217,6 +224,7 @@ class Operator:
 
     async def stop(self) -> None:
         await self.lifecycle.stop()
+        self.backlog.stop()
         await self.deps.monitoring.close()
 
     # --- what the metrics read -------------------------------------------------------------

@@ -32,6 +32,9 @@ class FakeKube:
         self.created: list[dict[str, Any]] = []
         self.network_policies: dict[str, dict[str, Any]] = {}
         self.writes: list[str] = []  # "<verb> <Kind>", in order
+        # (namespace, name) -> the Secret's keys and their text, for signals' credentials
+        self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        self.secret_reads: list[str] = []  # "<namespace>/<name> <key>", in order
 
     async def patch_batchjob_status(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
         self.status_patches.append(patch)
@@ -66,6 +69,10 @@ class FakeKube:
     async def delete_network_policy(self, namespace: str, name: str, uid: str) -> None:
         del self.network_policies[name]
         self.writes.append("delete NetworkPolicy")
+
+    async def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        self.secret_reads.append(f"{namespace}/{name} {key}")
+        return self.secrets.get((namespace, name), {}).get(key)
 
 
 def reconcile_view(view: BatchJobView, jobs: Sequence[JobView] = ()) -> FakeKube:

@@ -14,20 +14,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bulkhead.api.constants import HEALTH_WARNINGS, Key
-from bulkhead.api.health import Health, SecretKeyRef, Signal
+from bulkhead.api.health import Health
 from bulkhead.api.times import duration
+from bulkhead.controllers.signals import SignalReader
 from bulkhead.kube.client import Kube
-from bulkhead.kube.errors import ApiError
 from bulkhead.metrics import Metrics
-from bulkhead.monitoring import Monitoring, Trust
-from bulkhead.policy import breaker, health, health_state, health_status, signals
+from bulkhead.policy import breaker, health, health_state, health_status
 from bulkhead.policy.budget import Gate
 from bulkhead.state.store import Store
 
 log = logging.getLogger(__name__)
-
-# A Secret (CA bundle, token) is read again at most this often: a rotation lands within it.
-SECRET_TTL = 60.0
 
 
 @dataclass
@@ -51,26 +47,23 @@ class HealthController:
         kube: Kube,
         store: Store,
         metrics: Metrics,
-        monitoring: Monitoring,
+        reader: SignalReader,
         clock: Callable[[], datetime],
-        namespace: str,
         in_use: Callable[[str], int],
         changed: Callable[[], None],
     ) -> None:
-        """`namespace`: the operator's, where signal Secrets are read; `in_use(name)`: the units
-        a Dependency's running work holds (admission's count); `changed()`: called after a step
-        that may change what admission decides or the status shows."""
+        """`reader`: reads each signal; `in_use(name)`: the units a Dependency's running work
+        holds (admission's count); `changed()`: called after a step that may change what
+        admission decides or the status shows."""
         self._kube = kube
         self._store = store
         self._metrics = metrics
-        self._monitoring = monitoring
+        self._reader = reader
         self._clock = clock
-        self._namespace = namespace
         self._in_use = in_use
         self._changed = changed
         self._loops: dict[str, _Loop] = {}
         self._wanted = asyncio.Event()
-        self._secrets: dict[tuple[str, str], tuple[float, str | None]] = {}
 
     # --- what admission and the status read ----------------------------------------------
 
@@ -166,7 +159,7 @@ class HealthController:
             await asyncio.sleep(max(interval - (time.monotonic() - started), 0.0))
 
     async def _step(self, name: str, loop: _Loop) -> None:
-        read = await asyncio.gather(*(self._read(signal) for signal in loop.spec.signals))
+        read = await asyncio.gather(*(self._reader.read(signal) for signal in loop.spec.signals))
         now = self._clock()
         for signal, value in zip(loop.spec.signals, read, strict=True):
             last = loop.readings.get(signal.name)
@@ -217,56 +210,3 @@ class HealthController:
             probe=probe,
             message=why.removeprefix("waiting for ") if why else "",
         )
-
-    async def _read(self, signal: Signal) -> float | str:
-        """One signal's value now, or why it could not be read."""
-        try:
-            trust = await self._trust(signal)
-        except ApiError as error:
-            return f"cannot read its Secret: {error}"
-        if isinstance(trust, str):
-            return trust
-        if signal.prometheus is not None:
-            source = signal.prometheus
-            answer = await self._monitoring.get_json(
-                signals.prometheus_query_url(source.address),
-                {"query": source.query},
-                duration(source.timeout).total_seconds(),
-                trust,
-            )
-            return answer if isinstance(answer, str) else signals.prometheus_value(answer)
-        assert signal.http is not None
-        page = signal.http
-        answer = await self._monitoring.get_json(
-            page.url, {}, duration(page.timeout).total_seconds(), trust
-        )
-        return (
-            answer if isinstance(answer, str) else signals.json_path_value(answer, page.json_path)
-        )
-
-    async def _trust(self, signal: Signal) -> Trust | str:
-        """The signal's TLS trust and token from its Secrets, or which one is missing."""
-        tls = signal.tls
-        ca = tls.ca_secret_ref if tls else None
-        ca_pem = await self._secret(ca) if ca else None
-        if ca is not None and ca_pem is None:
-            return f"Secret {self._namespace}/{ca.name} has no key {ca.key}"
-        token_ref = signal.bearer_token_secret_ref
-        token = await self._secret(token_ref) if token_ref else None
-        if token_ref is not None and token is None:
-            return f"Secret {self._namespace}/{token_ref.name} has no key {token_ref.key}"
-        return Trust(
-            ca_pem=ca_pem,
-            insecure=bool(tls and tls.insecure_skip_verify),
-            token=token.strip() if token else None,
-        )
-
-    async def _secret(self, ref: SecretKeyRef) -> str | None:
-        """A key of a Secret in the operator's namespace, read again after SECRET_TTL."""
-        cache_key = (ref.name, ref.key)
-        read_at, value = self._secrets.get(cache_key, (-SECRET_TTL, None))
-        if time.monotonic() - read_at < SECRET_TTL:
-            return value
-        value = await self._kube.get_secret_value(self._namespace, ref.name, ref.key)
-        self._secrets[cache_key] = (time.monotonic(), value)
-        return value
