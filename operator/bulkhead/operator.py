@@ -50,6 +50,7 @@ from bulkhead.runtime.liveness import WatchLiveness
 from bulkhead.runtime.reflector import Change, Reflector, Watching
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.settings import Settings
+from bulkhead.state.intake import EventIntake
 from bulkhead.state.store import Store
 from bulkhead.state.watched import WatchedKind
 
@@ -117,6 +118,9 @@ class Operator:
         # Backlog triggers' readings, for the BatchJob reconcile (which calls ensure, reading
         # and forget); a reading that tells something new enqueues its BatchJob.
         self.backlog = BacklogPoller(signals, queue.add, clock)
+        # CloudEvents from the endpoint wait here for their BatchJob's reconcile to record them.
+        # kube.may_write is the leader elector's, set once the process has built this.
+        self.intake = EventIntake(queue.add, leading=lambda: kube.may_write())
         # Health and admission need each other: health reads what admission counts in use,
         # and asks it for a pass after a step.
         self.health = HealthController(
@@ -144,6 +148,8 @@ class Operator:
             write=lambda bj, current, outcome, events: self.batchjobs.write(
                 bj, current, outcome, events
             ),
+            intake=self.intake,
+            backlogs=self.backlog,
         )
         self.batchjobs = BatchJobController(
             kube, store, queue, metrics, clock, self.admission, schedules, not_started
@@ -225,6 +231,7 @@ class Operator:
     async def stop(self) -> None:
         await self.lifecycle.stop()
         self.backlog.stop()
+        self.intake.stop()
         await self.deps.monitoring.close()
 
     # --- what the metrics read -------------------------------------------------------------

@@ -40,6 +40,9 @@ class FakeKube:
         self.status_patches.append(patch)
         return True
 
+    def may_write(self) -> bool:  # the leader elector's, in the real client
+        return True
+
     async def post_event(self, involved: dict[str, Any], kind: str, reason: str, msg: str) -> None:
         self.events.append((kind, reason))
 

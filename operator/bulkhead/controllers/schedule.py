@@ -46,7 +46,9 @@ Write = Callable[
 class Backlogs(Protocol):
     """The backlog triggers' readings (controllers/backlog.py)."""
 
-    def ensure(self, key: Key, triggers: dict[str, BacklogTrigger]) -> None: ...
+    def ensure(
+        self, key: Key, triggers: dict[str, BacklogTrigger], fresh_after: datetime | None = None
+    ) -> None: ...
 
     def reading(self, key: Key, trigger: str) -> triggers.Reading | None: ...
 
@@ -142,7 +144,7 @@ class ScheduleController:
                 suspended_since=None if spec.suspend else _suspended_since(current),
                 now=now,
                 trigger_statuses=current.triggers if current else None,
-                triggered=self._triggered(bj, spec, arrivals) if spec.triggers else None,
+                triggered=self._triggered(bj, spec, ledger, arrivals) if spec.triggers else None,
             )
             await self._delete(bj, plan.delete, jobs)
             if plan.added or arrivals:
@@ -186,13 +188,17 @@ class ScheduleController:
         self._wake(bj.key, plan.wake, now)
 
     def _triggered(
-        self, bj: BatchJobView, spec: BatchJobSpec, arrivals: list[Pending]
+        self, bj: BatchJobView, spec: BatchJobSpec, ledger: list[Run], arrivals: list[Pending]
     ) -> triggers.Inputs:
         """What `bj`'s triggers saw: the events that arrived, the ended runs of each after
         trigger's BatchJob and the cycles after triggers make, the backlog readings (and the
-        backlog loops are kept to the spec's triggers)."""
+        backlog loops are kept to the spec's triggers, asked for a reading that began after
+        the newest of their runs ended)."""
         backlogs = {t.name: t.backlog for t in spec.triggers or [] if t.backlog is not None}
-        self._backlogs.ensure(bj.key, backlogs)
+        ended = [r.completion_time for r in ledger if r.trigger in backlogs and r.completion_time]
+        self._backlogs.ensure(
+            bj.key, backlogs, fresh_after=parse_time(max(ended)) if ended else None
+        )
         sources: dict[str, tuple[triggers.SourceRun, ...] | None] = {}
         cycles: dict[str, tuple[str, ...]] = {}
         for trigger in spec.triggers or []:

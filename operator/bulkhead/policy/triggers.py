@@ -319,9 +319,8 @@ def _backlog(
         )
     # Numbered after every run of it known (runsStarted, and the ledger should a status have
     # been lost): a number is never used twice.
-    numbers = [
-        int(r.key) for r in runs.values() if r.trigger == trigger.name and (r.key or "").isdigit()
-    ]
+    keys = [r.key or "" for r in runs.values() if r.trigger == trigger.name]
+    numbers = [int(k) for k in keys if k.isdigit()]
     for _ in range(min(missing, room)):
         number = max([tally.runs_started, *numbers]) + 1
         numbers.append(number)
