@@ -145,8 +145,8 @@ class Operator:
             clock,
             self.admission,
             not_started,
-            write=lambda bj, current, outcome, events: self.batchjobs.write(
-                bj, current, outcome, events
+            write=lambda bj, current, outcome, events, prompt: self.batchjobs.write(
+                bj, current, outcome, events, prompt=prompt
             ),
             intake=self.intake,
             backlogs=self.backlog,

@@ -306,6 +306,12 @@ class BatchJobSpec(Model):
     maxPending 8."""
 
     @property
+    def repeats(self) -> bool:
+        """Whether it runs more than once (a schedule or triggers), each run a Job of its own
+        in status.runs."""
+        return bool(self.schedule or self.triggers)
+
+    @property
     def bounds(self) -> EventRuns:
         """spec.eventRuns, or its defaults."""
         return self.event_runs or EventRuns()

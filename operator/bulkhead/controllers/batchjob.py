@@ -119,7 +119,7 @@ class BatchJobController:
             except ValidationError as error:
                 decision = oneshot.unreadable(explain(error))
             else:
-                if spec.schedule:
+                if spec.repeats:
                     await self._schedules.reconcile(bj, spec, current, gone)
                     return
                 decision = await self._decide(bj, spec, current, gone)
@@ -249,11 +249,12 @@ class BatchJobController:
         outcome: status.Outcome,
         events: list[runs.Event] | None = None,
         run_now: str | None = None,
+        prompt: bool = False,
     ) -> bool:
         """Patch the status to what `outcome` says, if that differs from `current`, then post
         `events`, or (one-shot) a Warning Event for a new phase or reason that is a warning.
-        `run_now`: the run-now value a one-shot BatchJob has handled, echoed in its status.
-        Returns whether the API server holds the new status (False: the write was put off or
+        `run_now`: the run-now value a one-shot BatchJob has handled, echoed in its status;
+        `prompt`: written now even if only progress moved (someone waits for it). Returns whether the API server holds the new status (False: the write was put off or
         refused)."""
         if run_now:
             outcome = replace(outcome, extra={**outcome.extra, "runNow": run_now})
@@ -262,7 +263,7 @@ class BatchJobController:
         )
         if new == current:
             return True
-        if status.progress_only(current, new):
+        if not prompt and status.progress_only(current, new):
             wait = self._last_write.get(bj.key, 0.0) + PROGRESS_INTERVAL - self._monotonic()
             if wait > 0:
                 self._queue.add_after(bj.key, wait)

@@ -40,7 +40,7 @@ async def ensure_egress(
         # Only a BatchJob that runs more than once can have a policy from an earlier run (a first
         # run's could only come from a crash and a spec edit meanwhile, and restricts more,
         # never less): one GET per such run, none for the common one-shot.
-        if spec.schedule or bj.run_now:
+        if spec.repeats or bj.run_now:
             found = await kube.get_network_policy(bj.namespace, name)
             if found is not None and controller_uid(found) == bj.uid:
                 await kube.delete_network_policy(bj.namespace, name, found["metadata"]["uid"])

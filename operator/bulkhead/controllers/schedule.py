@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 DECIDING = Run(scheduled_time="", result="Deferred")
 
 Write = Callable[
-    [BatchJobView, BatchJobStatus | None, status.Outcome, list[runs.Event] | None],
+    [BatchJobView, BatchJobStatus | None, status.Outcome, list[runs.Event] | None, bool],
     Awaitable[bool],
 ]
 
@@ -171,7 +171,7 @@ class ScheduleController:
             self._admission.release(bj.key)
         if plan is None:
             assert unreadable is not None  # only an unreadable schedule makes no plan
-            await self._write(bj, current, unreadable, None)
+            await self._write(bj, current, unreadable, None, False)
             return
         plan.runs = await self._with_exit_codes(bj, spec, ledger, plan.runs, jobs)
         plan.runs = await self._not_started_runs(bj, plan.runs, jobs)
@@ -181,7 +181,9 @@ class ScheduleController:
         events = runs.events(ledger, plan.runs) + runs.trigger_events(
             current.triggers if current else None, plan.triggers
         )
-        stored = await self._write(bj, current, outcome, events)
+        # New runs and events waiting for their answer are written at once, not at the bounded
+        # rate of progress.
+        stored = await self._write(bj, current, outcome, events, plan.added or bool(arrivals))
         if stored:
             for pending, verdict in zip(arrivals, plan.verdicts, strict=True):
                 answer(pending, verdict)
