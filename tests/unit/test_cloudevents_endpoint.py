@@ -5,7 +5,9 @@ reached the intake, what was counted, and how few reviews a burst makes."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -13,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from bulkhead.api.constants import Key
 from bulkhead.api.triggers import RunEvent
-from bulkhead.controllers.cloudevents import VERDICTS, CloudEventsEndpoint
+from bulkhead.controllers.cloudevents import VERDICTS, CloudEventsEndpoint, tls_context
 from bulkhead.kube.client import TokenReviewed
 from bulkhead.metrics import Metrics
 from bulkhead.policy.cloudevent import MAX_BODY
@@ -302,3 +304,32 @@ def test_a_get_is_refused_once_authorized() -> None:
 
     got, _ = served(scenario, FakeReviews(GRANTED), FakeIntake(), Clock())
     assert got == (405, "MethodNotAllowed", {})
+
+
+def test_with_a_certificate_the_endpoint_serves_https_only(certificate: tuple[Path, Path]) -> None:
+    intake = FakeIntake()
+
+    async def run() -> tuple[int, str]:
+        endpoint = CloudEventsEndpoint(FakeReviews(GRANTED), intake, Metrics())
+        await endpoint.start("127.0.0.1", 0, tls_context(str(certificate[0]), str(certificate[1])))
+        port = endpoint.port()
+        trust = ssl.create_default_context(cafile=str(certificate[0]))
+        message = http.to_binary_event(event())
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.post(
+                    f"https://127.0.0.1:{port}{PATH}",
+                    data=message.body,
+                    headers={**message.headers, **AUTH},
+                    ssl=trust,
+                ) as response:
+                    verdict = (response.status, (await response.json())["verdict"])
+                with pytest.raises(aiohttp.ClientError):  # no plain HTTP on that port
+                    async with session.post(f"http://127.0.0.1:{port}{PATH}", headers=AUTH):
+                        pass
+        finally:
+            await endpoint.stop()
+        return verdict
+
+    assert asyncio.run(run()) == (202, "Accepted")
+    assert [key for key, _, _ in intake.submitted] == [("billing", "invoices")]

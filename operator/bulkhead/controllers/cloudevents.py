@@ -91,6 +91,7 @@ class CloudEventsEndpoint:
         self._metrics = metrics
         self._access = AccessCache(clock)
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
         metrics.count_events(VERDICTS)
 
     def app(self) -> web.Application:
@@ -103,8 +104,16 @@ class CloudEventsEndpoint:
         """Serves on `address`:`port`, HTTPS with `tls`."""
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, address, port, ssl_context=tls).start()
-        log.info("CloudEvents endpoint on %s:%d (%s)", address, port, "https" if tls else "http")
+        self._site = web.TCPSite(self._runner, address, port, ssl_context=tls)
+        await self._site.start()
+        scheme = "https" if tls else "http"
+        log.info("CloudEvents endpoint on %s://%s:%d", scheme, address, self.port())
+
+    def port(self) -> int:
+        """The port it serves on (the one the system chose, when started on port 0)."""
+        assert self._site is not None and self._site._server is not None, "not started"
+        port: int = self._site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return port
 
     async def stop(self) -> None:
         if self._runner is not None:
