@@ -183,6 +183,15 @@ class Metrics:
             registry=self.registry,
         )
         self._shares_shown: set[tuple[str, str]] = set()
+        self.events = CounterMetric(
+            "bulkhead_events",
+            "Requests the CloudEvents endpoint answered, by verdict: what became of the event "
+            "(Accepted, Duplicate, Coalesced, UnknownTrigger, Filtered, NotLeader, Unavailable) "
+            "or why it was refused (Unauthenticated, Forbidden, Malformed, TooLarge, "
+            "UnsupportedMediaType)",
+            ["verdict"],
+            registry=self.registry,
+        )
         self.leader = Gauge(
             "bulkhead_leader",
             "1 while this replica decides (it holds the lease), 0 while it stands by",
@@ -216,6 +225,14 @@ class Metrics:
             self.missed_changes.labels(kind)
         self._store.watches = lambda: kinds
         self._store.stale = stale
+
+    def count_events(self, verdicts: Iterable[str]) -> None:
+        """The CloudEvents endpoint answers with `verdicts`: each series from 0."""
+        for verdict in verdicts:
+            self.events.labels(verdict)
+
+    def event_answered(self, verdict: str) -> None:
+        self.events.labels(verdict).inc()
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)

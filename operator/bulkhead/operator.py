@@ -32,6 +32,7 @@ from bulkhead.api.views import BatchJobView, DependencyView, JobView
 from bulkhead.controllers.admission import AdmissionController
 from bulkhead.controllers.backlog import BacklogPoller
 from bulkhead.controllers.batchjob import BatchJobController
+from bulkhead.controllers.cloudevents import CloudEventsEndpoint, tls_context
 from bulkhead.controllers.dependency import DependencyController
 from bulkhead.controllers.events import EventRouter
 from bulkhead.controllers.health import HealthController
@@ -154,6 +155,9 @@ class Operator:
         self.batchjobs = BatchJobController(
             kube, store, queue, metrics, clock, self.admission, schedules, not_started
         )
+        # CloudEvents wait here for their BatchJob's reconcile to record them; this replica
+        # decides while it may write (leader election sets kube.may_write).
+        self.intake = EventIntake(queue.add, leading=lambda: kube.may_write())
         self.liveness = WatchLiveness()
         self.reflectors = self._reflectors(
             EventRouter(
@@ -316,11 +320,22 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.operator = Operator(fresh_deps(kube, metrics, ours))
     if not ours.leader_election:
         memo.operator.start()
-        return
-    timings = Timings(ours.lease_duration, ours.renew_deadline, ours.retry_period)
-    elector = LeaderElector(kube, ours.lease_namespace, ours.lease_name, ours.identity, timings)
-    kube.may_write = elector.leading
-    memo.operator.start(elector, on_lost=exit_at_once)
+    else:
+        timings = Timings(ours.lease_duration, ours.renew_deadline, ours.retry_period)
+        elector = LeaderElector(kube, ours.lease_namespace, ours.lease_name, ours.identity, timings)
+        kube.may_write = elector.leading
+        memo.operator.start(elector, on_lost=exit_at_once)
+    await serve_events(memo, kube, metrics)
+
+
+async def serve_events(memo: kopf.Memo, kube: Kube, metrics: Metrics) -> None:
+    """The CloudEvents endpoint, on every replica (a standby answers NotLeader), unless its
+    port is 0; HTTPS when a certificate is set."""
+    ours: Settings = memo.settings
+    if ours.events_port:
+        memo.events = CloudEventsEndpoint(kube, memo.operator.intake, metrics)
+        tls = tls_context(ours.events_tls_cert, ours.events_tls_key)
+        await memo.events.start(ours.events_address, ours.events_port, tls)
 
 
 def exit_at_once() -> None:
@@ -333,6 +348,8 @@ def exit_at_once() -> None:
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if (events := memo.get("events")) is not None:
+        await events.stop()
     await memo.operator.stop()
     await memo.operator.deps.kube.close()
 

@@ -24,6 +24,18 @@ class Setting:
 SETTINGS = (
     Setting("BULKHEAD_METRICS_PORT", "8080", "Prometheus metrics (0: off)"),
     Setting("BULKHEAD_HEALTH_PORT", "8081", "kopf's liveness endpoint `/healthz` (0: off)"),
+    Setting(
+        "BULKHEAD_EVENTS_PORT",
+        "8090",
+        "the CloudEvents endpoint `/events/<namespace>/<batchjob>/<trigger>` (0: off)",
+    ),
+    Setting("BULKHEAD_EVENTS_ADDRESS", "0.0.0.0", "the address the CloudEvents endpoint binds"),
+    Setting(
+        "BULKHEAD_EVENTS_TLS_CERT",
+        "",
+        "a PEM certificate (chain) file: the endpoint serves HTTPS with it (empty: HTTP)",
+    ),
+    Setting("BULKHEAD_EVENTS_TLS_KEY", "", "the PEM private key file of that certificate"),
     Setting("BULKHEAD_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Setting("BULKHEAD_WORKERS", "16", "reconciles (and API calls) in flight"),
     Setting(
@@ -79,6 +91,12 @@ class Settings:
     workers: int
     metrics_port: int
     health_port: int
+    # The CloudEvents endpoint: port 0 serves none; with a certificate and key, HTTPS (the
+    # callers' bearer tokens should not cross a network in the clear).
+    events_port: int
+    events_address: str
+    events_tls_cert: str
+    events_tls_key: str
     log_level: str
     # Watch requests: the API server ends each after watch_server_timeout seconds, the operator
     # ends one itself after watch_client_timeout (a connection the server lost without closing);
@@ -100,10 +118,14 @@ class Settings:
     renew_deadline: float
     retry_period: float
 
+    def __post_init__(self) -> None:
+        if bool(self.events_tls_cert) != bool(self.events_tls_key):
+            raise ValueError("BULKHEAD_EVENTS_TLS_CERT and BULKHEAD_EVENTS_TLS_KEY go together")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """The settings `environ` sets, each absent one at its default (SETTINGS). Raises
-        ValueError for a number that does not parse."""
+        ValueError for a number that does not parse, or a TLS certificate without its key."""
 
         def read(env: str) -> str:
             return environ.get(env, _BY_ENV[env].default)
@@ -112,6 +134,10 @@ class Settings:
             workers=int(read("BULKHEAD_WORKERS")),
             metrics_port=int(read("BULKHEAD_METRICS_PORT")),
             health_port=int(read("BULKHEAD_HEALTH_PORT")),
+            events_port=int(read("BULKHEAD_EVENTS_PORT")),
+            events_address=read("BULKHEAD_EVENTS_ADDRESS"),
+            events_tls_cert=read("BULKHEAD_EVENTS_TLS_CERT"),
+            events_tls_key=read("BULKHEAD_EVENTS_TLS_KEY"),
             log_level=read("BULKHEAD_LOG_LEVEL").upper(),
             watch_server_timeout=int(read("BULKHEAD_WATCH_SERVER_TIMEOUT")),
             watch_client_timeout=int(read("BULKHEAD_WATCH_CLIENT_TIMEOUT")),

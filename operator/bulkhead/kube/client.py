@@ -1,6 +1,7 @@
 """`Kube`, the client the operator and the kubectl plugin hold: the requests for each object
 bulkhead touches (Jobs, NetworkPolicies, Secrets, Leases, ServiceAccounts, pods, Events, the
-BatchJob and Dependency statuses), over rest.py's requests by path."""
+BatchJob and Dependency statuses, the token and access reviews of the CloudEvents endpoint),
+over rest.py's requests by path."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import base64
 import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from bulkhead.api.constants import GROUP, VERSION
 from bulkhead.api.times import format_time
@@ -20,6 +21,15 @@ log = logging.getLogger(__name__)
 REPORTING_COMPONENT = "bulkhead"
 # The Job controller labels each pod with its Job's name.
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+
+class TokenReviewed(NamedTuple):
+    """Who a bearer token names, as a TokenReview says."""
+
+    authenticated: bool
+    username: str
+    uid: str
+    groups: list[str]
 
 
 class Kube(RestClient):
@@ -152,6 +162,52 @@ class Kube(RestClient):
         return await self.merge_patch(
             f"/apis/{GROUP}/{VERSION}/dependencies/{name}/status", {"status": patch}
         )
+
+    async def token_review(self, token: str) -> TokenReviewed:
+        """Who `token` names (a TokenReview, for the API server's own audiences). Sent whether
+        or not this replica leads: a review changes nothing."""
+        review = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": {"token": token},
+        }
+        answer = await self._request(
+            "POST", "/apis/authentication.k8s.io/v1/tokenreviews", review, guarded=False
+        )
+        status = (answer or {}).get("status") or {}
+        user = status.get("user") or {}
+        return TokenReviewed(
+            bool(status.get("authenticated")),
+            user.get("username", ""),
+            user.get("uid", ""),
+            list(user.get("groups") or []),
+        )
+
+    async def subject_access_review(
+        self, user: str, uid: str, groups: list[str], namespace: str, name: str, verb: str
+    ) -> bool:
+        """Whether `user` (with `uid` and `groups`) may `verb` the BatchJob `namespace`/`name`
+        (a SubjectAccessReview; sent whether or not this replica leads)."""
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": user,
+                "uid": uid,
+                "groups": groups,
+                "resourceAttributes": {
+                    "group": GROUP,
+                    "resource": "batchjobs",
+                    "namespace": namespace,
+                    "name": name,
+                    "verb": verb,
+                },
+            },
+        }
+        answer = await self._request(
+            "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review, guarded=False
+        )
+        return bool(((answer or {}).get("status") or {}).get("allowed"))
 
     async def post_event(
         self, involved: dict[str, Any], kind: str, reason: str, message: str
