@@ -119,9 +119,13 @@ class Operator:
         # Backlog triggers' readings, for the BatchJob reconcile (which calls ensure, reading
         # and forget); a reading that tells something new enqueues its BatchJob.
         self.backlog = BacklogPoller(signals, queue.add, clock)
-        # CloudEvents from the endpoint wait here for their BatchJob's reconcile to record them.
-        # kube.may_write is the leader elector's, set once the process has built this.
-        self.intake = EventIntake(queue.add, leading=lambda: kube.may_write())
+        # CloudEvents from the endpoint wait here for their BatchJob's reconcile to record them;
+        # this replica decides while it may write (leader election sets kube.may_write later).
+        def takes(key: Key, trigger: str) -> bool:
+            found = store.batchjob(key)
+            return found is not None and trigger in found.cloud_events
+
+        self.intake = EventIntake(queue.add, leading=lambda: kube.may_write(), takes=takes)
         # Health and admission need each other: health reads what admission counts in use,
         # and asks it for a pass after a step.
         self.health = HealthController(
@@ -155,9 +159,6 @@ class Operator:
         self.batchjobs = BatchJobController(
             kube, store, queue, metrics, clock, self.admission, schedules, not_started
         )
-        # CloudEvents wait here for their BatchJob's reconcile to record them; this replica
-        # decides while it may write (leader election sets kube.may_write).
-        self.intake = EventIntake(queue.add, leading=lambda: kube.may_write())
         self.liveness = WatchLiveness()
         self.reflectors = self._reflectors(
             EventRouter(

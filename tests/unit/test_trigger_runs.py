@@ -14,7 +14,7 @@ from bulkhead.api.triggers import RunEvent
 from bulkhead.api.views import BatchJobView, JobView
 from bulkhead.controllers.events import EventRouter
 from bulkhead.operator import Operator
-from bulkhead.policy.triggers import event_key
+from bulkhead.policy.cloudevent import event_key
 from bulkhead.runtime.reflector import Change
 from bulkhead.runtime.workqueue import WorkQueue
 

@@ -17,6 +17,7 @@ from bulkhead.api.constants import (
 )
 from bulkhead.api.triggers import RunEvent, TriggerStatus
 from bulkhead.policy import triggers
+from bulkhead.policy.cloudevent import event_key
 from bulkhead.policy.ledger import token
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,7 +59,7 @@ def event(
     return triggers.Arrival(
         "ce",
         RunEvent(id=event_id, source=source, type=type_, data="{}"),
-        triggers.event_key(source, event_id),
+        event_key(source, event_id),
     )
 
 
@@ -76,7 +77,7 @@ def test_an_event_adds_one_waiting_run_named_by_its_source_and_id() -> None:
     assert (run.result, run.trigger, run.key) == (
         "Deferred",
         "ce",
-        triggers.event_key("/orders", "1"),
+        event_key("/orders", "1"),
     )
     assert run.event is not None and run.event.data == "{}"
     assert token(run) == f"trigger/ce/{run.key}"

@@ -123,6 +123,7 @@ class BatchJobView:
     last_run: tuple[str, str] = ("", "")  # status.lastRunResult and that run's reason
     settled: tuple[str, str] = ("", "")  # see _settled
     after: tuple[str, ...] = ()  # the BatchJobs its after triggers follow (same namespace)
+    cloud_events: tuple[str, ...] = ()  # the names of its cloudEvent triggers
 
     @classmethod
     def from_body(cls, body: Any) -> BatchJobView:
@@ -147,6 +148,11 @@ class BatchJobView:
             last_run=_last_run(status),
             settled=_settled(spec, status, generation, run_now),
             after=_after(spec),
+            cloud_events=tuple(
+                t["name"]
+                for t in _dicts(spec.get("triggers"))
+                if "cloudEvent" in t and isinstance(t.get("name"), str)
+            ),
         )
 
     @property

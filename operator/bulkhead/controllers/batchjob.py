@@ -254,8 +254,9 @@ class BatchJobController:
         """Patch the status to what `outcome` says, if that differs from `current`, then post
         `events`, or (one-shot) a Warning Event for a new phase or reason that is a warning.
         `run_now`: the run-now value a one-shot BatchJob has handled, echoed in its status;
-        `prompt`: written now even if only progress moved (someone waits for it). Returns whether the API server holds the new status (False: the write was put off or
-        refused)."""
+        `prompt`: written now even if only progress moved (someone waits for it). Returns
+        whether the API server holds the new status (False: the write was put off or refused).
+        """
         if run_now:
             outcome = replace(outcome, extra={**outcome.extra, "runNow": run_now})
         new = status.to_status(

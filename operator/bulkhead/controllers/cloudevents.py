@@ -45,6 +45,7 @@ ANSWERS: dict[Verdict, int] = {
     "Duplicate": 200,
     "UnknownTrigger": 404,
     "Filtered": 422,
+    "Suspended": 409,
     "NotLeader": 503,
     "Unavailable": 503,
 }
@@ -218,6 +219,7 @@ def _message(verdict: Verdict, namespace: str, name: str, trigger: str, event: R
         "UnknownTrigger": f"{namespace}/{name} has no cloudEvent trigger {trigger}",
         "Filtered": f"trigger {trigger} takes no event of type {event.type} from source "
         f"{event.source}: not among its types or sources",
+        "Suspended": f"{namespace}/{name} is suspended: no run starts for {named}",
         "NotLeader": "this replica does not decide: send it again (the leader answers)",
         "Unavailable": f"{named} could not be recorded: send it again (a resend is harmless)",
     }[verdict]

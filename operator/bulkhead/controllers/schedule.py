@@ -27,6 +27,7 @@ from bulkhead.metrics import Metrics
 from bulkhead.policy import runs, status, triggers
 from bulkhead.policy import schedule as cron
 from bulkhead.policy.build import build_job, job_name, run_token
+from bulkhead.policy.cloudevent import event_key
 from bulkhead.policy.ledger import token, trigger_run
 from bulkhead.runtime.workqueue import WorkQueue
 from bulkhead.state.intake import EventIntake, Pending, answer
@@ -212,7 +213,7 @@ class ScheduleController:
         return triggers.Inputs(
             created=bj.created,
             arrivals=tuple(
-                triggers.Arrival(p.trigger, p.event, triggers.event_key(p.event.source, p.event.id))
+                triggers.Arrival(p.trigger, p.event, event_key(p.event.source, p.event.id))
                 for p in arrivals
             ),
             sources=sources,

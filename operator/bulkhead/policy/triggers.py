@@ -16,7 +16,6 @@ the event came, so the work the event announces is done, once) and a backlog add
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -131,12 +130,6 @@ class Step:
     verdicts: list[Verdict]
 
 
-def event_key(source: str, event_id: str) -> str:
-    """What names the run of the CloudEvent (`source`, `event_id`): the pair CloudEvents says
-    identifies an event, hashed (it becomes part of a Job name)."""
-    return hashlib.sha256(f"{source}\n{event_id}".encode()).hexdigest()[:16]
-
-
 def ended_runs(status: Any) -> tuple[SourceRun, ...]:
     """The ended runs a BatchJob's status (its JSON, read defensively: another object's status)
     shows: each entry of status.runs that ended with a Job, or a one-shot's own run."""
@@ -206,17 +199,6 @@ def step(
             )
         verdicts.append(verdict)
     return Step([t.result() for t in tallies.values()], verdicts)
-
-
-def filtered_message(trigger: Trigger, event: RunEvent) -> str:
-    """Why the cloudEvent trigger `trigger` does not take `event`."""
-    wanted = trigger.cloud_event
-    assert wanted is not None
-    if wanted.types and event.type not in wanted.types:
-        return f"trigger {trigger.name} takes types {', '.join(wanted.types)}, not {event.type}"
-    return f"trigger {trigger.name} takes sources {', '.join(wanted.sources or [])}, not " + (
-        event.source
-    )
 
 
 def _live(runs: dict[str, Run]) -> list[Run]:

@@ -31,11 +31,15 @@ class EventIntake:
         self,
         enqueue: Callable[[Key], None],
         leading: Callable[[], bool],
+        takes: Callable[[Key, str], bool],
         timeout: float = 10.0,
     ) -> None:
-        """`enqueue` queues a BatchJob's reconcile, `leading` says whether this replica decides;
-        `timeout`: the longest a caller waits for its event to be recorded."""
+        """`enqueue` queues a BatchJob's reconcile, `leading` says whether this replica decides,
+        `takes(key, trigger)` whether BatchJob `key` has a cloudEvent trigger of that name (in
+        the store: the reconcile decides with the spec it reads then); `timeout`: the longest a
+        caller waits for its event to be recorded."""
         self._enqueue = enqueue
+        self._takes = takes
         self._leading = leading
         self._timeout = timeout
         self._waiting: dict[Key, list[Pending]] = {}
@@ -45,6 +49,8 @@ class EventIntake:
         its status holds it (or why it does not)."""
         if not self._leading():
             return "NotLeader"
+        if not self._takes(key, trigger):
+            return "UnknownTrigger"
         answer: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, []).append(Pending(trigger, event, answer))
         self._enqueue(key)
