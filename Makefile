@@ -52,6 +52,7 @@ tools:
 	@hack/tools/image-tools.sh
 	@hack/tools/prometheus.sh
 	@hack/tools/postgresql.sh
+	@hack/tools/rabbitmq.sh
 
 crds: $(STAMP)
 	$(PY) -m bulkhead.api.crdgen .

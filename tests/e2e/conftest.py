@@ -6,6 +6,8 @@
 * `replicas` (function): two operator replicas electing a leader (tests/support/replicas.py),
   not started; the session's operator is stopped meanwhile.
 * `token_secret` (session): the Secret health signals' tokens are read from.
+* `rabbitmq_node` (module): a private RabbitMQ node on loopback and its management API driver
+  (tests/support/rabbitmq.py); it needs no cluster.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from tests.support.health_signal import SIGNAL_SECRET, SIGNAL_TOKEN
 from tests.support.kube import kubectl
 from tests.support.operator import OperatorProcess
+from tests.support.rabbitmq import RabbitMQ, rabbitmq
 from tests.support.replicas import replica_pair
 
 
@@ -62,3 +65,10 @@ def token_secret(operator_kubeconfig) -> None:
         "stringData": {"token": SIGNAL_TOKEN},
     }
     kubectl("apply", "-f", "-", input=secret)
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
+    """A RabbitMQ node of the test module's own, stopped after its last test."""
+    with rabbitmq(tmp_path_factory.mktemp("rabbitmq")) as node:
+        yield node

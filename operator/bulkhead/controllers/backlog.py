@@ -128,9 +128,7 @@ class BacklogPoller:
             started = self._clock()
             try:
                 value = await self._reader.read(loop.trigger.signal)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
+            except Exception as error:  # a bug; CancelledError is not an Exception and ends it
                 log.exception("backlog trigger %s of %s/%s: the read failed", name, *key)
                 value = f"the read failed: {error!r}"
             self._store(key, loop, started, value)
