@@ -119,6 +119,7 @@ class Operator:
         # Backlog triggers' readings, for the BatchJob reconcile (which calls ensure, reading
         # and forget); a reading that tells something new enqueues its BatchJob.
         self.backlog = BacklogPoller(signals, queue.add, clock)
+
         # CloudEvents from the endpoint wait here for their BatchJob's reconcile to record them;
         # this replica decides while it may write (leader election sets kube.may_write later).
         def takes(key: Key, trigger: str) -> bool:

@@ -12,7 +12,8 @@ from typing import Any
 from bulkhead.api.constants import Key
 from bulkhead.api.health import SignalSource
 from bulkhead.api.triggers import BacklogTrigger
-from bulkhead.controllers.backlog import BacklogPoller, BacklogReading
+from bulkhead.controllers.backlog import BacklogPoller
+from bulkhead.policy.triggers import Reading
 
 T0 = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)
 KEY: Key = ("billing", "invoices")
@@ -109,7 +110,7 @@ def test_reads_at_once_then_every_poll_interval_enqueueing_only_what_changed() -
         return poller.reading(KEY, "orders"), fake.reads, fake.slept, fake.enqueued
 
     assert run(scenario) == (
-        BacklogReading(400, "", at(2 + 13 + 15 * 5)),
+        Reading(400, "", at(2 + 13 + 15 * 5)),
         [("orders", 0)] + [("orders", 2 + 13 + 15 * n) for n in range(7)],
         [13] + [15] * 6,
         # 500 (the first), 400, the error, 400 again: four, of seven reads
@@ -126,8 +127,8 @@ def test_a_failed_read_keeps_no_value_and_says_why() -> None:
         return failed, poller.reading(KEY, "orders"), fake.enqueued
 
     assert run(scenario) == (
-        BacklogReading(None, "HTTP 401: Not_Authorized", T0),
-        BacklogReading(7, "", at(30)),
+        Reading(None, "HTTP 401: Not_Authorized", T0),
+        Reading(7, "", at(30)),
         [KEY] * 3,
     )
 
@@ -156,7 +157,7 @@ def test_ensure_restarts_a_changed_source_and_stops_the_triggers_gone() -> None:
         {
             (KEY, "orders"): None,
             (KEY, "refunds"): None,
-            (OTHER, "orders"): BacklogReading(10, "", T0),
+            (OTHER, "orders"): Reading(10, "", T0),
             (OTHER, "refunds"): None,
         },
         [("orders-v2", 15)],
@@ -174,7 +175,7 @@ def test_a_changed_poll_interval_restarts_the_loop() -> None:
     # the old loop's read at 15 s is cancelled; the new one reads at 15 s, 75 s and (waiting
     # for its answer) 135 s
     assert run(scenario) == (
-        BacklogReading(10, "", at(75)),
+        Reading(10, "", at(75)),
         [("orders", 0), ("orders", 15), ("orders", 15), ("orders", 75), ("orders", 135)],
         [KEY, KEY],
     )
@@ -221,4 +222,4 @@ def test_forget_and_stop_end_the_loops_and_drop_the_readings() -> None:
             fake.answers["refunds"].qsize(),
         )
 
-    assert run(scenario) == ((None, BacklogReading(2, "", T0)), None, 1, 1)
+    assert run(scenario) == ((None, Reading(2, "", T0)), None, 1, 1)

@@ -26,18 +26,9 @@ from bulkhead.api.constants import Key
 from bulkhead.api.times import duration
 from bulkhead.api.triggers import BacklogTrigger
 from bulkhead.controllers.signals import SignalReader
+from bulkhead.policy.triggers import Reading
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BacklogReading:
-    value: float | None
-    """The backlog; None: the read failed."""
-    error: str
-    """Why it failed ("" when it did not)."""
-    started: datetime
-    """When the read began (the clock's time)."""
 
 
 @dataclass
@@ -48,7 +39,7 @@ class _Loop:
 
     trigger: BacklogTrigger
     task: asyncio.Task[None] | None = None
-    reading: BacklogReading | None = None
+    reading: Reading | None = None
     fresh_after: datetime | None = None
 
 
@@ -102,7 +93,7 @@ class BacklogPoller:
         if not loops:
             del self._loops[key]
 
-    def reading(self, key: Key, trigger: str) -> BacklogReading | None:
+    def reading(self, key: Key, trigger: str) -> Reading | None:
         """The last reading of `key`'s trigger `trigger`; None before its first read ends."""
         loop = self._loops.get(key, {}).get(trigger)
         return loop.reading if loop is not None else None
@@ -138,9 +129,7 @@ class BacklogPoller:
     def _store(self, key: Key, loop: _Loop, started: datetime, value: float | str) -> None:
         """Keeps the reading, and enqueues `key` when it tells something new."""
         reading = (
-            BacklogReading(None, value, started)
-            if isinstance(value, str)
-            else BacklogReading(value, "", started)
+            Reading(None, value, started) if isinstance(value, str) else Reading(value, "", started)
         )
         before = loop.reading
         loop.reading = reading
