@@ -29,6 +29,7 @@ from hack.cluster import Cluster, bin_dir_from_build
 from hack.install import install
 from tests.support.health_signal import SIGNAL_SECRET
 from tests.support.kube import get, kubectl, wait_for
+from tests.support.rabbitmq import RABBITMQ_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 TIERS = ("e2e", "faults", "helm")
@@ -92,8 +93,9 @@ def namespace(cluster, request) -> str:
 def operator_kubeconfig(cluster, tmp_path_factory):
     """The chart's CRDs and RBAC installed; a kubeconfig for the chart's ServiceAccount, so
     the operator runs with exactly the permissions it ships with. It may read one Secret,
-    SIGNAL_SECRET in bulkhead-system (the chart's health.secrets), as health signals' tokens."""
+    SIGNAL_SECRET in bulkhead-system (the chart's health.secrets), as health signals' tokens,
+    and RABBITMQ_SECRET, a backlog trigger's basic auth."""
     return install(
         tmp_path_factory.mktemp("operator") / "kubeconfig",
-        values=(f"health.secrets={{{SIGNAL_SECRET}}}",),
+        values=(f"health.secrets={{{SIGNAL_SECRET},{RABBITMQ_SECRET}}}",),
     )

@@ -37,6 +37,7 @@ class OperatorProcess:
         self.profile = profile
         self.metrics_port = free_port()
         self.health_port = free_port()
+        self.events_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -51,6 +52,8 @@ class OperatorProcess:
             "KUBECONFIG": str(self.kubeconfig),
             "BULKHEAD_METRICS_PORT": str(self.metrics_port),
             "BULKHEAD_HEALTH_PORT": str(self.health_port),
+            "BULKHEAD_EVENTS_PORT": str(self.events_port),
+            "BULKHEAD_EVENTS_ADDRESS": "127.0.0.1",
             **self.env,
         }
         profile = ["-m", "cProfile", "-o", self.profile] if self.profile else []

@@ -32,6 +32,9 @@ BIN = Path("/usr/lib/rabbitmq/bin")
 # The management API's own user; loopback_users = none lets it in (the node listens on
 # 127.0.0.1 only).
 USER, PASSWORD = "guest", "guest"
+# The Secret (in bulkhead-system) the e2e operator may read a backlog trigger's basic auth from
+# (the chart's health.secrets, set by the `operator_kubeconfig` fixture).
+RABBITMQ_SECRET = "rabbitmq-auth"
 # A cold node starts in about 7 s on the benchmark's 2 cores (RabbitMQ 3.10, the management
 # plugin); a shared machine may be slower.
 START_TIMEOUT = 90.0

@@ -1,0 +1,358 @@
+"""Runs started by events on the local cluster (issue 24): CloudEvents posted to the operator's
+endpoint with ServiceAccount tokens (TokenReview, SubjectAccessReview), a resent event, refused
+callers and bad events; an after chain with the operator SIGKILLed between the other
+BatchJob's success and this one's Job; a real RabbitMQ queue worked off by a backlog trigger;
+and a burst of 10,000 events through a Dependency of 5."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kubernetes
+from cloudevents.core.bindings import http
+from cloudevents.core.v1.event import CloudEvent
+
+from tests.support.kube import create, kubectl, wait_for
+from tests.support.objects import (
+    batchjob,
+    condition,
+    dependency,
+    events_of,
+    jobs_of,
+    results,
+    runs_of,
+    status_of,
+    unique,
+    wait_phase,
+    wait_runs,
+)
+from tests.support.rabbitmq import RABBITMQ_SECRET, RabbitMQ
+from tests.support.sampler import ActiveSampler, HeldSampler
+
+CLOUD = {"name": "exported", "cloudEvent": {"types": ["order.exported"]}}
+TRIGGER_RUN = "bulkhead.dev/trigger-run"
+
+
+def senders(namespace: str) -> tuple[str, str]:
+    """Tokens of two ServiceAccounts of `namespace`: `sender`, which may trigger its BatchJobs
+    (verb trigger), and `stranger`, which may not."""
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "event-sender"},
+        "rules": [
+            {"apiGroups": ["bulkhead.dev"], "resources": ["batchjobs"], "verbs": ["trigger"]}
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "event-sender"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "event-sender",
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": "sender", "namespace": namespace}],
+    }
+    for account in ("sender", "stranger"):
+        kubectl("create", "serviceaccount", account, "-n", namespace)
+    create([role, binding], namespace)
+    return tuple(  # type: ignore[return-value]
+        kubectl("create", "token", account, "-n", namespace).stdout.strip()
+        for account in ("sender", "stranger")
+    )
+
+
+def post(
+    port: int,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    token: str | None,
+    retries: int = 20,
+) -> tuple[int, dict[str, Any]]:
+    """POSTs to the operator's endpoint: the status and the JSON answer; a 503 is sent again
+    after its Retry-After, as a CloudEvents sender does."""
+    if token:
+        headers = {**headers, "Authorization": f"Bearer {token}"}
+    for _ in range(retries):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            if error.code != 503:
+                return error.code, json.loads(error.read() or b"{}")
+            time.sleep(float(error.headers.get("Retry-After") or 1))
+    raise AssertionError(f"{path}: 503 {retries} times")
+
+
+def event(event_id: str, data: Any = None, type_: str = "order.exported") -> CloudEvent:
+    return CloudEvent({"id": event_id, "source": "/orders", "type": type_}, data)
+
+
+def send(port: int, path: str, ce: CloudEvent, token: str | None, binary: bool = False) -> int:
+    message = http.to_binary_event(ce) if binary else http.to_structured_event(ce)
+    return post(port, path, message.body, dict(message.headers), token)[0]
+
+
+def test_cloud_events_start_one_run_each_and_refused_ones_change_nothing(operator, namespace):
+    sender, stranger = senders(namespace)
+    create(batchjob("on-export", triggers=[CLOUD]), namespace)
+    path = f"/events/{namespace}/on-export/exported"
+    port = operator.events_port
+    wait_for(lambda: (status_of("on-export", namespace) or {}).get("phase"), what="status")
+
+    assert send(port, path, event("e-1"), None) == 401
+    assert send(port, path, event("e-1"), "not-a-token") == 401
+    assert send(port, path, event("e-1"), stranger) == 403
+    assert send(port, path, event("e-1", type_="order.deleted"), sender) == 422
+    assert send(port, f"/events/{namespace}/on-export/nope", event("e-1"), sender) == 404
+    assert (
+        post(port, path, b"{not json", {"Content-Type": "application/cloudevents+json"}, sender)[0]
+        == 400
+    )
+    assert send(port, path, event("e-big", "x" * 5000), sender) == 413
+    assert not (status_of("on-export", namespace) or {}).get("runs")
+
+    assert send(port, path, event("e-1", {"order": 7}), sender) == 202
+    assert send(port, path, event("e-1", {"order": 7}), sender) == 200  # resent: no second run
+    assert send(port, path, event("e-2", "plain"), sender, binary=True) == 202
+    runs = wait_runs(
+        "on-export", namespace, "2 succeeded", lambda r: len(results(r, "Succeeded")) == 2
+    )
+    assert sorted(r["trigger"] for r in runs) == ["exported", "exported"]
+    jobs = jobs_of("on-export", namespace)
+    assert len(jobs) == 2
+    data = {
+        env["value"]
+        for job in jobs
+        for env in job["spec"]["template"]["spec"]["containers"][0]["env"]
+        if env["name"] == "BULKHEAD_EVENT_DATA"
+    }
+    assert data == {'{"order":7}', "plain"}
+    assert send(port, path, event("e-2", "plain"), sender) == 200
+    [trigger] = status_of("on-export", namespace)["triggers"]
+    assert (trigger["runsStarted"], trigger["duplicates"]) == (2, 2)
+    assert len(jobs_of("on-export", namespace)) == 2
+
+
+def test_an_after_chain_starts_exactly_one_run_across_sigkills(operator, namespace):
+    """B follows A through a Dependency of 0 units, so its run waits between the decision and
+    its Job: the operator is killed while A's Job finishes unseen, and again once B's run is
+    recorded, and B still runs once."""
+    gate = unique("chain-gate", namespace)
+    create(dependency(gate, 0))
+    try:
+        create(
+            batchjob(
+                "load",
+                triggers=[{"name": "after-extract", "after": {"batchJob": "extract"}}],
+                uses=[{"dependency": gate}],
+            ),
+            namespace,
+        )
+        create(batchjob("extract", delay="4s"), namespace)
+        wait_phase("extract", namespace, "Running")
+        operator.kill()
+        wait_for(
+            lambda: any(
+                c["type"] == "Complete" and c["status"] == "True"
+                for j in jobs_of("extract", namespace)
+                for c in j.get("status", {}).get("conditions") or []
+            ),
+            timeout=30,
+            what="extract's Job complete while the operator is down",
+        )
+        operator.start()
+        runs = wait_runs("load", namespace, "a waiting run", lambda r: len(r) == 1)
+        assert runs[0]["result"] == "Deferred" and runs[0]["key"].startswith("extract-")
+        operator.kill()
+        operator.start()
+        kubectl("patch", "dependency", gate, "--type=merge", "-p", '{"spec":{"capacity":1}}')
+        wait_runs(
+            "load", namespace, "its run succeeded", lambda r: len(results(r, "Succeeded")) == 1
+        )
+        time.sleep(3)  # a second run would have had time to appear
+        assert len(jobs_of("load", namespace)) == 1
+        assert len(runs_of("load", namespace)) == 1
+        assert status_of("extract", namespace)["phase"] == "Succeeded"
+    finally:
+        kubectl("delete", "dependency", gate, "--ignore-not-found", check=False)
+
+
+def test_a_cycle_of_after_triggers_stalls_with_the_reason(operator, namespace):
+    create(
+        batchjob("ping", triggers=[{"name": "after-pong", "after": {"batchJob": "pong"}}]),
+        namespace,
+    )
+    create(
+        batchjob("pong", triggers=[{"name": "after-ping", "after": {"batchJob": "ping"}}]),
+        namespace,
+    )
+    status = wait_for(
+        lambda: (s := status_of("ping", namespace)) and s.get("reason") == "TriggerCycle" and s,
+        what="ping stalled",
+    )
+    assert condition(status, "Stalled")["status"] == "True"
+    assert "ping -> pong -> ping" in status["message"]
+    assert "TriggerCycle" in events_of("ping", namespace)
+    refused = create(
+        batchjob("self", triggers=[{"name": "again", "after": {"batchJob": "self"}}]),
+        namespace,
+        check=False,
+    )
+    assert refused.returncode != 0 and "must name another BatchJob" in refused.stderr
+
+
+def test_a_rabbitmq_backlog_is_worked_off_with_no_extra_runs(
+    operator, namespace, rabbitmq_node: RabbitMQ
+):
+    """500 messages, 10 a run: 50 runs, at most 3 in flight (eventRuns), and none once the
+    queue is empty. The kwok pods run no code: a driver takes 10 messages for each run's Job
+    that starts."""
+    node = rabbitmq_node
+    queue = unique("invoices", namespace)
+    node.declare(queue)
+    node.add_user("watcher", "w4tch3r")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": RABBITMQ_SECRET, "namespace": "bulkhead-system"},
+        "stringData": {"username": "watcher", "password": "w4tch3r"},
+    }
+    kubectl("apply", "-f", "-", input=secret)
+    node.publish(queue, 500)
+    node.wait_depth(queue, 500)
+    backlog = {
+        "name": "queue",
+        "backlog": {
+            "signal": {
+                "http": {"url": node.queue_url(queue), "jsonPath": "$.messages"},
+                "basicAuth": {"secretName": RABBITMQ_SECRET},
+            },
+            "itemsPerRun": 10,
+            "pollInterval": "1s",
+        },
+    }
+    sampler = ActiveSampler(namespace)
+    driver = Driver(node, queue, namespace, per_run=10)
+    sampler.start()
+    driver.start()
+    try:
+        create(
+            batchjob(
+                "drain",
+                delay="2s",
+                triggers=[backlog],
+                eventRuns={"maxInFlight": 3, "maxPending": 8},
+            ),
+            namespace,
+        )
+        wait_for(lambda: node.depth(queue) == 0, timeout=240, interval=1, what="queue drained")
+        wait_for(
+            lambda: all(_finished(j) for j in jobs_of("drain", namespace)),
+            timeout=60,
+            what="every run ended",
+        )
+        time.sleep(5)  # five polls of an empty queue
+        jobs = jobs_of("drain", namespace)
+    finally:
+        driver.stop()
+        sampler.stop()
+    assert len(jobs) == 50, Counter(j["metadata"]["annotations"][TRIGGER_RUN] for j in jobs)
+    assert sampler.peak <= 3
+    assert driver.consumed == 500
+    [trigger] = status_of("drain", namespace)["triggers"]
+    assert (trigger["lastValue"], trigger["runsWanted"]) == (0, 0)
+
+
+def test_ten_thousand_events_through_a_dependency_of_five(operator, namespace):
+    """Every event ends as a run, a duplicate or coalesced into a waiting run; never more than
+    5 runs hold the Dependency at once."""
+    sender, _ = senders(namespace)
+    budget = unique("burst-db", namespace)
+    create(dependency(budget, 5))
+    try:
+        create(
+            batchjob(
+                "burst",
+                triggers=[CLOUD],
+                uses=[{"dependency": budget}],
+                eventRuns={"maxInFlight": 10, "maxPending": 10},
+            ),
+            namespace,
+        )
+        wait_for(lambda: (status_of("burst", namespace) or {}).get("phase"), what="status")
+        path = f"/events/{namespace}/burst/exported"
+        sampler = HeldSampler([namespace])
+        sampler.start()
+        ids = [f"e-{n}" for n in range(10_000)] + [f"e-{n}" for n in range(0, 10_000, 20)]
+        try:
+            with ThreadPoolExecutor(16) as pool:
+                codes = Counter(
+                    pool.map(lambda i: send(operator.events_port, path, event(i), sender), ids)
+                )
+            wait_for(
+                lambda: (
+                    (r := runs_of("burst", namespace))
+                    and all(x["result"] in ("Succeeded", "Failed") for x in r)
+                    and r
+                ),
+                timeout=120,
+                what="every run ended",
+            )
+        finally:
+            sampler.stop()
+        # A 503 is sent again: its event may have been recorded already (then a 200).
+        assert set(codes) <= {200, 202} and codes[200] + codes[202] == len(ids), codes
+        [trigger] = status_of("burst", namespace)["triggers"]
+        assert trigger["runsStarted"] + trigger["coalesced"] == 10_000
+        assert trigger["duplicates"] == codes[200] >= 500
+        assert len(jobs_of("burst", namespace)) == trigger["runsStarted"]
+        assert max(s[namespace] for s in sampler.samples) <= 5
+    finally:
+        kubectl("delete", "dependency", budget, "--ignore-not-found", check=False)
+
+
+class Driver(threading.Thread):
+    """The kwok pods run no code: takes `per_run` messages off `queue` for each Job of the
+    namespace that starts, once per Job, as the run itself would."""
+
+    def __init__(self, node: RabbitMQ, queue: str, namespace: str, per_run: int) -> None:
+        super().__init__(daemon=True)
+        kubernetes.config.load_kube_config()
+        self.api = kubernetes.client.BatchV1Api()
+        self.node, self.queue, self.namespace, self.per_run = node, queue, namespace, per_run
+        self.seen: set[str] = set()
+        self.consumed = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            for job in self.api.list_namespaced_job(self.namespace, _request_timeout=5).items:
+                if job.metadata.name not in self.seen and job.status.start_time:
+                    self.seen.add(job.metadata.name)
+                    self.consumed += self.node.consume(self.queue, self.per_run)
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def _finished(job: dict[str, Any]) -> bool:
+    return any(
+        c["type"] in ("Complete", "Failed") and c["status"] == "True"
+        for c in job.get("status", {}).get("conditions") or []
+    )
