@@ -273,9 +273,48 @@ def test_runs_lists_the_history() -> None:
     )
 
 
+def test_runs_of_a_triggered_batchjob_name_their_trigger() -> None:
+    runs = [
+        {
+            "scheduledTime": "2026-11-17T02:00:00Z",
+            "result": "Succeeded",
+            "jobName": "load-a1",
+            "trigger": "after-extract",
+            "key": "extract-9f",
+        },
+        {
+            "scheduledTime": "2026-11-17T02:05:00Z",
+            "result": "Deferred",
+            "trigger": "exported",
+            "key": "3c1d",
+            "coalesced": 4,
+            "reason": "MaxInFlight",
+        },
+        {"scheduledTime": "2026-11-17T02:06:00Z", "result": "Deferred", "runNow": "now"},
+    ]
+    spec = {**SCHEDULED_SPEC, "triggers": [{"name": "exported", "cloudEvent": {}}]}
+    del spec["schedule"]
+    load = batchjob("load", spec=spec, runs=runs)
+    lines = render.runs_text(load).splitlines()
+    assert lines[0].split() == [
+        "RECORDED",
+        "TRIGGER",
+        "RESULT",
+        "JOB",
+        "STARTED",
+        "FINISHED",
+        "REASON",
+    ]
+    assert lines[1].split()[:4] == ["2026-11-17T02:00:00Z", "after-extract", "Succeeded", "load-a1"]
+    assert lines[3].split() == ["2026-11-17T02:06:00Z", "run-now", "Deferred"]
+    wide = render.runs_text(load, wide=True).splitlines()
+    assert wide[0].split()[-4:] == ["RUN-NOW", "KEY", "COALESCED", "MESSAGE"]
+    assert wide[2].split()[-3:] == ["MaxInFlight", "3c1d", "4"]
+
+
 def test_runs_of_a_one_shot_or_a_new_schedule() -> None:
     assert render.runs_text(batchjob("once")) == (
-        "billing/once has no schedule: it runs once (see `why`)"
+        "billing/once has no schedule nor triggers: it runs once (see `why`)"
     )
     assert render.runs_text(batchjob("new", spec=SCHEDULED_SPEC)) == "billing/new has no runs yet"
 

@@ -335,20 +335,29 @@ def queue_text(report: dict[str, Any], now: datetime, wide: bool = False) -> str
 
 
 def runs_text(batchjob: dict[str, Any], wide: bool = False) -> str:
-    """A scheduled BatchJob's history (status.runs, oldest first) as a table; `wide` adds the
-    message and the run-now token. A one-shot BatchJob or one with no runs yet says so."""
-    if not batchjob["spec"].get("schedule"):
-        return f"{_name(batchjob)} has no schedule: it runs once (see `why`)"
+    """A scheduled or triggered BatchJob's history (status.runs, oldest first) as a table; a
+    triggered one's shows the trigger of each run; `wide` adds the message, the run-now token
+    and (triggered) what named the run and the events coalesced into it. A one-shot BatchJob or
+    one with no runs yet says so."""
+    spec = batchjob["spec"]
+    triggered = bool(spec.get("triggers"))
+    if not spec.get("schedule") and not triggered:
+        return f"{_name(batchjob)} has no schedule nor triggers: it runs once (see `why`)"
     runs = (batchjob.get("status") or {}).get("runs") or []
     if not runs:
         return f"{_name(batchjob)} has no runs yet"
-    header = ["SCHEDULED", "RESULT", "JOB", "STARTED", "FINISHED", "REASON"]
+    header = ["RECORDED", "TRIGGER"] if triggered else ["SCHEDULED"]
+    header += ["RESULT", "JOB", "STARTED", "FINISHED", "REASON"]
     if wide:
-        header += ["RUN-NOW", "MESSAGE"]
+        header += (
+            ["RUN-NOW", "KEY", "COALESCED", "MESSAGE"] if triggered else ["RUN-NOW", "MESSAGE"]
+        )
     rows = []
     for run in runs:
-        row = [
-            run["scheduledTime"],
+        row = [run["scheduledTime"]]
+        if triggered:
+            row.append(run.get("trigger") or ("run-now" if run.get("runNow") else ""))
+        row += [
             run["result"],
             run.get("jobName", ""),
             run.get("startTime", ""),
@@ -356,7 +365,10 @@ def runs_text(batchjob: dict[str, Any], wide: bool = False) -> str:
             run.get("reason", ""),
         ]
         if wide:
-            row += [run.get("runNow", ""), run.get("message", "")]
+            row.append(run.get("runNow", ""))
+            if triggered:
+                row += [run.get("key", ""), str(run.get("coalesced") or "")]
+            row.append(run.get("message", ""))
         rows.append(row)
     return table(header, rows)
 
