@@ -7,6 +7,7 @@ and a burst of 10,000 events through a Dependency of 5."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -331,7 +332,7 @@ class Driver(threading.Thread):
 
     def __init__(self, node: RabbitMQ, queue: str, namespace: str, per_run: int) -> None:
         super().__init__(daemon=True)
-        kubernetes.config.load_kube_config()
+        kubernetes.config.load_kube_config(os.environ["KUBECONFIG"])
         self.api = kubernetes.client.BatchV1Api()
         self.node, self.queue, self.namespace, self.per_run = node, queue, namespace, per_run
         self.seen: set[str] = set()
