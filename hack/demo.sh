@@ -90,4 +90,17 @@ for _ in $(seq 1 8); do
   .venv/bin/kubectl-bulkhead queue shared-db | sed -n '/^Shares/,/^$/p'
 done
 echo
+echo "--- Runs started by events: load runs once after each successful run of extract"
+echo "    (jobs/triggers/); extract is asked to run now"
+kubectl create namespace demo-triggers --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl apply -n demo-triggers -f jobs/triggers/ >/dev/null
+.venv/bin/kubectl-bulkhead run-now extract -n demo-triggers >/dev/null
+for _ in $(seq 1 30); do
+  done_runs=$(kubectl get bj load -n demo-triggers \
+    -o jsonpath='{.status.runs[?(@.result=="Succeeded")].jobName}' 2>/dev/null | wc -w)
+  [ "$done_runs" -ge 1 ] && break
+  sleep 1
+done
+.venv/bin/kubectl-bulkhead runs load -n demo-triggers
+echo
 echo "The cluster is still running: eval \"\$(make -s cluster-up)\" to use it, make cluster-down to stop it."

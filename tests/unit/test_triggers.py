@@ -296,7 +296,7 @@ def test_each_ended_run_of_the_other_batchjob_starts_one_run() -> None:
     assert len(runs) == 2
     # Its runs left this ledger: the cursor and the recent keys still know them.
     triggers.step(spec(after()), {}, step.statuses, triggers.Inputs(CREATED, sources=sources), NOW)
-    both = spec(after(on=["Succeeded", "Failed"]))
+    both = spec(after(results=["Succeeded", "Failed"]))
     fresh: dict[str, Run] = {}
     triggers.step(both, fresh, None, triggers.Inputs(CREATED, sources=sources), NOW)
     assert len(fresh) == 3

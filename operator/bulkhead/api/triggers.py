@@ -61,14 +61,17 @@ def _succeeded() -> list[AfterResult]:
 
 
 class AfterTrigger(Model):
-    """One run for each run of another BatchJob of the same namespace that ends as `on` says,
-    keyed by that run, so a restart, a retry or a re-list never starts two. A chain, not a DAG:
-    for fan-in and branching use Argo Workflows (docs/triggers.md shows a BatchJob as a step)."""
+    """One run for each run of another BatchJob of the same namespace that ends as `results`
+    says, keyed by that run, so a restart, a retry or a re-list never starts two. A chain, not a
+    DAG: for fan-in and branching use Argo Workflows (docs/triggers.md shows a BatchJob as a
+    step)."""
 
     batch_job: Name
     """The BatchJob (same namespace) whose runs start this one's. Runs of it that ended before
     this BatchJob existed start nothing."""
-    on: Annotated[
+    # Not `on`: YAML 1.1 (PyYAML, and the parser kubectl uses) reads an unquoted key `on` as
+    # the boolean true.
+    results: Annotated[
         list[AfterResult],
         Field(min_length=1, max_length=2, json_schema_extra={"x-kubernetes-list-type": "set"}),
     ] = Field(default_factory=_succeeded)

@@ -325,7 +325,7 @@ def _after(
     inputs: Inputs,
     now: datetime,
 ) -> None:
-    """Adds a run for each run of after.batchJob that ended as after.on says since the last one
+    """Adds a run for each run of after.batchJob that ended as after.results says since the last one
     handled (or since this BatchJob was created), keyed by that run's Job."""
     after = trigger.after
     assert after is not None
@@ -347,7 +347,7 @@ def _after(
     since = tally.status.last_event_time or inputs.created
     for run in sorted(ended, key=lambda r: (r.ended, r.job_name)):
         # Equal times: a second run may end in the same second; the key finds a repeat.
-        if run.result not in after.on or run.ended < since:
+        if run.result not in after.results or run.ended < since:
             continue
         verdict = _add(
             runs,
