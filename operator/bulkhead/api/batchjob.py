@@ -258,8 +258,8 @@ class BatchJobSpec(Model):
     time_zone: Annotated[str, StringConstraints(max_length=64, pattern=ZONE_PATTERN)] | None = None
     """IANA time zone of schedule, e.g. Europe/Madrid. Default UTC."""
     suspend: bool = False
-    """With a schedule: while true, no new run starts (waiting ones are recorded as Missed, reason
-    Suspended); a running one goes on. Default false."""
+    """With a schedule or triggers: while true, no new run starts (waiting ones are recorded as
+    Missed, reason Suspended; events are refused); a running one goes on. Default false."""
     concurrency_policy: Literal["Allow", "Forbid", "Replace", "Queue"] = "Forbid"
     """With a schedule, what an instant does while a run is active: Forbid records it as Missed,
     Queue keeps one run waiting, Replace deletes the active run's Job and starts the new one,
@@ -280,9 +280,11 @@ class BatchJobSpec(Model):
     for the same BatchJob and instant, never at or past the next instant. Default 0; at most
     86400."""
     successful_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3
-    """With a schedule: Jobs of succeeded runs kept; older ones are deleted. Default 3; 0 to 100."""
+    """With a schedule or triggers: Jobs of succeeded runs kept; older ones are deleted. Default
+    3; 0 to 100."""
     failed_runs_history_limit: Annotated[int, Field(ge=0, le=100)] = 3
-    """With a schedule: Jobs of failed runs kept; older ones are deleted. Default 3; 0 to 100."""
+    """With a schedule or triggers: Jobs of failed runs kept; older ones are deleted. Default 3;
+    0 to 100."""
 
     triggers: (
         Annotated[

@@ -23,6 +23,7 @@ from typing import Any
 
 from bulkhead.api.batchjob import BatchJobSpec, BatchJobStatus, Run
 from bulkhead.api.constants import (
+    BACKLOG_DRAINED,
     JOB_DELETED,
     LAST_RUN_FAILED,
     MAX_PENDING,
@@ -253,7 +254,9 @@ def events(before: list[Run], after: list[Run]) -> list[Event]:
         if run.result == "Failed":
             found.append(Event(True, RUN_FAILED, f"{what} failed ({run.reason}): {run.message}"))
         elif run.result == "Missed":
-            found.append(Event(True, RUN_MISSED, f"{what} missed ({run.reason}): {run.message}"))
+            # A backlog run no longer wanted is the trigger working as it should.
+            warning = run.reason != BACKLOG_DRAINED
+            found.append(Event(warning, RUN_MISSED, f"{what} missed ({run.reason}): {run.message}"))
         elif run.result == "Replaced":
             found.append(Event(False, RUN_REPLACED, f"{what}: {run.message}"))
     return found
