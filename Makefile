@@ -103,7 +103,7 @@ faults: $(STAMP) tools
 	$(VENV)/bin/pytest -q tests/faults
 
 bench-smoke: $(STAMP) tools
-	BENCH_N=20 BENCH_REST_N=40 BENCH_OPEN_RATE=5 BENCH_OPEN_SECONDS=4 BENCH_OPEN_SWEEP=2 BENCH_ADMISSION_N=20 BENCH_OUT=$(CURDIR)/.bench-smoke $(PY) -m bench.run
+	BENCH_N=20 BENCH_REST_N=40 BENCH_OPEN_RATE=5 BENCH_OPEN_SECONDS=4 BENCH_OPEN_SWEEP=2 BENCH_ADMISSION_N=20 BENCH_EVENTS_N=200 BENCH_EVENTS_RATE=5 BENCH_EVENTS_SECONDS=4 BENCH_OUT=$(CURDIR)/.bench-smoke $(PY) -m bench.run
 
 test: lint unit chart-test integrations-test e2e chart-e2e faults bench-smoke
 

@@ -10,8 +10,10 @@ BatchJobs, an open loop (raw Jobs, then BatchJobs, arriving at BENCH_OPEN_RATE p
 for BENCH_OPEN_SECONDS, then at each lower rate of BENCH_OPEN_SWEEP),
 BatchJobs through a Dependency of capacity 10, BENCH_ADMISSION_N (5 N) through one of
 capacity 5 N / 25 (the admission rate, beside Kueue's baseline), N/2 scheduled BatchJobs
-firing at one instant, then BatchJobs at rest and a restart. `make bench` prints progress as
-it goes.
+firing at one instant, CloudEvents through a cloudEvent trigger (BENCH_EVENTS_N sent as fast
+as 16 threads can: events answered per second; then BENCH_EVENTS_RATE per second for
+BENCH_EVENTS_SECONDS: event to Job latency), then BatchJobs at rest and a restart. `make bench`
+prints progress as it goes.
 
 BENCH_N (default 1000): BatchJobs per phase. BENCH_REST_N (default 10000): finished BatchJobs
 for the memory-at-rest and restart phase. BENCH_OUT: where results go (default bench/results:
@@ -32,6 +34,8 @@ from bench.harness.measure import Load
 from bench.harness.results import machine, write
 from bench.harness.settings import (
     ADMISSION_N,
+    EVENTS_N,
+    EVENTS_RATE,
     OPEN_RATE,
     OPEN_SECONDS,
     OUT,
@@ -41,7 +45,16 @@ from bench.harness.settings import (
     SELECTED,
     N,
 )
-from bench.phases import admission, batchjobs, dependency, open_loop, raw, rest, schedule
+from bench.phases import (
+    admission,
+    batchjobs,
+    dependency,
+    events,
+    open_loop,
+    raw,
+    rest,
+    schedule,
+)
 from hack.cluster import Cluster
 from hack.install import install
 from tests.support.audit import Audit
@@ -91,6 +104,9 @@ def main() -> None:
         if "schedule" in SELECTED:
             log(f"{SCHEDULED_N} scheduled BatchJobs firing at one instant")
             result.update(schedule.run(pid, audit))
+        if "events" in SELECTED:
+            log(f"{EVENTS_N} CloudEvents at once, then {EVENTS_RATE:g}/s")
+            result.update(events.run(pid, audit, operator.events_port))
         if "rest" in SELECTED:
             log(f"{REST_N} BatchJobs at rest, then a restart")
             result.update(rest.run(operator, audit))
@@ -100,7 +116,15 @@ def main() -> None:
             operator.stop()
         cluster.down(purge=True)
     print(write(result, OUT))
-    failed_keys = ("failed", "open_failed", "admission_failed", "fair_failed", "scheduled_failed")
+    failed_keys = (
+        "failed",
+        "open_failed",
+        "admission_failed",
+        "fair_failed",
+        "scheduled_failed",
+        "events_failed",
+        "events_steady_failed",
+    )
     failed = sum(result.get(k, 0) for k in failed_keys)
     if failed:
         raise SystemExit(f"{failed} BatchJobs failed")

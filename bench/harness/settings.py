@@ -33,7 +33,23 @@ OPEN_SWEEP = [float(r) for r in os.environ.get("BENCH_OPEN_SWEEP", "5,10").split
 # The admission phase (the queue, not pod runtime, is the limit; Kueue's baseline compares):
 # ADMISSION_N BatchJobs waiting on one Dependency of capacity ADMISSION_N / 25, pods of 1 s.
 ADMISSION_N = int(os.environ.get("BENCH_ADMISSION_N", str(5 * N)))
-PHASES = ("raw", "bulkhead", "open", "dependency", "admission", "fair", "schedule", "rest")
+# The events phase: EVENTS_N distinct CloudEvents sent as fast as EVENT_SENDERS threads can
+# (the endpoint's rate), then EVENTS_RATE per second for EVENTS_SECONDS (event to Job latency).
+EVENTS_N = int(os.environ.get("BENCH_EVENTS_N", "5000"))
+EVENTS_RATE = float(os.environ.get("BENCH_EVENTS_RATE", "20"))
+EVENTS_SECONDS = float(os.environ.get("BENCH_EVENTS_SECONDS", "30"))
+EVENT_SENDERS = 16
+PHASES = (
+    "raw",
+    "bulkhead",
+    "open",
+    "dependency",
+    "admission",
+    "fair",
+    "schedule",
+    "events",
+    "rest",
+)
 # BENCH_PHASES: a comma-separated subset of PHASES, to look at one thing closely.
 SELECTED = [p for p in os.environ.get("BENCH_PHASES", ",".join(PHASES)).split(",") if p]
 # BENCH_PROFILE: a file; the operator then runs under cProfile and writes its profile there.

@@ -18,11 +18,14 @@ from bench.harness.settings import PROGRESS_EVERY
 @dataclass
 class Watcher:
     """Watches Jobs or BatchJobs in a namespace (or, `prefix`, in every namespace whose name
-    starts with `namespace`); records when each first did something."""
+    starts with `namespace`); records when each first did something. A Job is known by its
+    BatchJob (or a raw Job by its name), or by its annotation `job_key` when given: a
+    triggered run's bulkhead.dev/trigger-run tells apart the runs of one BatchJob."""
 
     namespace: str
     kind: str  # "jobs" | "batchjobs"
     prefix: bool = False
+    job_key: str | None = None
     added: dict[str, float] = field(default_factory=dict)
     done: dict[str, float] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
@@ -89,7 +92,10 @@ class Watcher:
             return
         if self.kind == "jobs":
             meta = obj["metadata"]
-            owner = (meta.get("labels") or {}).get("bulkhead.dev/batchjob") or meta["name"]
+            if self.job_key:
+                owner = (meta.get("annotations") or {}).get(self.job_key) or meta["name"]
+            else:
+                owner = (meta.get("labels") or {}).get("bulkhead.dev/batchjob") or meta["name"]
             self.added.setdefault(owner, now)
             for c in (obj.get("status") or {}).get("conditions") or []:
                 if c["status"] == "True" and c["type"] in ("Complete", "Failed"):

@@ -6,21 +6,17 @@ and a burst of 10,000 events through a Dependency of 5."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kubernetes
 import pytest
-from cloudevents.core.bindings import http
-from cloudevents.core.v1.event import CloudEvent
 
+from tests.support.cloudevents import event, post, send, senders
 from tests.support.kube import create, get, kubectl, wait_for
 from tests.support.objects import (
     batchjob,
@@ -42,72 +38,6 @@ CLOUD = {"name": "exported", "cloudEvent": {"types": ["order.exported"]}}
 TRIGGER_RUN = "bulkhead.dev/trigger-run"
 
 
-def senders(namespace: str) -> tuple[str, str]:
-    """Tokens of two ServiceAccounts of `namespace`: `sender`, which may trigger its BatchJobs
-    (verb trigger), and `stranger`, which may not."""
-    role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": {"name": "event-sender"},
-        "rules": [
-            {"apiGroups": ["bulkhead.dev"], "resources": ["batchjobs"], "verbs": ["trigger"]}
-        ],
-    }
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "event-sender"},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "Role",
-            "name": "event-sender",
-        },
-        "subjects": [{"kind": "ServiceAccount", "name": "sender", "namespace": namespace}],
-    }
-    for account in ("sender", "stranger"):
-        kubectl("create", "serviceaccount", account, "-n", namespace)
-    create([role, binding], namespace)
-    return tuple(  # type: ignore[return-value]
-        kubectl("create", "token", account, "-n", namespace).stdout.strip()
-        for account in ("sender", "stranger")
-    )
-
-
-def post(
-    port: int,
-    path: str,
-    body: bytes,
-    headers: dict[str, str],
-    token: str | None,
-    retries: int = 20,
-) -> tuple[int, dict[str, Any]]:
-    """POSTs to the operator's endpoint: the status and the JSON answer; a 503 is sent again
-    after its Retry-After, as a CloudEvents sender does."""
-    if token:
-        headers = {**headers, "Authorization": f"Bearer {token}"}
-    for _ in range(retries):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}{path}", data=body, headers=headers, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            if error.code != 503:
-                return error.code, json.loads(error.read() or b"{}")
-            time.sleep(float(error.headers.get("Retry-After") or 1))
-    raise AssertionError(f"{path}: 503 {retries} times")
-
-
-def event(event_id: str, data: Any = None, type_: str = "order.exported") -> CloudEvent:
-    return CloudEvent({"id": event_id, "source": "/orders", "type": type_}, data)
-
-
-def send(port: int, path: str, ce: CloudEvent, token: str | None, binary: bool = False) -> int:
-    message = http.to_binary_event(ce) if binary else http.to_structured_event(ce)
-    return post(port, path, message.body, dict(message.headers), token)[0]
-
-
 def test_cloud_events_start_one_run_each_and_refused_ones_change_nothing(operator, namespace):
     sender, stranger = senders(namespace)
     create(batchjob("on-export", triggers=[CLOUD]), namespace)
@@ -115,21 +45,21 @@ def test_cloud_events_start_one_run_each_and_refused_ones_change_nothing(operato
     port = operator.events_port
     wait_for(lambda: (status_of("on-export", namespace) or {}).get("phase"), what="status")
 
-    assert send(port, path, event("e-1"), None) == 401
-    assert send(port, path, event("e-1"), "not-a-token") == 401
-    assert send(port, path, event("e-1"), stranger) == 403
-    assert send(port, path, event("e-1", type_="order.deleted"), sender) == 422
-    assert send(port, f"/events/{namespace}/on-export/nope", event("e-1"), sender) == 404
+    assert send(port, path, event("e-1"), None)[0] == 401
+    assert send(port, path, event("e-1"), "not-a-token")[0] == 401
+    assert send(port, path, event("e-1"), stranger)[0] == 403
+    assert send(port, path, event("e-1", type_="order.deleted"), sender)[0] == 422
+    assert send(port, f"/events/{namespace}/on-export/nope", event("e-1"), sender)[0] == 404
     assert (
         post(port, path, b"{not json", {"Content-Type": "application/cloudevents+json"}, sender)[0]
         == 400
     )
-    assert send(port, path, event("e-big", "x" * 5000), sender) == 413
+    assert send(port, path, event("e-big", "x" * 5000), sender)[0] == 413
     assert not (status_of("on-export", namespace) or {}).get("runs")
 
-    assert send(port, path, event("e-1", {"order": 7}), sender) == 202
-    assert send(port, path, event("e-1", {"order": 7}), sender) == 200  # resent: no second run
-    assert send(port, path, event("e-2", "plain"), sender, binary=True) == 202
+    assert send(port, path, event("e-1", {"order": 7}), sender)[0] == 202
+    assert send(port, path, event("e-1", {"order": 7}), sender)[0] == 200  # resent: no second run
+    assert send(port, path, event("e-2", "plain"), sender, binary=True)[0] == 202
     runs = wait_runs(
         "on-export", namespace, "2 succeeded", lambda r: len(results(r, "Succeeded")) == 2
     )
@@ -143,7 +73,7 @@ def test_cloud_events_start_one_run_each_and_refused_ones_change_nothing(operato
         if env["name"] == "BULKHEAD_EVENT_DATA"
     }
     assert data == {'{"order":7}', "plain"}
-    assert send(port, path, event("e-2", "plain"), sender) == 200
+    assert send(port, path, event("e-2", "plain"), sender)[0] == 200
     [trigger] = status_of("on-export", namespace)["triggers"]
     assert (trigger["runsStarted"], trigger["duplicates"]) == (2, 2)
     assert len(jobs_of("on-export", namespace)) == 2
@@ -352,7 +282,9 @@ def test_ten_thousand_events_through_a_dependency_of_five(operator, namespace):
         # resend within the trigger's 64 newest events is a duplicate.
         def deliver(n: int) -> list[int]:
             times = 2 if n % 20 == 0 else 1
-            return [send(operator.events_port, path, event(f"e-{n}"), sender) for _ in range(times)]
+            return [
+                send(operator.events_port, path, event(f"e-{n}"), sender)[0] for _ in range(times)
+            ]
 
         try:
             with ThreadPoolExecutor(16) as pool:

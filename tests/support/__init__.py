@@ -9,6 +9,7 @@ signal            a health signal served by the test, and a Dependency health sp
 operator          the operator as a real process (`python -m bulkhead`)
 audit             the operator's requests, counted from the API server's audit log; percentiles
 ports             a free loopback port
+cloudevents       CloudEvents POSTed to the operator's endpoint, and tokens allowed to send them
 rabbitmq          a private RabbitMQ node on loopback, and its queues driven through the
                   management API (declare, publish, consume, depth)
 cluster           the pytest plugin of the cluster tiers (tests/conftest.py loads it): the
