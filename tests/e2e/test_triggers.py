@@ -32,6 +32,7 @@ from tests.support.objects import (
     wait_runs,
 )
 from tests.support.rabbitmq import RABBITMQ_SECRET, RabbitMQ
+from tests.support.replicas import leading, start_leader_then_standby
 from tests.support.sampler import ActiveSampler, HeldSampler
 
 CLOUD = {"name": "exported", "cloudEvent": {"types": ["order.exported"]}}
@@ -343,3 +344,42 @@ def _finished(job: dict[str, Any]) -> bool:
         c["type"] in ("Complete", "Failed") and c["status"] == "True"
         for c in job.get("status", {}).get("conditions") or []
     )
+
+
+def test_accepted_events_survive_a_leader_change(replicas, namespace):
+    """Events accepted by the leader wait behind a closed gate; the leader is SIGKILLed, the
+    standby takes over, and each accepted event runs exactly once."""
+    leader, standby = start_leader_then_standby(replicas)
+    sender, _ = senders(namespace)
+    gate = unique("handover-gate", namespace)
+    create(dependency(gate, 0))
+    try:
+        bounds = {"maxInFlight": 5, "maxPending": 10}
+        create(
+            batchjob(
+                "handover",
+                triggers=[CLOUD],
+                uses=[{"dependency": gate}],
+                eventRuns=bounds,
+                successfulRunsHistoryLimit=20,
+            ),
+            namespace,
+        )
+        wait_for(lambda: (status_of("handover", namespace) or {}).get("phase"), what="status")
+        path = f"/events/{namespace}/handover/exported"
+        with pytest.raises(AssertionError, match="503 1 times"):  # the standby does not decide
+            send(standby.events_port, path, event("e-0"), sender, retries=1)
+        for n in range(10):
+            assert send(leader.events_port, path, event(f"e-{n}"), sender)[0] == 202
+        leader.kill()
+        wait_for(lambda: leading(standby), timeout=30, what="the standby leading")
+        for n in range(3):  # resent to the new leader: recorded before the old one answered
+            assert send(standby.events_port, path, event(f"e-{n}"), sender)[0] == 200
+        kubectl("patch", "dependency", gate, "--type=merge", "-p", '{"spec":{"capacity":5}}')
+        runs = wait_runs(
+            "handover", namespace, "10 succeeded", lambda r: len(results(r, "Succeeded")) == 10
+        )
+        assert len({r["key"] for r in runs}) == 10
+        assert len(jobs_of("handover", namespace)) == 10
+    finally:
+        kubectl("delete", "dependency", gate, "--ignore-not-found", check=False)

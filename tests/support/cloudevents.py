@@ -103,8 +103,11 @@ def send(
     token: str | None,
     binary: bool = False,
     connection: HTTPConnection | None = None,
+    retries: int = 20,
 ) -> tuple[int, dict[str, Any]]:
     """POSTs `ce` (structured mode, or `binary`): the status and the JSON answer (its
-    verdict)."""
+    verdict); a 503 is sent again up to `retries` times in all."""
     message = binding.to_binary_event(ce) if binary else binding.to_structured_event(ce)
-    return post(port, path, message.body, dict(message.headers), token, connection=connection)
+    return post(
+        port, path, message.body, dict(message.headers), token, retries, connection=connection
+    )
