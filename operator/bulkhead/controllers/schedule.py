@@ -125,6 +125,7 @@ class ScheduleController:
         jobs: list[JobView] = []
         plan = None
         release = True  # no run starts (nor can), or its start failed
+        must_write = False
         if unreadable is None:
             now = self._clock()
             jobs = [
@@ -148,24 +149,30 @@ class ScheduleController:
                 triggered=self._triggered(bj, spec, ledger, arrivals) if spec.triggers else None,
             )
             await self._delete(bj, plan.delete, jobs)
-            if plan.added or arrivals:
-                # New runs are in the ledger before any Job of theirs exists, and an event is
-                # answered once its status is stored: write now, start from the next pass.
-                plan.start, release = None, False
+            # Runs triggers add are in the ledger before any Job of theirs exists, and an event
+            # is answered once the status holding it is stored: this pass writes, whatever it
+            # starts, and a run added now starts from the next pass.
+            must_write = plan.added or bool(arrivals)
+            if must_write:
                 self._queue.add(bj.key)
+                if plan.start is not None and token(plan.start) not in {token(r) for r in ledger}:
+                    plan.start, release = None, False
             if plan.start is not None:
                 started, release = await self._start(bj, spec, plan.start)
                 if started is None:
                     return  # the Job vanished between create and get: look again from the top
                 if started is DECIDING:
                     # The admission pass, milliseconds away, starts the run or shows why it
-                    # waits, and queues this BatchJob again: one status write then, not two.
+                    # waits, and queues this BatchJob again: one status write then, not two
+                    # (unless this pass has to write).
                     self._wake(bj.key, plan.wake, now)
-                    return
-                if isinstance(started, JobView):
-                    jobs.append(started)
-                    started = runs.run_of(started, spec, plan.start)
-                plan.runs = [started if token(r) == token(started) else r for r in plan.runs]
+                    if not must_write:
+                        return
+                else:
+                    if isinstance(started, JobView):
+                        jobs.append(started)
+                        started = runs.run_of(started, spec, plan.start)
+                    plan.runs = [started if token(r) == token(started) else r for r in plan.runs]
         # The one place a scheduled BatchJob lets go of admission bookkeeping: before the reads
         # and the write below, so no admission pass admits a run that no longer waits meanwhile.
         if release:
@@ -184,7 +191,7 @@ class ScheduleController:
         )
         # New runs and events waiting for their answer are written at once, not at the bounded
         # rate of progress.
-        stored = await self._write(bj, current, outcome, events, plan.added or bool(arrivals))
+        stored = await self._write(bj, current, outcome, events, must_write)
         if stored:
             for pending, verdict in zip(arrivals, plan.verdicts, strict=True):
                 answer(pending, verdict)
