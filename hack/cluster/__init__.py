@@ -17,7 +17,8 @@ the cluster again on its old data); `down --purge` also deletes the state direct
 
 The parts: certificates (the CAs and identities), components (command lines and
 configuration), processes (daemons, pids, ports), client (HTTP to the components), nodes
-(kwok's fake nodes), control_plane (Cluster, which puts them together), __main__ (the CLI).
+(kwok's fake nodes), control_plane (Cluster, which puts them together), kueue (Kueue as a
+process against a running cluster, for the benchmark), __main__ (the CLI).
 
 Python API (stdlib only, Python 3.11), with hack/ on sys.path:
     from cluster import Cluster
@@ -26,11 +27,21 @@ Python API (stdlib only, Python 3.11), with hack/ on sys.path:
     c.restart("kube-apiserver", down_for=3)   # one component in place: same ports, certs, data
     c.stop_component("etcd"); c.start_component("etcd")   # the same, in two steps
     c.compact()                                # etcd compaction up to its current revision
+    k = c.kueue()    # Kueue against it (hack/cluster/kueue.py): k.pid, k.stop(), k.kill()
     c.down(purge=True)
 """
 
 from .components import COMPONENTS, bin_dir_from_build
 from .control_plane import Cluster, clusters_root
 from .errors import ClusterError
+from .kueue import Kueue, start_kueue
 
-__all__ = ["COMPONENTS", "Cluster", "ClusterError", "bin_dir_from_build", "clusters_root"]
+__all__ = [
+    "COMPONENTS",
+    "Cluster",
+    "ClusterError",
+    "Kueue",
+    "bin_dir_from_build",
+    "clusters_root",
+    "start_kueue",
+]

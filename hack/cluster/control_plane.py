@@ -26,6 +26,7 @@ from .components import (
     write_configs,
 )
 from .errors import ClusterError, log
+from .kueue import Kueue, recorded_pid, start_kueue
 from .nodes import NODES, create_nodes, usable
 
 
@@ -171,12 +172,22 @@ class Cluster:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def _stop(self, grace: float = 15) -> None:
-        """Stops every component by recorded pid (processes.stop_in_order) and forgets them."""
-        processes.stop_in_order(self._pids(), str(self.dir), self._children, grace)
+        """Stops every component, and a Kueue that cluster.kueue() started, by recorded pid
+        (processes.stop_in_order) and forgets them."""
+        kueue = recorded_pid(self.dir / "kueue")
+        processes.stop_in_order({**self._pids(), **kueue}, str(self.dir), self._children, grace)
         for comp in COMPONENTS:
             with contextlib.suppress(FileNotFoundError):
                 self._pid_file(comp).unlink()
+        (self.dir / "kueue" / "kueue.pid").unlink(missing_ok=True)
         self._children.clear()
+
+    def kueue(self, timeout: float = 120) -> Kueue:
+        """Starts Kueue against this running cluster, as the admin, in the folder kueue/ of
+        the state directory (hack/cluster/kueue.py); `down` stops it too."""
+        if self.bin_dir is None:
+            raise ClusterError(f"cluster {self.name!r} was never started")
+        return start_kueue(self.kubeconfig, self.bin_dir, self.dir / "kueue", timeout)
 
     def restart(
         self, comp: str, down_for: float = 0, sig: int = signal.SIGKILL, timeout: float = 120

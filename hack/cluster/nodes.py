@@ -10,7 +10,16 @@ from .client import ApiServer
 from .errors import ClusterError
 
 NODES = 4  # fake nodes; each takes 500 pods, so 2,000 pods fit at once
-NODE_CAPACITY = {"cpu": "1k", "memory": "4Ti", "pods": "500", "ephemeral-storage": "10Ti"}
+# bulkhead.dev/orders-db: an extended resource, the database connections a queue may ration
+# (tests/e2e/test_kueue.py gives a Kueue ClusterQueue a quota of it); 1,000 per node, so it
+# never keeps a pod from scheduling.
+NODE_CAPACITY = {
+    "cpu": "1k",
+    "memory": "4Ti",
+    "pods": "500",
+    "ephemeral-storage": "10Ti",
+    "bulkhead.dev/orders-db": "1k",
+}
 
 
 def node(i: int) -> dict[str, Any]:

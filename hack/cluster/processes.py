@@ -15,9 +15,9 @@ from pathlib import Path
 from .errors import ClusterError, log
 
 # Stop order: the apiserver's clients first (an apiserver with open watches waits a minute
-# to drain them), etcd last.
+# to drain them; kueue is one, when started), etcd last.
 STOP_ORDER = (
-    ("kwok", "kube-scheduler", "kube-controller-manager"),
+    ("kueue", "kwok", "kube-scheduler", "kube-controller-manager"),
     ("kube-apiserver",),
     ("etcd",),
 )

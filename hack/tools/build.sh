@@ -55,6 +55,14 @@ mkdir -p "$unittest_bin"
 bin=$unittest_bin build_once helm-unittest bash -c "cd '$here/helm-unittest' && go build -trimpath -ldflags '-s -w' -o '$unittest_bin/helm-unittest.tmp' github.com/helm-unittest/helm-unittest/cmd/helm-unittest"
 ln -sfn "$unittest_bin/helm-unittest" "$bin/helm-unittest"
 
+# Kueue, for the benchmark's comparison on the local cluster (hack/cluster/kueue.py): a folder of
+# its own keyed by its version, linked into $bin. Its module (hack/kueue) is a copy of Kueue's
+# cmd/kueue/main.go whose metrics certificate folder is a flag.
+kueue_bin="$cache_root/bin/kueue-$KUEUE_VERSION"
+mkdir -p "$kueue_bin"
+bin=$kueue_bin build_once kueue bash -c "cd '$here/../kueue' && nice -n 10 go build -trimpath -ldflags '-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$KUEUE_VERSION' -o '$kueue_bin/kueue.tmp' ."
+ln -sfn "$kueue_bin/kueue" "$bin/kueue"
+
 # The Argo CD and Flux health runners (hack/argocd-lua, hack/flux-cel) are our own code on
 # Argo CD's and Flux's libraries: each has a folder keyed by that library's version (read from
 # its go.mod) and a hash of the module's files, so an edit rebuilds it; linked into $bin.

@@ -1,5 +1,6 @@
 """The Jobs active at once in a namespace, sampled while a test runs: a budget test's witness
-that a Dependency's capacity held, and of the order in which BatchJobs were admitted."""
+that a Dependency's capacity held, and of the order in which BatchJobs were admitted; and of
+a Kueue ClusterQueue's quota (AdmittedSampler)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,34 @@ class HeldSampler(threading.Thread):
                 key = (job.metadata.namespace, job.metadata.name)
                 if key not in self.first_seen:
                     self.first_seen.append(key)
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+class AdmittedSampler(threading.Thread):
+    """Every 100 ms: how many of the namespace's Jobs labelled kueue.x-k8s.io/queue-name run
+    (unsuspended and unfinished), the peak of it: a Kueue ClusterQueue's quota held."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(daemon=True)
+        kubernetes.config.load_kube_config(os.environ["KUBECONFIG"])
+        self.api = kubernetes.client.BatchV1Api()
+        self.namespace = namespace
+        self.peak = 0
+        self.samples = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            jobs = self.api.list_namespaced_job(
+                self.namespace, label_selector="kueue.x-k8s.io/queue-name", _request_timeout=5
+            ).items
+            running = [j for j in jobs if not j.spec.suspend and not _finished(j)]
+            self.peak = max(self.peak, len(running))
+            self.samples += 1
             time.sleep(0.1)
 
     def stop(self) -> None:
