@@ -14,9 +14,9 @@ Webhooks: Kueue's webhook server runs (its readiness waits for it) on 127.0.0.1 
 self-signed certificate, but no webhook configuration is registered with the API server. Kueue's
 Job webhooks (config/components/webhook: mjob, vjob) match every Job create and update in the
 cluster, with failurePolicy Fail: bulkhead's own Jobs in the same cluster would wait on them,
-and every Job create would fail once Kueue is stopped. So Jobs meant for Kueue are created as its webhook would leave them: suspended,
-with the label kueue.x-k8s.io/queue-name. Jobs without that label are not Kueue's
-(manageJobsWithoutQueueName: false).
+and every Job create would fail once Kueue is stopped. So Jobs meant for Kueue are created as
+its webhook would leave them: suspended, with the label kueue.x-k8s.io/queue-name. Jobs without
+that label are not Kueue's (manageJobsWithoutQueueName: false).
 """
 
 from __future__ import annotations
