@@ -124,9 +124,9 @@ def one_run(
         bodies, kind = [kueue_job(f"j-{i}", namespace, budget) for i in range(n)], "jobs"
     jobs = Watcher(namespace, "jobs")
     finished = Watcher(namespace, "batchjobs") if system == "bulkhead" else jobs
+    mark = audit.mark()
     reset_peak_rss(pid)
-    cpu_before = process_cpu_seconds(pid)
-    mark, machine = audit.mark(), load.mark()
+    cpu_before, machine = process_cpu_seconds(pid), load.mark()
     start = time.monotonic()
     created = create_all(namespace, bodies, kind)
     finished.wait(n, timeout=3600)
