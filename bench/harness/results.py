@@ -111,6 +111,9 @@ PEER_ROWS = (
     ("API writes per Job", "latency", ("writes_per_job",)),
     ("machine CPU ms per Job", "big", ("cpu_ms_per_job", "all")),
     ("API server CPU ms per Job", "big", ("cpu_ms_per_job", "kube-apiserver")),
+    # each controller in every run: what the other system's Jobs cost a bystander
+    ("bulkhead operator CPU ms per Job", "big", ("cpu_ms_per_job", "operator")),
+    ("Kueue CPU ms per Job", "big", ("cpu_ms_per_job", "kueue")),
     ("machine CPU ms per Job", "latency", ("cpu_ms_per_job", "all")),
     ("cores busy", "big", ("cores_busy",)),
     ("seconds", "big", ("seconds",)),

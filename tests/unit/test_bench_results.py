@@ -77,6 +77,8 @@ def test_peer_table_shows_medians_beside_each_round() -> None:
         ("API writes per Job", latency),
         ("machine CPU ms per Job", big),
         ("API server CPU ms per Job", big),
+        ("bulkhead operator CPU ms per Job", big),
+        ("Kueue CPU ms per Job", big),
         ("machine CPU ms per Job", latency),
         ("cores busy", big),
         ("seconds", big),
