@@ -12,8 +12,10 @@ BatchJobs through a Dependency of capacity 10, BENCH_ADMISSION_N (5 N) through o
 capacity 5 N / 25 (the admission rate, beside Kueue's baseline), N/2 scheduled BatchJobs
 firing at one instant, CloudEvents through a cloudEvent trigger (BENCH_EVENTS_N sent as fast
 as 16 threads can: events answered per second; then BENCH_EVENTS_RATE per second for
-BENCH_EVENTS_SECONDS: event to Job latency), then BatchJobs at rest and a restart. `make bench`
-prints progress as it goes.
+BENCH_EVENTS_SECONDS: event to Job latency), bulkhead beside Kueue (phase `peer`: Kueue as a
+process, both systems through BENCH_PEER_N Jobs behind BENCH_PEER_N / 25 and
+BENCH_PEER_LATENCY_N behind 10, BENCH_PEER_ROUNDS rounds; its own table), then BatchJobs at
+rest and a restart. `make bench` prints progress as it goes.
 
 BENCH_N (default 1000): BatchJobs per phase. BENCH_REST_N (default 10000): finished BatchJobs
 for the memory-at-rest and restart phase. BENCH_OUT: where results go (default bench/results:
@@ -39,6 +41,9 @@ from bench.harness.settings import (
     OPEN_RATE,
     OPEN_SECONDS,
     OUT,
+    PEER_LATENCY_N,
+    PEER_N,
+    PEER_ROUNDS,
     PROFILE,
     REST_N,
     SCHEDULED_N,
@@ -51,6 +56,7 @@ from bench.phases import (
     dependency,
     events,
     open_loop,
+    peer,
     raw,
     rest,
     schedule,
@@ -107,6 +113,12 @@ def main() -> None:
         if "events" in SELECTED:
             log(f"{EVENTS_N} CloudEvents at once, then {EVENTS_RATE:g}/s")
             result.update(events.run(pid, audit, operator.events_port))
+        if "peer" in SELECTED:
+            log(
+                f"peer: bulkhead and Kueue, {PEER_N} and {PEER_LATENCY_N} Jobs, "
+                f"{PEER_ROUNDS} rounds"
+            )
+            result.update(peer.run(cluster, pid, audit, load))
         if "rest" in SELECTED:
             log(f"{REST_N} BatchJobs at rest, then a restart")
             result.update(rest.run(operator, audit))
@@ -124,10 +136,11 @@ def main() -> None:
         "scheduled_failed",
         "events_failed",
         "events_steady_failed",
+        "peer_failed",
     )
     failed = sum(result.get(k, 0) for k in failed_keys)
     if failed:
-        raise SystemExit(f"{failed} BatchJobs failed")
+        raise SystemExit(f"{failed} BatchJobs (or the peer phase's Jobs) failed")
 
 
 if __name__ == "__main__":

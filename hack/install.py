@@ -42,9 +42,13 @@ def install(out: Path, values: tuple[str, ...] = ()) -> Path:
         stdin=yaml.safe_dump_all([namespace, *documents]),
     )
     _run("kubectl", "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    token = _run(
-        "kubectl", "create", "token", SERVICE_ACCOUNT, "-n", NAMESPACE, "--duration=48h"
-    ).strip()
+    return service_account_kubeconfig(NAMESPACE, SERVICE_ACCOUNT, out)
+
+
+def service_account_kubeconfig(namespace: str, account: str, out: Path) -> Path:
+    """Writes out: a kubeconfig for ServiceAccount namespace/account of the current cluster
+    (a token for 48 h, the admin's server and CA), and returns it."""
+    token = _run("kubectl", "create", "token", account, "-n", namespace, "--duration=48h").strip()
     admin = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
     cluster = admin["clusters"][0]["cluster"]
     out.write_text(
@@ -53,11 +57,9 @@ def install(out: Path, values: tuple[str, ...] = ()) -> Path:
                 "apiVersion": "v1",
                 "kind": "Config",
                 "clusters": [{"name": "local", "cluster": cluster}],
-                "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
-                "contexts": [
-                    {"name": "bulkhead", "context": {"cluster": "local", "user": SERVICE_ACCOUNT}}
-                ],
-                "current-context": "bulkhead",
+                "users": [{"name": account, "user": {"token": token}}],
+                "contexts": [{"name": account, "context": {"cluster": "local", "user": account}}],
+                "current-context": account,
             }
         )
     )

@@ -44,6 +44,13 @@ def peak_rss_mib(pid: int) -> float:
     return _status_mib(pid, "VmHWM")
 
 
+def reset_peak_rss(pid: int) -> None:
+    """Sets a process's peak resident memory (VmHWM) to what it holds now (Linux 4.0+), so
+    that peak_rss_mib tells the peak since this call: two processes started at different
+    times measured over the same stretch."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 def _status_mib(pid: int, field_name: str) -> float:
     """A field of /proc/<pid>/status given in kB (0 when absent), in MiB rounded to 0.1."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -61,16 +68,23 @@ def busy_cpu_seconds() -> float:
 
 class Load:
     """Where a phase's CPU went: each control-plane component (by the cluster's pids), the
-    operator, this harness (its creators and watches), and how busy the cores were. Shows
-    whether a phase was limited by the machine, and what each BatchJob costs every part."""
+    operator, other `processes` by name (Kueue), this harness (its creators and watches), and
+    how busy the cores were. Shows whether a phase was limited by the machine, and what each
+    BatchJob costs every part."""
 
-    def __init__(self, cluster: Any, operator: OperatorProcess | None = None) -> None:
-        self.cluster, self.operator = cluster, operator
+    def __init__(
+        self,
+        cluster: Any,
+        operator: OperatorProcess | None = None,
+        processes: dict[str, int] | None = None,
+    ) -> None:
+        self.cluster, self.operator, self.processes = cluster, operator, processes or {}
 
     def mark(self) -> dict[str, float]:
         used = {comp: process_cpu_seconds(pid) for comp, pid in self.cluster.pids().items()}
         if self.operator and self.operator.proc:
             used["operator"] = process_cpu_seconds(self.operator.proc.pid)
+        used |= {name: process_cpu_seconds(pid) for name, pid in self.processes.items()}
         usage = resource.getrusage(resource.RUSAGE_SELF)
         used["harness"] = usage.ru_utime + usage.ru_stime
         used["busy"] = busy_cpu_seconds()

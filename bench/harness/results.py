@@ -1,12 +1,14 @@
 """A run's results: the machine it ran on, the table of every figure beside issue 12's
-targets, and the files written to BENCH_OUT (latest.json, latest.md). The README links
-bench/results/latest.md; nothing rewrites the README."""
+targets (and the peer phase's table, bulkhead beside Kueue), and the files written to
+BENCH_OUT (latest.json, latest.md). The README links bench/results/latest.md; nothing rewrites
+the README."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import statistics
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,7 @@ def table(result: dict[str, Any]) -> str:
     its target) and a line on the machine."""
     rows = ["| metric | value | target |", "|---|---|---|"]
     for key, value in result.items():
-        if key == "machine":
+        if key in ("machine", "peer"):
             continue
         shown = (
             ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
@@ -76,7 +78,87 @@ def table(result: dict[str, Any]) -> str:
         f"{m['kwok']}, Python {m['python']}. N = {result['n']}, "
         f"{result['rest_n']} BatchJobs at rest."
     )
+    if "peer" in result:
+        rows += ["", peer_table(result["peer"])]
     return "\n".join(rows) + "\n"
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each figure over runs of the same shape, nested dicts key by key; a key
+    that a run lacks counts 0 there (a request it did not make)."""
+    keys = list(dict.fromkeys(k for figures in runs for k in figures))
+    result: dict[str, Any] = {}
+    for key in keys:
+        values = [figures.get(key) for figures in runs]
+        if any(isinstance(v, dict) for v in values):
+            result[key] = medians([v or {} for v in values])
+        else:
+            result[key] = round(statistics.median(v or 0 for v in values), 2)
+    return result
+
+
+# The peer phase's rows: label (its workload's Jobs and capacity filled in), workload, figure.
+PEER_ROWS = (
+    ("admissions per second", "big", ("admissions_per_second",)),
+    ("create to start p50 ms", "latency", ("create_to_start_ms", "p50")),
+    ("create to start p99 ms", "latency", ("create_to_start_ms", "p99")),
+    ("freed to next p99 ms", "latency", ("freed_to_next_ms", "p99")),
+    ("controller CPU ms per Job", "big", ("controller_cpu_ms_per_job",)),
+    ("controller CPU ms per Job", "latency", ("controller_cpu_ms_per_job",)),
+    ("controller peak RSS MiB", "big", ("controller_peak_rss_mib",)),
+    ("API writes per Job", "big", ("writes_per_job",)),
+    ("API writes per Job, by request", "big", ("writes_per_job_by_request",)),
+    ("API writes per Job", "latency", ("writes_per_job",)),
+    ("machine CPU ms per Job", "big", ("cpu_ms_per_job", "all")),
+    ("API server CPU ms per Job", "big", ("cpu_ms_per_job", "kube-apiserver")),
+    # each controller in every run: what the other system's Jobs cost a bystander
+    ("bulkhead operator CPU ms per Job", "big", ("cpu_ms_per_job", "operator")),
+    ("Kueue CPU ms per Job", "big", ("cpu_ms_per_job", "kueue")),
+    ("machine CPU ms per Job", "latency", ("cpu_ms_per_job", "all")),
+    ("cores busy", "big", ("cores_busy",)),
+    ("seconds", "big", ("seconds",)),
+    ("seconds", "latency", ("seconds",)),
+)
+
+
+def peer_table(peer: dict[str, Any]) -> str:
+    """The peer phase's Markdown table: a row per figure, bulkhead beside Kueue, each the
+    median of the rounds with every round's value in brackets; then each controller's
+    memory over the phase."""
+    systems = peer["systems"]
+
+    def at(figures: dict[str, Any], path: tuple[str, ...]) -> Any:
+        for key in path:
+            figures = figures.get(key, {}) if isinstance(figures, dict) else {}
+        return figures
+
+    def shown(value: Any) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
+        return str(value)
+
+    rows = [
+        f"Peer phase: medians of {peer['rounds']} rounds [each round]",
+        "",
+        "| metric | " + " | ".join(systems) + " |",
+        "|---|" + "---|" * len(systems),
+    ]
+    for label, workload, path in PEER_ROWS:
+        n, capacity = peer["workloads"][workload]
+        cells = []
+        for system in systems:
+            median = shown(at(systems[system]["median"], (workload, *path)))
+            if path == ("writes_per_job_by_request",):  # too wide for every round's
+                cells.append(median)
+                continue
+            runs = systems[system]["runs"]
+            each = ", ".join(shown(at(figures, (workload, *path))) for figures in runs)
+            cells.append(f"{median} [{each}]")
+        rows.append(f"| {label}, {n} behind {capacity} | " + " | ".join(cells) + " |")
+    rss = [systems[s]["rss_mib"] for s in systems]
+    cells = [f"{r['start']} -> {r['end']}, peak {r['peak']}" for r in rss]
+    rows.append("| RSS MiB at the phase's start -> end, peak | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
 
 
 def write(result: dict[str, Any], out: Path) -> str:

@@ -39,6 +39,13 @@ EVENTS_N = int(os.environ.get("BENCH_EVENTS_N", "5000"))
 EVENTS_RATE = float(os.environ.get("BENCH_EVENTS_RATE", "20"))
 EVENTS_SECONDS = float(os.environ.get("BENCH_EVENTS_SECONDS", "30"))
 EVENT_SENDERS = 16
+# The peer phase, bulkhead beside Kueue on the same workloads: PEER_N Jobs waiting behind
+# capacity PEER_N / 25 (admissions per second), then PEER_LATENCY_N behind PEER_LATENCY_CAPACITY
+# (create to start, freed to next), for each system in each of PEER_ROUNDS rounds.
+PEER_N = int(os.environ.get("BENCH_PEER_N", "5000"))
+PEER_LATENCY_N = int(os.environ.get("BENCH_PEER_LATENCY_N", "1000"))
+PEER_LATENCY_CAPACITY = 10
+PEER_ROUNDS = int(os.environ.get("BENCH_PEER_ROUNDS", "2"))
 PHASES = (
     "raw",
     "bulkhead",
@@ -48,6 +55,7 @@ PHASES = (
     "fair",
     "schedule",
     "events",
+    "peer",
     "rest",
 )
 # BENCH_PHASES: a comma-separated subset of PHASES, to look at one thing closely.

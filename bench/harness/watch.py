@@ -18,8 +18,10 @@ from bench.harness.settings import PROGRESS_EVERY
 @dataclass
 class Watcher:
     """Watches Jobs or BatchJobs in a namespace (or, `prefix`, in every namespace whose name
-    starts with `namespace`); records when each first did something. A Job is known by its
-    BatchJob (or a raw Job by its name), or by its annotation `job_key` when given: a
+    starts with `namespace`); records when each first did something: a Job `added`,
+    `started` (first seen not suspended: when Kueue admits a Job it made wait, when bulkhead
+    creates one) and `done`. A Job is known by its BatchJob (or a raw Job by its label
+    bulkhead.dev/batchjob, else its name), or by its annotation `job_key` when given: a
     triggered run's bulkhead.dev/trigger-run tells apart the runs of one BatchJob."""
 
     namespace: str
@@ -27,6 +29,7 @@ class Watcher:
     prefix: bool = False
     job_key: str | None = None
     added: dict[str, float] = field(default_factory=dict)
+    started: dict[str, float] = field(default_factory=dict)
     done: dict[str, float] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
 
@@ -97,6 +100,8 @@ class Watcher:
             else:
                 owner = (meta.get("labels") or {}).get("bulkhead.dev/batchjob") or meta["name"]
             self.added.setdefault(owner, now)
+            if not obj["spec"].get("suspend"):
+                self.started.setdefault(owner, now)
             for c in (obj.get("status") or {}).get("conditions") or []:
                 if c["status"] == "True" and c["type"] in ("Complete", "Failed"):
                     self.done.setdefault(owner, now)

@@ -83,8 +83,9 @@ def create_all(
         nonlocal shown
         if kind == "jobs":
             batch.create_namespaced_job(namespace, body)
-            # a raw Job is known by its label, as the Watcher knows it
-            created[body["metadata"]["labels"]["bulkhead.dev/batchjob"]] = time.monotonic()
+            # a raw Job is known by its label, else its name, as the Watcher knows it
+            meta = body["metadata"]
+            created[meta["labels"].get("bulkhead.dev/batchjob") or meta["name"]] = time.monotonic()
         else:
             custom.create_namespaced_custom_object(
                 "bulkhead.dev", "v1alpha1", namespace, "batchjobs", body

@@ -186,7 +186,8 @@ def _apiserver_args(state_dir: Path, pki: Path, ports: dict[str, int]) -> list[s
 
 
 def _audit_policy(state_dir: Path) -> Path:
-    """Metadata for the requests of service accounts in bulkhead-system, nothing else."""
+    """Metadata for the requests of service accounts in bulkhead-system and kueue-system (Kueue
+    in the benchmark's peer phase), nothing else."""
     path = state_dir / "audit-policy.yaml"
     path.write_text(
         "apiVersion: audit.k8s.io/v1\n"
@@ -194,7 +195,9 @@ def _audit_policy(state_dir: Path) -> Path:
         "omitStages: [RequestReceived]\n"
         "rules:\n"
         "- level: Metadata\n"
-        "  userGroups: [system:serviceaccounts:bulkhead-system]\n"
+        "  userGroups:\n"
+        "  - system:serviceaccounts:bulkhead-system\n"
+        "  - system:serviceaccounts:kueue-system\n"
         "- level: None\n"
     )
     return path

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 OPERATOR_USER = "system:serviceaccount:bulkhead-system:bulkhead"
+# Kueue as the benchmark's peer phase runs it (bench/phases/peer.py)
+KUEUE_USER = "system:serviceaccount:kueue-system:kueue-controller-manager"
 MUTATING = {"create", "update", "patch", "delete", "deletecollection"}
 
 
@@ -38,11 +40,11 @@ class Audit:
         time.sleep(1.0)  # let requests in flight land in the log
         return self.path.stat().st_size if self.path.exists() else 0
 
-    def count(self, start: int, end: int) -> dict[str, Any]:
+    def count(self, start: int, end: int, user: str = OPERATOR_USER) -> dict[str, Any]:
         """{"mutating": n, "total": n, "by": {"patch batchjobs/status": n, ...}, "p99_ms":
-        {"patch batchjobs/status": ms, ...}}: the operator's requests between two marks, the
-        mutating ones by verb and resource, and their p99 latency inside the API server
-        (received to response complete)."""
+        {"patch batchjobs/status": ms, ...}}: the requests of `user` (the operator's by
+        default) between two marks, the mutating ones by verb and resource, and their p99
+        latency inside the API server (received to response complete)."""
         counts: dict[str, Any] = {"mutating": 0, "total": 0, "by": Counter()}
         latencies: dict[str, list[float]] = {}
         with open(self.path, "rb") as handle:
@@ -51,7 +53,7 @@ class Audit:
                 event = json.loads(line)
                 if event.get("stage") != "ResponseComplete":
                     continue
-                if event.get("user", {}).get("username") != OPERATOR_USER:
+                if event.get("user", {}).get("username") != user:
                     continue
                 counts["total"] += 1
                 if event.get("verb") in MUTATING:
